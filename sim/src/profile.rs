@@ -1,0 +1,344 @@
+//! GPU profiles: datasheet and calibrated parameters, each tagged with where it came from.
+//!
+//! A profile is TOML. Every parameter is `{ value = ..., source = "key" }` and every key names an
+//! entry of the `[sources]` table (a datasheet, a documented default, or a calibration run with
+//! GPU, driver, date and command).
+
+use crate::input_error::InputError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One parameter and the key of its source in `[sources]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Param<T> {
+    pub value: T,
+    pub source: String,
+}
+
+impl<T: Copy> Param<T> {
+    pub fn get(&self) -> T {
+        self.value
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuProfile {
+    /// Short name used by scenarios (`gpu = "h100-sxm"`).
+    pub name: String,
+    pub product: String,
+    pub sm: SmLimits,
+    pub rates: SmRates,
+    pub clock: ClockParams,
+    pub memory: MemoryParams,
+    pub launch: LaunchParams,
+    pub sharing: SharingParams,
+    pub power: PowerParams,
+    /// Source key -> description (datasheet, default with reasoning, or calibration provenance).
+    pub sources: BTreeMap<String, String>,
+}
+
+/// Per-SM limits, as the CUDA occupancy calculator uses them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmLimits {
+    pub count: Param<u32>,
+    pub compute_capability: Param<String>,
+    pub max_threads: Param<u32>,
+    pub max_warps: Param<u32>,
+    pub max_blocks: Param<u32>,
+    pub registers: Param<u32>,
+    pub max_regs_per_thread: Param<u32>,
+    /// Registers are allocated per warp in units of this many.
+    pub reg_alloc_unit: Param<u32>,
+    pub max_threads_per_block: Param<u32>,
+    pub smem_max_kb: Param<u32>,
+    pub smem_per_block_max_kb: Param<u32>,
+    /// Shared-memory carve-out sizes the SM can be configured to.
+    pub smem_carveout_steps_kb: Param<Vec<u32>>,
+    pub smem_reserved_per_block_bytes: Param<u32>,
+}
+
+/// Peak per-SM arithmetic rates per clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmRates {
+    pub fp32_flops_per_clk: Param<f64>,
+    pub fp16_tensor_flops_per_clk: Param<f64>,
+    pub bf16_tensor_flops_per_clk: Param<f64>,
+    /// 0 where the architecture has no FP8 tensor cores.
+    pub fp8_tensor_flops_per_clk: Param<f64>,
+    pub int32_ops_per_clk: Param<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockParams {
+    pub max_sm_mhz: Param<f64>,
+    /// Lowest clock the power controller may set.
+    pub min_sm_mhz: Param<f64>,
+    pub step_mhz: Param<f64>,
+    pub period_ms: Param<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryParams {
+    pub capacity_gb: Param<f64>,
+    pub peak_bw_gbs: Param<f64>,
+    /// What kernels actually reach GPU-wide (bytes read + written).
+    pub achievable_bw_gbs: Param<f64>,
+    /// What one SM can pull at the maximum clock (outstanding requests / latency).
+    pub per_sm_bw_gbs: Param<f64>,
+    pub l2_mb: Param<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchParams {
+    /// Host CPU time of one kernel launch call.
+    pub host_launch_us: Param<f64>,
+    /// From the launch call until the kernel can start on an idle GPU.
+    pub launch_latency_us: Param<f64>,
+    /// Extra launch latency when the launch travels through the MPS server.
+    pub mps_extra_latency_us: Param<f64>,
+    /// Shortest time a block takes, however little work it has.
+    pub block_min_us: Param<f64>,
+}
+
+/// Mechanism parameters of sharing (phenomenon 1 of DESIGN.md, time-slicing, MPS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharingParams {
+    /// Resident warps (on one SM) needed to use all of its issue slots.
+    pub warps_to_saturate_issue: Param<f64>,
+    /// Share of an SM's issue slots that another MPS client's warps get beside a saturating incumbent.
+    pub cross_client_min_issue_share: Param<f64>,
+    /// Across MPS clients the carve-out chosen by resident blocks stays fixed until they leave.
+    pub carveout_locked_across_clients: Param<bool>,
+    /// Within one context the carve-out stays fixed too (false: it grows to fit co-resident blocks).
+    pub carveout_locked_in_context: Param<bool>,
+    pub timeslice_us: Param<f64>,
+    pub context_switch_us: Param<f64>,
+    /// MPS rounds a client's SM cap down to a multiple of this.
+    pub mps_sm_granularity: Param<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerParams {
+    pub limit_w: Param<f64>,
+    pub idle_w: Param<f64>,
+    /// Per SM that holds at least one block, at the maximum clock and voltage.
+    pub sm_active_w: Param<f64>,
+    /// Per SM whose issue slots are fully busy with FP32/INT work, at the maximum clock and voltage.
+    pub fp32_busy_w: Param<f64>,
+    /// Per SM fully busy with tensor-core work, at the maximum clock and voltage.
+    pub tensor_busy_w: Param<f64>,
+    /// DRAM and its interface, per TB/s moved.
+    pub dram_w_per_tbs: Param<f64>,
+    /// Core voltage at the minimum clock relative to the maximum clock's (linear V-f curve).
+    pub v_min_ratio: Param<f64>,
+}
+
+impl GpuProfile {
+    /// Parses and checks a profile. `file` is only used in error messages.
+    pub fn from_toml(file: &str, text: &str) -> Result<GpuProfile, InputError> {
+        let p: GpuProfile = toml::from_str(text).map_err(|e| InputError::from_toml(file, text, &e))?;
+        p.check().map_err(|(field, msg)| {
+            let span = find_key_span(text, field.rsplit('.').next().unwrap_or(&field));
+            InputError::new(file, text, span, &field, msg)
+        })?;
+        Ok(p)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    pub fn sm_count(&self) -> u32 {
+        self.sm.count.value
+    }
+
+    /// Checks ranges and that every source key is defined. Returns (field, message).
+    fn check(&self) -> Result<(), (String, String)> {
+        let s = &self.sm;
+        let positive_u32 = [
+            ("sm.count", &s.count),
+            ("sm.max_threads", &s.max_threads),
+            ("sm.max_warps", &s.max_warps),
+            ("sm.max_blocks", &s.max_blocks),
+            ("sm.registers", &s.registers),
+            ("sm.max_regs_per_thread", &s.max_regs_per_thread),
+            ("sm.reg_alloc_unit", &s.reg_alloc_unit),
+            ("sm.max_threads_per_block", &s.max_threads_per_block),
+            ("sharing.mps_sm_granularity", &self.sharing.mps_sm_granularity),
+        ];
+        for (name, p) in positive_u32 {
+            if p.value == 0 {
+                return Err((name.into(), "must be positive".into()));
+            }
+        }
+        if s.count.value > crate::sm_set::MAX_SMS as u32 {
+            return Err(("sm.count".into(), format!("at most {} SMs are supported", crate::sm_set::MAX_SMS)));
+        }
+        let positive_f64 = [
+            ("rates.fp32_flops_per_clk", &self.rates.fp32_flops_per_clk),
+            ("clock.max_sm_mhz", &self.clock.max_sm_mhz),
+            ("clock.min_sm_mhz", &self.clock.min_sm_mhz),
+            ("clock.step_mhz", &self.clock.step_mhz),
+            ("clock.period_ms", &self.clock.period_ms),
+            ("memory.achievable_bw_gbs", &self.memory.achievable_bw_gbs),
+            ("memory.per_sm_bw_gbs", &self.memory.per_sm_bw_gbs),
+            ("launch.block_min_us", &self.launch.block_min_us),
+            ("sharing.warps_to_saturate_issue", &self.sharing.warps_to_saturate_issue),
+            ("sharing.timeslice_us", &self.sharing.timeslice_us),
+            ("power.limit_w", &self.power.limit_w),
+        ];
+        for (name, p) in positive_f64 {
+            if !(p.value.is_finite() && p.value > 0.0) {
+                return Err((name.into(), "must be a positive number".into()));
+            }
+        }
+        let share = self.sharing.cross_client_min_issue_share.value;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(("sharing.cross_client_min_issue_share".into(), "must lie in [0, 1]".into()));
+        }
+        if self.clock.min_sm_mhz.value > self.clock.max_sm_mhz.value {
+            return Err(("clock.min_sm_mhz".into(), "must not exceed clock.max_sm_mhz".into()));
+        }
+        let steps = &s.smem_carveout_steps_kb.value;
+        if steps.is_empty() || steps.windows(2).any(|w| w[0] >= w[1]) || steps.last() != Some(&s.smem_max_kb.value) {
+            return Err((
+                "sm.smem_carveout_steps_kb".into(),
+                "must be strictly increasing and end at sm.smem_max_kb".into(),
+            ));
+        }
+        for (name, src) in self.source_keys() {
+            if !self.sources.contains_key(src) {
+                return Err((format!("{name}.source"), format!("source `{src}` is not defined in [sources]")));
+            }
+        }
+        Ok(())
+    }
+
+    /// (parameter name, source key) for every parameter.
+    pub fn source_keys(&self) -> Vec<(&'static str, &str)> {
+        let (s, r, c, m, l, sh, p) =
+            (&self.sm, &self.rates, &self.clock, &self.memory, &self.launch, &self.sharing, &self.power);
+        vec![
+            ("sm.count", s.count.source.as_str()),
+            ("sm.compute_capability", &s.compute_capability.source),
+            ("sm.max_threads", &s.max_threads.source),
+            ("sm.max_warps", &s.max_warps.source),
+            ("sm.max_blocks", &s.max_blocks.source),
+            ("sm.registers", &s.registers.source),
+            ("sm.max_regs_per_thread", &s.max_regs_per_thread.source),
+            ("sm.reg_alloc_unit", &s.reg_alloc_unit.source),
+            ("sm.max_threads_per_block", &s.max_threads_per_block.source),
+            ("sm.smem_max_kb", &s.smem_max_kb.source),
+            ("sm.smem_per_block_max_kb", &s.smem_per_block_max_kb.source),
+            ("sm.smem_carveout_steps_kb", &s.smem_carveout_steps_kb.source),
+            ("sm.smem_reserved_per_block_bytes", &s.smem_reserved_per_block_bytes.source),
+            ("rates.fp32_flops_per_clk", &r.fp32_flops_per_clk.source),
+            ("rates.fp16_tensor_flops_per_clk", &r.fp16_tensor_flops_per_clk.source),
+            ("rates.bf16_tensor_flops_per_clk", &r.bf16_tensor_flops_per_clk.source),
+            ("rates.fp8_tensor_flops_per_clk", &r.fp8_tensor_flops_per_clk.source),
+            ("rates.int32_ops_per_clk", &r.int32_ops_per_clk.source),
+            ("clock.max_sm_mhz", &c.max_sm_mhz.source),
+            ("clock.min_sm_mhz", &c.min_sm_mhz.source),
+            ("clock.step_mhz", &c.step_mhz.source),
+            ("clock.period_ms", &c.period_ms.source),
+            ("memory.capacity_gb", &m.capacity_gb.source),
+            ("memory.peak_bw_gbs", &m.peak_bw_gbs.source),
+            ("memory.achievable_bw_gbs", &m.achievable_bw_gbs.source),
+            ("memory.per_sm_bw_gbs", &m.per_sm_bw_gbs.source),
+            ("memory.l2_mb", &m.l2_mb.source),
+            ("launch.host_launch_us", &l.host_launch_us.source),
+            ("launch.launch_latency_us", &l.launch_latency_us.source),
+            ("launch.mps_extra_latency_us", &l.mps_extra_latency_us.source),
+            ("launch.block_min_us", &l.block_min_us.source),
+            ("sharing.warps_to_saturate_issue", &sh.warps_to_saturate_issue.source),
+            ("sharing.cross_client_min_issue_share", &sh.cross_client_min_issue_share.source),
+            ("sharing.carveout_locked_across_clients", &sh.carveout_locked_across_clients.source),
+            ("sharing.carveout_locked_in_context", &sh.carveout_locked_in_context.source),
+            ("sharing.timeslice_us", &sh.timeslice_us.source),
+            ("sharing.context_switch_us", &sh.context_switch_us.source),
+            ("sharing.mps_sm_granularity", &sh.mps_sm_granularity.source),
+            ("power.limit_w", &p.limit_w.source),
+            ("power.idle_w", &p.idle_w.source),
+            ("power.sm_active_w", &p.sm_active_w.source),
+            ("power.fp32_busy_w", &p.fp32_busy_w.source),
+            ("power.tensor_busy_w", &p.tensor_busy_w.source),
+            ("power.dram_w_per_tbs", &p.dram_w_per_tbs.source),
+            ("power.v_min_ratio", &p.v_min_ratio.source),
+        ]
+    }
+}
+
+/// Byte span of the first line that assigns `key` (for messages about checked values).
+pub(crate) fn find_key_span(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                let start = offset + (line.len() - t.len());
+                return Some(start..start + key.len());
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn h100_text() -> &'static str {
+        include_str!("../../models/gpus/h100-sxm.toml")
+    }
+
+    pub fn h100() -> GpuProfile {
+        GpuProfile::from_toml("h100-sxm.toml", h100_text()).unwrap()
+    }
+
+    #[test]
+    fn bundled_profiles_parse() {
+        for (name, text) in [
+            ("h100-sxm", h100_text()),
+            ("h200", include_str!("../../models/gpus/h200.toml")),
+            ("rtx-4090", include_str!("../../models/gpus/rtx-4090.toml")),
+            ("a100-sxm", include_str!("../../models/gpus/a100-sxm.toml")),
+            ("l40s", include_str!("../../models/gpus/l40s.toml")),
+            ("l4", include_str!("../../models/gpus/l4.toml")),
+        ] {
+            let p = GpuProfile::from_toml(name, text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(p.name, name);
+        }
+    }
+
+    #[test]
+    fn profile_round_trips() {
+        let p = h100();
+        let again = GpuProfile::from_toml("rt", &p.to_toml()).unwrap();
+        assert_eq!(p, again);
+    }
+
+    #[test]
+    fn undefined_source_is_an_error() {
+        let text = h100_text().replacen("source = \"datasheet\"", "source = \"nowhere\"", 1);
+        let e = GpuProfile::from_toml("p.toml", &text).unwrap_err();
+        assert!(e.message.contains("nowhere"), "{e}");
+    }
+
+    #[test]
+    fn zero_sm_count_is_located() {
+        let text = h100_text().replacen("count = { value = 132", "count = { value = 0", 1);
+        let e = GpuProfile::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(e.field, "sm.count");
+        assert!(e.line > 0);
+    }
+}

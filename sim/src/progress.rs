@@ -1,0 +1,231 @@
+//! Fluid progress of cohorts, recomputed at events.
+//!
+//! A block's compute advances at its share of its SM's issue slots times the peak rate of its
+//! kind of work times the clock; its DRAM traffic at its share of bandwidth, capped per SM and
+//! shared GPU-wide. A block finishes when both are done (roofline: they overlap), and never
+//! faster than the profile's minimum block time.
+//!
+//! Issue share on one SM: demands are min(1, warps / warps_to_saturate). Within one process
+//! co-resident kernels share slots max-min fairly, weighted by warps. Across MPS clients the
+//! incumbent (the client resident longest) is served first and the others get what it leaves,
+//! but at least `cross_client_min_issue_share` of the SM (DESIGN.md, phenomenon 1).
+
+use crate::fair_share::{water_fill, Claim};
+use crate::placement::{Cohorts, Group, Space};
+use crate::scenario::OpKind;
+use crate::workload::Workload;
+
+/// Parameters of the progress model at the current clock.
+#[derive(Debug, Clone, Copy)]
+pub struct RateParams {
+    /// SM clock in GHz (cycles per ns).
+    pub clock_ghz: f64,
+    pub clock_ratio: f64,
+    pub fp32: f64,
+    pub fp16_tensor: f64,
+    pub bf16_tensor: f64,
+    pub fp8_tensor: f64,
+    pub int32: f64,
+    /// Per-SM DRAM cap at this clock, bytes per ns.
+    pub per_sm_bw: f64,
+    /// GPU-wide DRAM bandwidth, bytes per ns.
+    pub total_bw: f64,
+    pub block_min_ns: f64,
+    pub warps_to_saturate: f64,
+    pub cross_min_share: f64,
+}
+
+impl RateParams {
+    pub fn new(w: &Workload, clock_mhz: f64) -> RateParams {
+        let g = &w.gpu;
+        let ratio = clock_mhz / g.clock.max_sm_mhz.value;
+        RateParams {
+            clock_ghz: clock_mhz / 1000.0,
+            clock_ratio: ratio,
+            fp32: g.rates.fp32_flops_per_clk.value,
+            fp16_tensor: g.rates.fp16_tensor_flops_per_clk.value,
+            bf16_tensor: g.rates.bf16_tensor_flops_per_clk.value,
+            fp8_tensor: g.rates.fp8_tensor_flops_per_clk.value,
+            int32: g.rates.int32_ops_per_clk.value,
+            // Outstanding requests per SM are fixed, so its pull scales with the clock (assumed).
+            per_sm_bw: g.memory.per_sm_bw_gbs.value * ratio,
+            total_bw: g.memory.achievable_bw_gbs.value,
+            block_min_ns: g.launch.block_min_us.value * 1000.0,
+            warps_to_saturate: g.sharing.warps_to_saturate_issue.value,
+            cross_min_share: g.sharing.cross_client_min_issue_share.value,
+        }
+    }
+
+    /// Peak operations per ns of one fully issued SM.
+    pub fn peak_per_ns(&self, op: OpKind) -> f64 {
+        let per_clk = match op {
+            OpKind::Fp32 => self.fp32,
+            OpKind::Fp16Tensor => self.fp16_tensor,
+            OpKind::Bf16Tensor => self.bf16_tensor,
+            OpKind::Fp8Tensor => self.fp8_tensor,
+            OpKind::Int32 => self.int32,
+        };
+        per_clk * self.clock_ghz
+    }
+}
+
+/// Scratch buffers reused across recomputations (no allocation once warm).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    claims: Vec<Claim>,
+    ids: Vec<u32>,
+}
+
+/// Splits one SM's issue slots among the residents of a group (writes `issue_alloc`).
+fn share_issue(group: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scratch) {
+    let res = &group.residents;
+    let Some(&first) = res.first() else { return };
+    let incumbent = cohorts.v[first as usize].process;
+    let mixed = res.iter().any(|&r| cohorts.v[r as usize].process != incumbent);
+    let alloc_class = |s: &mut Scratch, cohorts: &mut Cohorts, class: Option<bool>, cap: f64| {
+        s.claims.clear();
+        s.ids.clear();
+        for &r in res {
+            let c = &cohorts.v[r as usize];
+            if class.is_none_or(|inc| (c.process == incumbent) == inc) {
+                s.claims.push(Claim { demand: c.issue_demand, weight: c.issue_demand.max(1e-9), alloc: 0.0 });
+                s.ids.push(r);
+            }
+        }
+        water_fill(cap, &mut s.claims);
+        let mut used = 0.0;
+        for (&r, cl) in s.ids.iter().zip(&s.claims) {
+            cohorts.v[r as usize].issue_alloc = cl.alloc;
+            used += cl.alloc;
+        }
+        used
+    };
+    if !mixed || p.cross_min_share >= 1.0 {
+        alloc_class(s, cohorts, None, 1.0);
+        return;
+    }
+    let demand = |inc: bool, cohorts: &Cohorts| -> f64 {
+        res.iter()
+            .map(|&r| &cohorts.v[r as usize])
+            .filter(|c| (c.process == incumbent) == inc)
+            .map(|c| c.issue_demand)
+            .sum::<f64>()
+            .min(1.0)
+    };
+    let (d0, d1) = (demand(true, cohorts), demand(false, cohorts));
+    let a1 = d1.min((1.0 - d0).max(p.cross_min_share));
+    alloc_class(s, cohorts, Some(false), a1);
+    alloc_class(s, cohorts, Some(true), (1.0 - a1).min(d0));
+}
+
+/// Recomputes `rate` of every live cohort. `running(space)` says whether a space's blocks run
+/// now (time-slicing freezes the others).
+pub fn recompute(
+    w: &Workload,
+    spaces: &[Space],
+    cohorts: &mut Cohorts,
+    p: &RateParams,
+    running: &dyn Fn(u32) -> bool,
+    s: &mut Scratch,
+) {
+    // Warp-based issue demand.
+    for i in 0..cohorts.live.len() {
+        let id = cohorts.live[i] as usize;
+        let c = &mut cohorts.v[id];
+        let k = &w.kernels[c.kernel as usize];
+        c.issue_demand = (c.blocks_per_sm as f64 * k.footprint.warps as f64 / p.warps_to_saturate).min(1.0);
+        c.rate = 0.0;
+    }
+    for pass in 0..2 {
+        for (space, sp) in spaces.iter().enumerate() {
+            if !running(space as u32) {
+                continue;
+            }
+            for g in sp.groups.iter().filter(|g| g.alive && !g.residents.is_empty()) {
+                share_issue(g, cohorts, p, s);
+                compute_bound_rates(w, g, cohorts, p);
+                share_sm_bandwidth(w, g, cohorts, p, s);
+            }
+        }
+        share_global_bandwidth(w, cohorts, p, running, s);
+        if pass == 0 {
+            // Memory-bound cohorts use fewer issue slots than they were given: hand them back.
+            for i in 0..cohorts.live.len() {
+                let id = cohorts.live[i] as usize;
+                let c = &mut cohorts.v[id];
+                if c.rate > 0.0 && c.r0 > 0.0 && c.rate < c.r0 {
+                    c.issue_demand = c.issue_demand.min(c.issue_alloc * c.rate / c.r0);
+                }
+            }
+        }
+    }
+    // What the power model needs.
+    for i in 0..cohorts.live.len() {
+        let id = cohorts.live[i] as usize;
+        let c = &mut cohorts.v[id];
+        let k = &w.kernels[c.kernel as usize];
+        let peak = p.peak_per_ns(k.op);
+        c.issue_used =
+            if peak > 0.0 { (c.rate * k.flops_per_block * c.blocks_per_sm as f64 / peak).min(1.0) } else { 0.0 };
+        c.dram_bytes_per_ns = c.rate * k.bytes_per_block * (c.blocks_per_sm * c.n_sms) as f64;
+    }
+}
+
+/// Per-block rate (fraction/ns) allowed by issue share and minimum block time.
+fn compute_bound_rates(w: &Workload, g: &Group, cohorts: &mut Cohorts, p: &RateParams) {
+    for &r in &g.residents {
+        let c = &mut cohorts.v[r as usize];
+        let k = &w.kernels[c.kernel as usize];
+        let by_min = 1.0 / p.block_min_ns;
+        let per_block_ops = c.issue_alloc / c.blocks_per_sm as f64 * p.peak_per_ns(k.op);
+        c.r0 = if k.flops_per_block > 0.0 { (per_block_ops / k.flops_per_block).min(by_min) } else { by_min };
+    }
+}
+
+/// Splits one SM's DRAM cap among its residents (writes `sm_bw`, bytes/ns per SM).
+fn share_sm_bandwidth(w: &Workload, g: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scratch) {
+    s.claims.clear();
+    for &r in &g.residents {
+        let c = &cohorts.v[r as usize];
+        let k = &w.kernels[c.kernel as usize];
+        s.claims.push(Claim {
+            demand: c.r0 * k.bytes_per_block * c.blocks_per_sm as f64,
+            weight: c.blocks_per_sm as f64,
+            alloc: 0.0,
+        });
+    }
+    water_fill(p.per_sm_bw, &mut s.claims);
+    for (&r, cl) in g.residents.iter().zip(&s.claims) {
+        cohorts.v[r as usize].sm_bw = cl.alloc;
+    }
+}
+
+/// Shares GPU-wide bandwidth per block and sets each running cohort's final rate.
+fn share_global_bandwidth(
+    w: &Workload,
+    cohorts: &mut Cohorts,
+    p: &RateParams,
+    running: &dyn Fn(u32) -> bool,
+    s: &mut Scratch,
+) {
+    s.claims.clear();
+    s.ids.clear();
+    for &id in &cohorts.live {
+        let c = &cohorts.v[id as usize];
+        if running(c.space) {
+            s.claims.push(Claim {
+                demand: c.sm_bw * c.n_sms as f64,
+                weight: (c.n_sms * c.blocks_per_sm) as f64,
+                alloc: 0.0,
+            });
+            s.ids.push(id);
+        }
+    }
+    water_fill(p.total_bw, &mut s.claims);
+    for (&id, cl) in s.ids.iter().zip(&s.claims) {
+        let c = &mut cohorts.v[id as usize];
+        let k = &w.kernels[c.kernel as usize];
+        let blocks = (c.n_sms * c.blocks_per_sm) as f64;
+        c.rate = if k.bytes_per_block > 0.0 { c.r0.min(cl.alloc / blocks / k.bytes_per_block) } else { c.r0 };
+    }
+}

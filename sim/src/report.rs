@@ -1,0 +1,100 @@
+//! What a run reports. Field names are a stable interface (`simgpu run --json`).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub scenario: String,
+    pub gpu: String,
+    pub sharing: String,
+    pub seed: u64,
+    pub simulated_s: f64,
+    pub clients: Vec<ClientReport>,
+    pub gpu_stats: GpuStats,
+    pub sim: SimStats,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClientReport {
+    pub name: String,
+    pub throughput_per_s: f64,
+    pub unit: String,
+    pub requests_completed: u64,
+    /// "host" (issue to completion) or "cuda_events" (start event on the GPU to completion).
+    pub timing: String,
+    pub latency_us: Percentiles,
+    /// SMs the client may occupy (MPS cap after rounding; the SM count otherwise).
+    pub sm_cap: u32,
+    pub kernels: Vec<KernelReport>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KernelReport {
+    pub name: String,
+    pub launches: u64,
+    pub completed: u64,
+    /// From the first block's start to the last block's end, as a profiler shows it.
+    pub duration_us: Percentiles,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub mean: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles; sorts `v` in place. All zero when empty.
+    pub fn of(v: &mut [f64]) -> Percentiles {
+        if v.is_empty() {
+            return Percentiles::default();
+        }
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+        Percentiles {
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            mean: v.iter().sum::<f64>() / v.len() as f64,
+            max: v[v.len() - 1],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct GpuStats {
+    /// GPUs simulated (dedicated mode: one per client); the figures below are averages over them.
+    pub gpus: u32,
+    pub avg_power_w: f64,
+    pub max_power_w: f64,
+    pub avg_sm_clock_mhz: f64,
+    pub min_sm_clock_mhz: f64,
+    /// Time-averaged share of SMs holding at least one running block.
+    pub sm_busy_fraction: f64,
+    pub avg_dram_gbs: f64,
+    pub context_switches: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct SimStats {
+    pub events: u64,
+    /// Filled in by the caller, which owns the clock on the wall.
+    pub wall_ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(|x| x as f64).collect();
+        let p = Percentiles::of(&mut v);
+        assert_eq!((p.p50, p.p90, p.p99, p.max), (50.0, 90.0, 99.0, 100.0));
+        assert_eq!(Percentiles::of(&mut []).p50, 0.0);
+        assert_eq!(Percentiles::of(&mut [7.0]).p99, 7.0);
+    }
+}

@@ -1,0 +1,130 @@
+//! A fixed-size set of SM indices: SM groups and cohorts are sets of SMs, moved by word operations.
+
+pub const MAX_SMS: usize = 256;
+const WORDS: usize = MAX_SMS / 64;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+pub struct SmSet([u64; WORDS]);
+
+impl SmSet {
+    pub const EMPTY: SmSet = SmSet([0; WORDS]);
+
+    /// SMs 0..n.
+    pub fn first(n: usize) -> SmSet {
+        let mut s = SmSet::EMPTY;
+        let n = n.min(MAX_SMS);
+        for (w, word) in s.0.iter_mut().enumerate() {
+            let lo = w * 64;
+            if n >= lo + 64 {
+                *word = u64::MAX;
+            } else if n > lo {
+                *word = (1u64 << (n - lo)) - 1;
+            }
+        }
+        s
+    }
+
+    pub fn len(&self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
+    }
+
+    pub fn contains(&self, i: usize) -> bool {
+        i < MAX_SMS && self.0[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    pub fn insert(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+
+    pub fn union(&self, o: &SmSet) -> SmSet {
+        let mut r = *self;
+        for (a, b) in r.0.iter_mut().zip(o.0) {
+            *a |= b;
+        }
+        r
+    }
+
+    pub fn minus(&self, o: &SmSet) -> SmSet {
+        let mut r = *self;
+        for (a, b) in r.0.iter_mut().zip(o.0) {
+            *a &= !b;
+        }
+        r
+    }
+
+    pub fn intersects(&self, o: &SmSet) -> bool {
+        self.0.iter().zip(o.0).any(|(a, b)| a & b != 0)
+    }
+
+    /// Splits off the `n` lowest SMs at or after `start` (wrapping round), so that consecutive
+    /// kernels spread over the GPU as the hardware's round-robin dispatch does.
+    pub fn take(&self, n: u32, start: usize) -> SmSet {
+        let mut out = SmSet::EMPTY;
+        let mut left = n;
+        for pass in 0..2 {
+            for (w, &word) in self.0.iter().enumerate() {
+                if left == 0 {
+                    return out;
+                }
+                let mut bits = word & !out.0[w];
+                let base = w * 64;
+                // First pass: only SMs at or after `start`; second pass: the rest.
+                if pass == 0 {
+                    if base + 64 <= start {
+                        continue;
+                    }
+                    if base < start {
+                        bits &= u64::MAX << (start - base);
+                    }
+                }
+                while bits != 0 && left > 0 {
+                    let b = bits.trailing_zeros();
+                    out.0[w] |= 1 << b;
+                    bits &= bits - 1;
+                    left -= 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// The lowest SM index, if any.
+    pub fn lowest(&self) -> Option<usize> {
+        self.0.iter().enumerate().find(|(_, &w)| w != 0).map(|(i, w)| i * 64 + w.trailing_zeros() as usize)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some(w * 64 + b)
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_wraps_from_start() {
+        let all = SmSet::first(132);
+        assert_eq!(all.len(), 132);
+        let t = all.take(10, 128);
+        assert_eq!(t.iter().collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5, 128, 129, 130, 131]);
+        assert_eq!(all.minus(&t).len(), 122);
+        assert_eq!(all.take(200, 5).len(), 132);
+        assert_eq!(SmSet::first(0).lowest(), None);
+        assert_eq!(t.lowest(), Some(0));
+    }
+}
