@@ -89,7 +89,7 @@ impl Footprint {
         let (max_per_sm, carveout_on_empty) = if smem == 0 {
             (by_other, limits.carveout_steps[0])
         } else {
-            let by_smem = limits.smem_max / smem;
+            let by_smem = limits.smem_max.checked_div(smem).unwrap_or(u32::MAX);
             let n = by_other.min(by_smem);
             (n, limits.carveout_for(n * smem).unwrap_or(limits.smem_max))
         };
@@ -147,7 +147,7 @@ impl Usage {
         if self.is_empty() {
             return (f.max_per_sm, f.carveout_on_empty);
         }
-        let free = |cap: u32, used: u32, per: u32| if per == 0 { u32::MAX } else { cap.saturating_sub(used) / per };
+        let free = |cap: u32, used: u32, per: u32| cap.saturating_sub(used).checked_div(per).unwrap_or(u32::MAX);
         let n = free(l.blocks, self.blocks, 1)
             .min(free(l.threads, self.threads, f.threads))
             .min(free(l.warps, self.warps, f.warps))

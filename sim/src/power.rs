@@ -1,7 +1,7 @@
 //! Power and the clock controller.
 //!
 //! Power = idle + (f/fmax)(V/Vmax)^2 x (active SMs x sm_active_w + busy FP32 issue x fp32_busy_w
-//! + busy tensor issue x tensor_busy_w) + DRAM TB/s x dram_w_per_tbs, with a linear V-f curve.
+//! plus busy tensor issue x tensor_busy_w) plus DRAM TB/s x dram_w_per_tbs, with a linear V-f curve.
 //! Every `period` the controller compares the period's average power with the limit: over it,
 //! the clock drops one step (not below the floor); under it by more than one step's worth, the
 //! clock rises one step (not above the maximum).

@@ -113,6 +113,8 @@ pub struct LaunchParams {
 pub struct SharingParams {
     /// Resident warps (on one SM) needed to use all of its issue slots.
     pub warps_to_saturate_issue: Param<f64>,
+    /// The same for tensor-core work (a warp per sub-partition can keep the tensor cores busy).
+    pub tensor_warps_to_saturate_issue: Param<f64>,
     /// Share of an SM's issue slots that another MPS client's warps get beside a saturating incumbent.
     pub cross_client_min_issue_share: Param<f64>,
     /// Across MPS clients the carve-out chosen by resident blocks stays fixed until they leave.
@@ -193,6 +195,7 @@ impl GpuProfile {
             ("memory.per_sm_bw_gbs", &self.memory.per_sm_bw_gbs),
             ("launch.block_min_us", &self.launch.block_min_us),
             ("sharing.warps_to_saturate_issue", &self.sharing.warps_to_saturate_issue),
+            ("sharing.tensor_warps_to_saturate_issue", &self.sharing.tensor_warps_to_saturate_issue),
             ("sharing.timeslice_us", &self.sharing.timeslice_us),
             ("power.limit_w", &self.power.limit_w),
         ];
@@ -260,6 +263,7 @@ impl GpuProfile {
             ("launch.mps_extra_latency_us", &l.mps_extra_latency_us.source),
             ("launch.block_min_us", &l.block_min_us.source),
             ("sharing.warps_to_saturate_issue", &sh.warps_to_saturate_issue.source),
+            ("sharing.tensor_warps_to_saturate_issue", &sh.tensor_warps_to_saturate_issue.source),
             ("sharing.cross_client_min_issue_share", &sh.cross_client_min_issue_share.source),
             ("sharing.carveout_locked_across_clients", &sh.carveout_locked_across_clients.source),
             ("sharing.carveout_locked_in_context", &sh.carveout_locked_in_context.source),

@@ -32,6 +32,7 @@ pub struct RateParams {
     pub total_bw: f64,
     pub block_min_ns: f64,
     pub warps_to_saturate: f64,
+    pub tensor_warps_to_saturate: f64,
     pub cross_min_share: f64,
 }
 
@@ -52,6 +53,7 @@ impl RateParams {
             total_bw: g.memory.achievable_bw_gbs.value,
             block_min_ns: g.launch.block_min_us.value * 1000.0,
             warps_to_saturate: g.sharing.warps_to_saturate_issue.value,
+            tensor_warps_to_saturate: g.sharing.tensor_warps_to_saturate_issue.value,
             cross_min_share: g.sharing.cross_client_min_issue_share.value,
         }
     }
@@ -133,7 +135,8 @@ pub fn recompute(
         let id = cohorts.live[i] as usize;
         let c = &mut cohorts.v[id];
         let k = &w.kernels[c.kernel as usize];
-        c.issue_demand = (c.blocks_per_sm as f64 * k.footprint.warps as f64 / p.warps_to_saturate).min(1.0);
+        let saturate = if k.op.is_tensor() { p.tensor_warps_to_saturate } else { p.warps_to_saturate };
+        c.issue_demand = (c.blocks_per_sm as f64 * k.footprint.warps as f64 / saturate).min(1.0);
         c.rate = 0.0;
     }
     for pass in 0..2 {

@@ -382,13 +382,13 @@ dram_bytes = 1e6
     fn unknown_field_names_line() {
         let e = parse(&OK.replace("smem_bytes = 128", "smem_byts = 128")).unwrap_err();
         assert_eq!(e.field, "smem_byts");
-        assert_eq!(e.line, 15);
+        assert_eq!(e.line, 13);
     }
 
     #[test]
     fn wrong_type_is_reported() {
         let e = parse(&OK.replace("grid = 16", "grid = \"many\"")).unwrap_err();
-        assert_eq!(e.line, 11, "{e}");
+        assert_eq!(e.line, 10, "{e}");
     }
 
     #[test]
@@ -405,7 +405,7 @@ dram_bytes = 1e6
         let gpu = crate::profile::tests::h100();
         let e = parse(&OK.replace("block = 1024", "block = 2048")).unwrap().check_against(&gpu).unwrap_err();
         assert_eq!(e.field, "clients[0].kernels[0].block");
-        assert_eq!(e.line, 12);
+        assert_eq!(e.line, 11);
         let e = parse(&OK.replace("regs_per_thread = 32", "regs_per_thread = 255"))
             .unwrap()
             .check_against(&gpu)

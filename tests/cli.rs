@@ -1,0 +1,141 @@
+//! The command line: bad input gets a located error and a non-zero exit, and writes nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const GOOD: &str = include_str!("../scenarios/seed000/mps-132-p50.toml");
+
+fn simgpu(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_simgpu")).args(args).current_dir(dir).output().expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs a broken scenario; expects exit 2, the file and line in the message, and no panic.
+fn expect_error(text: &str, line: usize, needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "bad.toml", text);
+    let (code, stdout, stderr) =
+        simgpu(&["run", "bad.toml", "--json", "--trace", "t.json", "--plot", "p.png"], dir.path());
+    assert_eq!(code, 2, "stderr: {stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let loc = format!("bad.toml:{line}:");
+    assert!(stderr.contains(&loc), "expected {loc} in: {stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+    assert!(!dir.path().join("t.json").exists() && !dir.path().join("p.png").exists(), "nothing is written on error");
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect("needle in text") + 1
+}
+
+#[test]
+fn malformed_toml() {
+    let t = GOOD.replace("grid = 16", "grid = = 16");
+    expect_error(&t, line_of(&t, "grid = = 16"), "");
+}
+
+#[test]
+fn unknown_field() {
+    let t = GOOD.replace("smem_bytes = 128", "shared_mem = 128");
+    expect_error(&t, line_of(&t, "shared_mem"), "shared_mem");
+}
+
+#[test]
+fn wrong_type() {
+    let t = GOOD.replace("requests = 100", "requests = \"many\"");
+    expect_error(&t, line_of(&t, "requests = \"many\""), "");
+}
+
+#[test]
+fn impossible_block() {
+    let t = GOOD.replace("grid = 16\nblock = 1024", "grid = 16\nblock = 2048");
+    expect_error(&t, line_of(&t, "block = 2048"), "clients[0].kernels[0].block");
+}
+
+#[test]
+fn too_many_registers() {
+    let t = GOOD.replacen("regs_per_thread = 32", "regs_per_thread = 128", 1);
+    expect_error(&t, line_of(&t, "regs_per_thread = 128"), "registers");
+}
+
+#[test]
+fn thread_percentage_out_of_range() {
+    for p in ["0", "101"] {
+        let t = GOOD.replace("mps_thread_percentage = 50", &format!("mps_thread_percentage = {p}"));
+        expect_error(&t, line_of(&t, "mps_thread_percentage"), "clients[1].mps_thread_percentage");
+    }
+}
+
+#[test]
+fn unknown_gpu() {
+    let t = GOOD.replace("gpu = \"h100-sxm\"", "gpu = \"h900\"");
+    expect_error(&t, line_of(&t, "h900"), "unknown GPU");
+}
+
+#[test]
+fn missing_file_and_bad_plot_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = simgpu(&["run", "nope.toml"], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("nope.toml") && err.contains("cannot read"), "{err}");
+    write(dir.path(), "ok.toml", GOOD);
+    let (code, _, err) = simgpu(&["run", "ok.toml", "--plot", "x.gif"], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains(".png or .svg"), "{err}");
+}
+
+#[test]
+fn run_writes_json_trace_and_plot_from_any_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "s.toml", GOOD);
+    let (code, out, err) = simgpu(&["run", "s.toml", "--json", "--trace", "t.json", "--plot", "p.svg"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["scenario", "gpu", "sharing", "simulated_s", "clients", "gpu_stats", "sim"] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    let c = &v["clients"][0];
+    for key in ["name", "throughput_per_s", "unit", "latency_us", "kernels"] {
+        assert!(c.get(key).is_some(), "missing clients[].{key}");
+    }
+    for key in ["p50", "p90", "p99"] {
+        assert!(c["latency_us"][key].is_number());
+    }
+    for key in ["avg_power_w", "avg_sm_clock_mhz", "sm_busy_fraction", "min_sm_clock_mhz"] {
+        assert!(v["gpu_stats"][key].is_number(), "missing gpu_stats.{key}");
+    }
+    assert!(v["sim"]["events"].as_u64().unwrap() > 0 && v["sim"]["wall_ms"].is_number());
+    let trace: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("t.json")).unwrap()).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["ph"] == "X" && e["name"] == "softmax_fwd"));
+    assert!(events.iter().any(|e| e["ph"] == "C" && e["name"] == "power"));
+    let svg = std::fs::read_to_string(dir.path().join("p.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("softmax"));
+}
+
+#[test]
+fn bench_json_has_the_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = simgpu(&["bench", "--json", "--repeat", "1"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let b = v["benchmarks"].as_array().unwrap();
+    assert_eq!(b.len(), 2);
+    for x in b {
+        for key in ["name", "events", "wall_ms", "events_per_s", "simulated_s", "sim_to_wall", "heap_events_per_s"] {
+            assert!(x.get(key).is_some(), "missing {key}");
+        }
+    }
+    assert!(b[1]["kernels"].as_u64().unwrap() >= 100_000);
+}

@@ -1,0 +1,52 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use simgpu_sim::{GpuProfile, Scenario, Workload};
+
+pub const H100: &str = include_str!("../../models/gpus/h100-sxm.toml");
+
+pub fn h100() -> GpuProfile {
+    GpuProfile::from_toml("h100-sxm.toml", H100).expect("bundled profile parses")
+}
+
+pub fn workload(text: &str, gpu: &GpuProfile) -> Workload {
+    let s = Scenario::parse("test.toml", text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    Workload::build(&s, gpu).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// One kernel of a generated scenario.
+#[derive(Debug, Clone)]
+pub struct K {
+    pub grid: u64,
+    pub block: u32,
+    pub regs: u32,
+    pub smem: u32,
+    pub flops: f64,
+    pub bytes: f64,
+    pub op: &'static str,
+    pub gap_us: f64,
+    pub sync: bool,
+}
+
+impl K {
+    pub fn toml(&self, i: usize) -> String {
+        format!(
+            "[[clients.kernels]]\nname = \"k{i}\"\ngrid = {}\nblock = {}\nregs_per_thread = {}\nsmem_bytes = {}\nflops_per_block = {:?}\ndram_bytes_per_block = {:?}\nop = \"{}\"\nhost_gap_us = {:?}\nsync = {}\n",
+            self.grid, self.block, self.regs, self.smem, self.flops, self.bytes, self.op, self.gap_us, self.sync
+        )
+    }
+}
+
+pub fn scenario(sharing: &str, clients: &[(u64, Option<f64>, Vec<K>)], duration_s: f64) -> String {
+    let mut s = format!("gpu = \"h100-sxm\"\nsharing = \"{sharing}\"\nduration_s = {duration_s:?}\n");
+    for (ci, (requests, pct, ks)) in clients.iter().enumerate() {
+        s += &format!("\n[[clients]]\nname = \"c{ci}\"\nrequests = {requests}\n");
+        if let (Some(p), "mps") = (pct, sharing) {
+            s += &format!("mps_thread_percentage = {p:?}\n");
+        }
+        for (i, k) in ks.iter().enumerate() {
+            s += &k.toml(i);
+        }
+    }
+    s
+}
