@@ -15,6 +15,7 @@ use crate::progress::{self, RateParams};
 use crate::report::{ClientReport, GpuStats, KernelReport, Percentiles, Report, SimStats};
 use crate::rng::Rng;
 use crate::scenario::{Sharing, Timing};
+use crate::slab::Slab;
 use crate::timeslice::{Action, TimeSlicer};
 use crate::trace::{Recording, Series, Span, Track, SMS_PER_TRACK};
 use crate::workload::Workload;
@@ -85,8 +86,7 @@ pub struct Engine<'w> {
     spaces: Vec<Space>,
     runnable: Vec<Vec<u32>>,
     cohorts: Cohorts,
-    launches: Vec<Launch>,
-    free_launches: Vec<u32>,
+    launches: Slab<Launch>,
     hosts: Vec<Host>,
     kstats: Vec<KernelStats>,
     slicer: Option<TimeSlicer>,
@@ -181,8 +181,7 @@ impl<'w> Engine<'w> {
             spaces: (0..n_spaces).map(|s| Space::new(s as u32, n_sms, w.clients.len())).collect(),
             runnable: vec![Vec::new(); n_spaces],
             cohorts: Cohorts::default(),
-            launches: Vec::new(),
-            free_launches: Vec::new(),
+            launches: Slab::default(),
             hosts: (0..w.clients.len()).map(|_| Host::default()).collect(),
             kstats: vec![KernelStats::default(); w.kernels.len()],
             slicer,
@@ -282,10 +281,7 @@ impl<'w> Engine<'w> {
         let dt = t.saturating_sub(self.now);
         if dt > 0 {
             let dtf = dt as f64;
-            for &id in &self.cohorts.live {
-                let c = &mut self.cohorts.v[id as usize];
-                c.remaining = (c.remaining - c.rate * dtf).max(0.0);
-            }
+            self.cohorts.advance(dtf);
             let j = self.watts * dtf * 1e-9;
             self.integ.energy_j += j;
             self.integ.period_energy += j;
@@ -302,7 +298,7 @@ impl<'w> Engine<'w> {
         let mut i = 0;
         while i < self.cohorts.live.len() {
             let id = self.cohorts.live[i];
-            let c = &self.cohorts.v[id as usize];
+            let c = &self.cohorts.get(id);
             let due = c.rate > 0.0 && self.running(c.space) && now + ceil_ns(c.remaining / c.rate) <= now;
             let is_next = self.next_done.is_some_and(|d| d.1 == id);
             if due || is_next {
@@ -316,7 +312,7 @@ impl<'w> Engine<'w> {
     }
 
     fn complete_cohort(&mut self, id: u32) {
-        let c = self.cohorts.v[id as usize].clone();
+        let c = self.cohorts.get(id).clone();
         if let Some(rec) = self.rec.as_mut() {
             let g = &self.spaces[c.space as usize].groups[c.group as usize];
             let mut counts = [0u32; crate::sm_set::MAX_SMS / SMS_PER_TRACK];
@@ -336,7 +332,7 @@ impl<'w> Engine<'w> {
         }
         self.spaces[c.space as usize].remove(&mut self.cohorts, id, &self.footprints, &self.w.limits);
         self.place_dirty[c.space as usize] = true;
-        let l = &mut self.launches[c.launch as usize];
+        let l = &mut self.launches.v[c.launch as usize];
         l.running -= (c.blocks_per_sm * c.n_sms) as u64;
         if l.running == 0 && l.unplaced == 0 {
             self.complete_launch(c.launch);
@@ -344,7 +340,7 @@ impl<'w> Engine<'w> {
     }
 
     fn complete_launch(&mut self, lid: u32) {
-        let l = self.launches[lid as usize].clone();
+        let l = self.launches.v[lid as usize].clone();
         let start = l.first_start.unwrap_or(self.now);
         let ks = &mut self.kstats[l.kernel as usize];
         ks.completed += 1;
@@ -364,9 +360,9 @@ impl<'w> Engine<'w> {
         let h = &mut self.hosts[ci];
         let front = h.stream.pop_front();
         debug_assert_eq!(front, Some(lid));
-        self.free_launches.push(lid);
+        self.launches.release(lid);
         if let Some(&next) = self.hosts[ci].stream.front() {
-            if self.launches[next as usize].visible {
+            if self.launches.v[next as usize].visible {
                 self.make_runnable(next);
             }
         } else if self.hosts[ci].waiting_sync {
@@ -382,7 +378,7 @@ impl<'w> Engine<'w> {
     }
 
     fn make_runnable(&mut self, lid: u32) {
-        let l = &self.launches[lid as usize];
+        let l = &self.launches.v[lid as usize];
         let ci = l.client as usize;
         let space = self.w.clients[ci].space;
         let first = l.first_of_request;
@@ -400,8 +396,8 @@ impl<'w> Engine<'w> {
         match ev {
             Ev::Host(c) => self.host_step(c as usize),
             Ev::Visible(lid) => {
-                self.launches[lid as usize].visible = true;
-                let ci = self.launches[lid as usize].client as usize;
+                self.launches.v[lid as usize].visible = true;
+                let ci = self.launches.v[lid as usize].client as usize;
                 if self.hosts[ci].stream.front() == Some(&lid) {
                     self.make_runnable(lid);
                 }
@@ -436,7 +432,7 @@ impl<'w> Engine<'w> {
                 self.rates_dirty = true;
                 // Requests whose first kernel waited for this context start (CUDA events) now.
                 for i in 0..self.runnable[active].len() {
-                    let l = &self.launches[self.runnable[active][i] as usize];
+                    let l = &self.launches.v[self.runnable[active][i] as usize];
                     let h = &mut self.hosts[l.client as usize];
                     if l.first_of_request && h.gpu_start.is_none() {
                         h.gpu_start = Some(self.now);
@@ -510,16 +506,7 @@ impl<'w> Engine<'w> {
         let k = &self.w.kernels[kid as usize];
         let launch =
             Launch { kernel: kid, client: ci as u32, first_of_request: op == 0, unplaced: k.grid, ..Launch::default() };
-        let lid = match self.free_launches.pop() {
-            Some(l) => {
-                self.launches[l as usize] = launch;
-                l
-            }
-            None => {
-                self.launches.push(launch);
-                (self.launches.len() - 1) as u32
-            }
-        };
+        let lid = self.launches.alloc(launch);
         self.kstats[kid as usize].launches += 1;
         let h = &mut self.hosts[ci];
         h.stream.push_back(lid);
@@ -588,7 +575,7 @@ impl<'w> Engine<'w> {
         let mut i = 0;
         while i < self.runnable[s].len() {
             let lid = self.runnable[s][i];
-            let l = &self.launches[lid as usize];
+            let l = &self.launches.v[lid as usize];
             let ci = l.client as usize;
             let req = PlaceRequest {
                 launch: lid,
@@ -605,12 +592,12 @@ impl<'w> Engine<'w> {
                 self.spaces[s].place(&mut self.cohorts, &req, &self.w.limits, self.rules, &mut self.new_cohorts);
             if placed > 0 {
                 self.rates_dirty = true;
-                let l = &mut self.launches[lid as usize];
+                let l = &mut self.launches.v[lid as usize];
                 l.unplaced -= placed;
                 l.running += placed;
                 l.first_start.get_or_insert(self.now);
             }
-            if self.launches[lid as usize].unplaced == 0 {
+            if self.launches.v[lid as usize].unplaced == 0 {
                 self.runnable[s].remove(i);
             } else {
                 i += 1;
@@ -631,7 +618,7 @@ impl<'w> Engine<'w> {
             }
         }
         for &id in &self.cohorts.live {
-            let c = &self.cohorts.v[id as usize];
+            let c = &self.cohorts.get(id);
             if c.rate <= 0.0 {
                 continue;
             }
@@ -666,7 +653,7 @@ impl<'w> Engine<'w> {
             s.check(&self.cohorts, &self.w.limits, &fp, &self.caps)?;
         }
         for &id in &self.cohorts.live {
-            let c = &self.cohorts.v[id as usize];
+            let c = &self.cohorts.get(id);
             if !(0.0..=1.0).contains(&c.remaining) || !c.rate.is_finite() || c.rate < 0.0 {
                 return Err(format!("cohort {id}: remaining {} rate {}", c.remaining, c.rate));
             }

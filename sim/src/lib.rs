@@ -19,6 +19,7 @@ pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod slab;
 pub mod sm_set;
 pub mod timeslice;
 pub mod trace;

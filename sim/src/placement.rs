@@ -11,6 +11,7 @@
 
 use crate::event_queue::Ns;
 use crate::occupancy::{Footprint, SmLimits, Usage};
+use crate::slab::Slab;
 use crate::sm_set::SmSet;
 
 /// Identical blocks of one launch, started together, `blocks_per_sm` on each SM of its group.
@@ -40,37 +41,42 @@ pub struct Cohort {
     pub(crate) issue_alloc: f64,
 }
 
-/// A slab of cohorts with slot reuse (no allocation once warm).
+/// Live cohorts: a slab plus the live ids in creation order (the order rates are computed in).
 #[derive(Debug, Default)]
 pub struct Cohorts {
-    pub v: Vec<Cohort>,
-    free: Vec<u32>,
-    /// Ids of live cohorts in creation order.
+    slab: Slab<Cohort>,
     pub live: Vec<u32>,
 }
 
 impl Cohorts {
     pub fn alloc(&mut self, c: Cohort) -> u32 {
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.v[id as usize] = c;
-                id
-            }
-            None => {
-                self.v.push(c);
-                (self.v.len() - 1) as u32
-            }
-        };
+        let id = self.slab.alloc(c);
         self.live.push(id);
         id
     }
 
     pub fn release(&mut self, id: u32) {
-        self.v[id as usize].alive = false;
+        self.slab.v[id as usize].alive = false;
         if let Some(p) = self.live.iter().position(|&x| x == id) {
             self.live.remove(p);
         }
-        self.free.push(id);
+        self.slab.release(id);
+    }
+
+    /// Moves every live cohort `dt` ns along at its current rate.
+    pub fn advance(&mut self, dt: f64) {
+        for &id in &self.live {
+            let c = &mut self.slab.v[id as usize];
+            c.remaining = (c.remaining - c.rate * dt).max(0.0);
+        }
+    }
+
+    pub fn get(&self, id: u32) -> &Cohort {
+        &self.slab.v[id as usize]
+    }
+
+    pub fn get_mut(&mut self, id: u32) -> &mut Cohort {
+        &mut self.slab.v[id as usize]
     }
 }
 
@@ -158,7 +164,7 @@ impl Space {
     }
 
     fn client_present(&self, cohorts: &Cohorts, g: u32, client: u32) -> bool {
-        self.groups[g as usize].residents.iter().any(|&r| cohorts.v[r as usize].client == client)
+        self.groups[g as usize].residents.iter().any(|&r| cohorts.get(r).client == client)
     }
 
     /// Moves `m` SMs of group `g` into a new group, splitting every resident cohort with them.
@@ -176,8 +182,8 @@ impl Space {
         let ng = self.new_group(Group { sms, n: m, usage, residents: Vec::new(), alive: true });
         for i in 0..self.groups[gi].residents.len() {
             let r = self.groups[gi].residents[i];
-            let mut copy = cohorts.v[r as usize].clone();
-            cohorts.v[r as usize].n_sms -= m;
+            let mut copy = cohorts.get(r).clone();
+            cohorts.get_mut(r).n_sms -= m;
             copy.n_sms = m;
             copy.group = ng;
             let id = cohorts.alloc(copy);
@@ -205,7 +211,7 @@ impl Space {
                 continue;
             }
             let gi = gi as u32;
-            let may_grow = if g.residents.iter().all(|&r| cohorts.v[r as usize].process == req.process) {
+            let may_grow = if g.residents.iter().all(|&r| cohorts.get(r).process == req.process) {
                 !rules.locked_in_context
             } else {
                 !rules.locked_across_clients
@@ -273,7 +279,7 @@ impl Space {
         let present = self.client_present(cohorts, g, req.client);
         let grp = &self.groups[g as usize];
         let was_empty = grp.usage.is_empty();
-        let may_grow = if grp.residents.iter().all(|&r| cohorts.v[r as usize].process == req.process) {
+        let may_grow = if grp.residents.iter().all(|&r| cohorts.get(r).process == req.process) {
             !rules.locked_in_context
         } else {
             !rules.locked_across_clients
@@ -316,7 +322,7 @@ impl Space {
     /// Removes a finished cohort; its SMs return to the free group when they empty. The carve-out
     /// falls back to what the remaining residents chose (and still use).
     pub fn remove(&mut self, cohorts: &mut Cohorts, id: u32, footprints: &[Footprint], limits: &SmLimits) {
-        let c = &cohorts.v[id as usize];
+        let c = &cohorts.get(id);
         let (g, client, k) = (c.group, c.client, c.blocks_per_sm);
         let grp = &mut self.groups[g as usize];
         grp.usage.remove(&footprints[c.kernel as usize], k);
@@ -327,7 +333,7 @@ impl Space {
             let chosen = grp
                 .residents
                 .iter()
-                .map(|&r| footprints[cohorts.v[r as usize].kernel as usize].carveout_on_empty)
+                .map(|&r| footprints[cohorts.get(r).kernel as usize].carveout_on_empty)
                 .max()
                 .unwrap_or(0);
             let needed = limits.carveout_for(grp.usage.smem).unwrap_or(limits.smem_max);
@@ -374,7 +380,7 @@ impl Space {
             let mut u = Usage { carveout: g.usage.carveout, ..Usage::default() };
             let mut clients = Vec::new();
             for &r in &g.residents {
-                let c = &cohorts.v[r as usize];
+                let c = &cohorts.get(r);
                 if !c.alive || c.group != gi as u32 || c.n_sms != g.n || c.space != self.id {
                     return Err(format!("group {gi}: resident cohort {r} inconsistent"));
                 }
@@ -444,7 +450,7 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(s.place(&mut cs, &req(0, fma, 66, 132), &l, LOCKED, &mut out), 66);
         assert_eq!(out.len(), 1);
-        assert_eq!(cs.v[out[0] as usize].n_sms, 66);
+        assert_eq!(cs.get(out[0]).n_sms, 66);
         assert_eq!(s.client_sms[0], 66);
         s.check(&cs, &l, &|_| fma, &[132, 132]).unwrap();
     }
@@ -457,7 +463,7 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(s.place(&mut cs, &req(0, fma, 132, 66), &l, LOCKED, &mut out), 132);
         assert_eq!(s.client_sms[0], 66);
-        assert_eq!(cs.v[out[0] as usize].blocks_per_sm, 2);
+        assert_eq!(cs.get(out[0]).blocks_per_sm, 2);
         s.check(&cs, &l, &|_| fma, &[66]).unwrap();
     }
 

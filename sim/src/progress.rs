@@ -82,13 +82,13 @@ pub struct Scratch {
 fn share_issue(group: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scratch) {
     let res = &group.residents;
     let Some(&first) = res.first() else { return };
-    let incumbent = cohorts.v[first as usize].process;
-    let mixed = res.iter().any(|&r| cohorts.v[r as usize].process != incumbent);
+    let incumbent = cohorts.get(first).process;
+    let mixed = res.iter().any(|&r| cohorts.get(r).process != incumbent);
     let alloc_class = |s: &mut Scratch, cohorts: &mut Cohorts, class: Option<bool>, cap: f64| {
         s.claims.clear();
         s.ids.clear();
         for &r in res {
-            let c = &cohorts.v[r as usize];
+            let c = &cohorts.get(r);
             if class.is_none_or(|inc| (c.process == incumbent) == inc) {
                 s.claims.push(Claim { demand: c.issue_demand, weight: c.issue_demand.max(1e-9), alloc: 0.0 });
                 s.ids.push(r);
@@ -97,7 +97,7 @@ fn share_issue(group: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scr
         water_fill(cap, &mut s.claims);
         let mut used = 0.0;
         for (&r, cl) in s.ids.iter().zip(&s.claims) {
-            cohorts.v[r as usize].issue_alloc = cl.alloc;
+            cohorts.get_mut(r).issue_alloc = cl.alloc;
             used += cl.alloc;
         }
         used
@@ -108,7 +108,7 @@ fn share_issue(group: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scr
     }
     let demand = |inc: bool, cohorts: &Cohorts| -> f64 {
         res.iter()
-            .map(|&r| &cohorts.v[r as usize])
+            .map(|&r| cohorts.get(r))
             .filter(|c| (c.process == incumbent) == inc)
             .map(|c| c.issue_demand)
             .sum::<f64>()
@@ -132,8 +132,8 @@ pub fn recompute(
 ) {
     // Warp-based issue demand.
     for i in 0..cohorts.live.len() {
-        let id = cohorts.live[i] as usize;
-        let c = &mut cohorts.v[id];
+        let id = cohorts.live[i];
+        let c = cohorts.get_mut(id);
         let k = &w.kernels[c.kernel as usize];
         let saturate = if k.op.is_tensor() { p.tensor_warps_to_saturate } else { p.warps_to_saturate };
         c.issue_demand = (c.blocks_per_sm as f64 * k.footprint.warps as f64 / saturate).min(1.0);
@@ -154,8 +154,8 @@ pub fn recompute(
         if pass == 0 {
             // Memory-bound cohorts use fewer issue slots than they were given: hand them back.
             for i in 0..cohorts.live.len() {
-                let id = cohorts.live[i] as usize;
-                let c = &mut cohorts.v[id];
+                let id = cohorts.live[i];
+                let c = cohorts.get_mut(id);
                 if c.rate > 0.0 && c.r0 > 0.0 && c.rate < c.r0 {
                     c.issue_demand = c.issue_demand.min(c.issue_alloc * c.rate / c.r0);
                 }
@@ -164,8 +164,8 @@ pub fn recompute(
     }
     // What the power model needs.
     for i in 0..cohorts.live.len() {
-        let id = cohorts.live[i] as usize;
-        let c = &mut cohorts.v[id];
+        let id = cohorts.live[i];
+        let c = cohorts.get_mut(id);
         let k = &w.kernels[c.kernel as usize];
         let peak = p.peak_per_ns(k.op);
         c.issue_used =
@@ -177,7 +177,7 @@ pub fn recompute(
 /// Per-block rate (fraction/ns) allowed by issue share and minimum block time.
 fn compute_bound_rates(w: &Workload, g: &Group, cohorts: &mut Cohorts, p: &RateParams) {
     for &r in &g.residents {
-        let c = &mut cohorts.v[r as usize];
+        let c = cohorts.get_mut(r);
         let k = &w.kernels[c.kernel as usize];
         let by_min = 1.0 / p.block_min_ns;
         let per_block_ops = c.issue_alloc / c.blocks_per_sm as f64 * p.peak_per_ns(k.op);
@@ -189,7 +189,7 @@ fn compute_bound_rates(w: &Workload, g: &Group, cohorts: &mut Cohorts, p: &RateP
 fn share_sm_bandwidth(w: &Workload, g: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scratch) {
     s.claims.clear();
     for &r in &g.residents {
-        let c = &cohorts.v[r as usize];
+        let c = &cohorts.get(r);
         let k = &w.kernels[c.kernel as usize];
         s.claims.push(Claim {
             demand: c.r0 * k.bytes_per_block * c.blocks_per_sm as f64,
@@ -199,7 +199,7 @@ fn share_sm_bandwidth(w: &Workload, g: &Group, cohorts: &mut Cohorts, p: &RatePa
     }
     water_fill(p.per_sm_bw, &mut s.claims);
     for (&r, cl) in g.residents.iter().zip(&s.claims) {
-        cohorts.v[r as usize].sm_bw = cl.alloc;
+        cohorts.get_mut(r).sm_bw = cl.alloc;
     }
 }
 
@@ -214,7 +214,7 @@ fn share_global_bandwidth(
     s.claims.clear();
     s.ids.clear();
     for &id in &cohorts.live {
-        let c = &cohorts.v[id as usize];
+        let c = &cohorts.get(id);
         if running(c.space) {
             s.claims.push(Claim {
                 demand: c.sm_bw * c.n_sms as f64,
@@ -226,7 +226,7 @@ fn share_global_bandwidth(
     }
     water_fill(p.total_bw, &mut s.claims);
     for (&id, cl) in s.ids.iter().zip(&s.claims) {
-        let c = &mut cohorts.v[id as usize];
+        let c = cohorts.get_mut(id);
         let k = &w.kernels[c.kernel as usize];
         let blocks = (c.n_sms * c.blocks_per_sm) as f64;
         c.rate = if k.bytes_per_block > 0.0 { c.r0.min(cl.alloc / blocks / k.bytes_per_block) } else { c.r0 };
