@@ -151,15 +151,22 @@ pub fn recompute(
             }
         }
         share_global_bandwidth(w, cohorts, p, running, s);
-        if pass == 0 {
-            // Memory-bound cohorts use fewer issue slots than they were given: hand them back.
-            for i in 0..cohorts.live.len() {
-                let id = cohorts.live[i];
-                let c = cohorts.get_mut(id);
-                if c.rate > 0.0 && c.r0 > 0.0 && c.rate < c.r0 {
-                    c.issue_demand = c.issue_demand.min(c.issue_alloc * c.rate / c.r0);
-                }
+        if pass == 1 {
+            break;
+        }
+        // Memory-bound cohorts use fewer issue slots than they were given: hand them back to
+        // co-resident cohorts (a second pass is needed only if some have neighbours).
+        let mut shared = false;
+        for i in 0..cohorts.live.len() {
+            let id = cohorts.live[i];
+            let c = cohorts.get_mut(id);
+            if c.rate > 0.0 && c.r0 > 0.0 && c.rate < c.r0 {
+                c.issue_demand = c.issue_demand.min(c.issue_alloc * c.rate / c.r0);
+                shared |= spaces[c.space as usize].groups[c.group as usize].residents.len() > 1;
             }
+        }
+        if !shared {
+            break;
         }
     }
     // What the power model needs.
