@@ -2,6 +2,7 @@
 //! arguments and prints; the simulator is the `simgpu-sim` crate.
 
 mod bench;
+mod calibrate_cmd;
 mod files;
 mod output;
 mod profiles;
@@ -42,6 +43,30 @@ enum Cmd {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Measure this machine's GPU with CUDA microbenchmarks and write a calibrated GPU profile.
+    Calibrate {
+        /// Output profile (default: models/gpus/<name>.calibrated.toml); a .report.json goes beside it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Bundled profile to start from (default: chosen from the device name).
+        #[arg(long, value_name = "NAME")]
+        base: Option<String>,
+        /// CUDA device ordinal.
+        #[arg(long, default_value_t = 0)]
+        device: usize,
+        /// Also run the MPS measurements (starts and always stops an MPS daemon of its own).
+        #[arg(long)]
+        mps: bool,
+        /// Seconds of dense GEMMs for the power-controller trace.
+        #[arg(long, default_value_t = 12.0)]
+        power_trace_s: f64,
+    },
+    /// Internal: one process of a multi-process calibration measurement.
+    #[command(hide = true)]
+    CalibrateWorker {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Time the bundled benchmark scenarios (events/s, simulated-time / wall-time).
     Bench {
         #[arg(long)]
@@ -59,6 +84,10 @@ fn main() -> ExitCode {
             run(&scenario, json, trace.as_deref(), plot.as_deref(), gpu_profile.as_deref(), models.as_deref(), seed)
         }
         Cmd::Bench { json, repeat } => bench::bench(json, repeat.max(1)),
+        Cmd::Calibrate { out, base, device, mps, power_trace_s } => {
+            calibrate_cmd::calibrate(out.as_deref(), base.as_deref(), device, mps, power_trace_s.clamp(2.0, 120.0))
+        }
+        Cmd::CalibrateWorker { args } => calibrate_cmd::worker(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -55,12 +55,17 @@ pub fn resolve(
             }
         }
     }
-    if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) {
-        let p = GpuProfile::from_toml(&format!("<built-in {name}>"), text).map_err(|e| e.to_string())?;
-        return Ok((p, format!("built-in {name}")));
+    if let Some(p) = builtin(name) {
+        return Ok((p?, format!("built-in {name}")));
     }
     let known: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
     Err(scn.err(&scn.spec.gpu, "gpu", format!("unknown GPU `{name}`; known: {}", known.join(", "))).to_string())
+}
+
+/// A bundled profile by name.
+pub fn builtin(name: &str) -> Option<Result<GpuProfile, String>> {
+    let (_, text) = BUILT_IN.iter().find(|(n, _)| *n == name)?;
+    Some(GpuProfile::from_toml(&format!("<built-in {name}>"), text).map_err(|e| e.to_string()))
 }
 
 pub fn load_file(path: &Path) -> Result<GpuProfile, String> {

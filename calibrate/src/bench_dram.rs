@@ -1,0 +1,151 @@
+//! DRAM bandwidth against the number of blocks (`memory.per_sm_bw_gbs`,
+//! `memory.achievable_bw_gbs`).
+//!
+//! A few blocks cannot pull the whole HBM: each SM has only so many requests in flight. The
+//! sweep goes from one block to several per SM; fitting min(n * per_sm, total) to it gives both
+//! limits. Buffers are far larger than L2 (50-60 MB on Hopper) so every byte comes from DRAM.
+
+use crate::clock::{with_sm_clock, ClockReading};
+use crate::device::Gpu;
+use crate::error::CalibrateError;
+use crate::kernels::Kernels;
+use crate::timing::{grid, time_on_stream};
+use cudarc::driver::{CudaFunction, CudaSlice, PushKernelArg};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Bytes of one float4.
+const VEC_BYTES: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DramConfig {
+    /// Size of each of the two buffers (source and destination).
+    pub buffer_bytes: usize,
+    pub threads_per_block: u32,
+    pub block_counts: Vec<u32>,
+    /// Launches per block count; each is one sample.
+    pub reps: u32,
+}
+
+impl DramConfig {
+    /// 2 x 512 MiB buffers (1 GiB read + written per launch, ~20x an H100's L2), 1024-thread
+    /// blocks, 1, 2, 4, ... blocks, then 1, 2 and 4 per SM.
+    pub fn for_sm_count(sm_count: u32) -> DramConfig {
+        let mut blocks: Vec<u32> = (0..).map(|i| 1u32 << i).take_while(|&b| b < sm_count).collect();
+        blocks.extend([sm_count, 2 * sm_count, 4 * sm_count]);
+        blocks.retain(|&b| b > 0);
+        blocks.sort_unstable();
+        blocks.dedup();
+        DramConfig { buffer_bytes: 512 << 20, threads_per_block: 1024, block_counts: blocks, reps: 3 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DramSample {
+    pub blocks: u32,
+    pub threads_per_block: u32,
+    /// Distinct `%smid` values the blocks ran on.
+    pub sms_used: u32,
+    /// Bytes read plus bytes written.
+    pub bytes: f64,
+    pub elapsed_s: f64,
+    /// bytes / elapsed_s / 1e9.
+    pub gbs: f64,
+    pub clock: ClockReading,
+}
+
+impl DramSample {
+    /// (SMs in use, GB/s): the input of [`crate::fit::fit_bandwidth`]. Up to one block per SM
+    /// this equals the block count; past it, more blocks share the same SMs.
+    pub fn fit_point(&self) -> (f64, f64) {
+        (self.sms_used as f64, self.gbs)
+    }
+}
+
+pub(crate) struct CopyBuffers {
+    src: CudaSlice<f32>,
+    dst: CudaSlice<f32>,
+    smids: CudaSlice<u32>,
+    pub(crate) n_vec: u64,
+}
+
+impl CopyBuffers {
+    pub(crate) fn new(gpu: &Gpu, buffer_bytes: usize, max_blocks: u32) -> Result<CopyBuffers, CalibrateError> {
+        let n_vec = buffer_bytes / VEC_BYTES;
+        let s = gpu.stream();
+        Ok(CopyBuffers {
+            // Zeroed, not left uninitialised: the first touch must not be part of a measurement.
+            src: s.alloc_zeros::<f32>(n_vec * 4)?,
+            dst: s.alloc_zeros::<f32>(n_vec * 4)?,
+            smids: s.alloc_zeros::<u32>(max_blocks.max(1) as usize)?,
+            n_vec: n_vec as u64,
+        })
+    }
+
+    pub(crate) fn launch(
+        &mut self,
+        gpu: &Gpu,
+        f: &CudaFunction,
+        blocks: u32,
+        threads: u32,
+    ) -> Result<(), CalibrateError> {
+        let mut l = gpu.stream().launch_builder(f);
+        l.arg(&self.src).arg(&mut self.dst).arg(&self.n_vec).arg(&mut self.smids);
+        // SAFETY: matches stream_copy(const float4*, float4*, unsigned long long, unsigned int*):
+        // src and dst hold n_vec float4 (allocations are 256-byte aligned), smids >= blocks entries.
+        unsafe { l.launch(grid(blocks, threads)) }?;
+        Ok(())
+    }
+
+    fn sms_used(&self, gpu: &Gpu, blocks: u32) -> Result<u32, CalibrateError> {
+        let smids = gpu.stream().clone_dtoh(&self.smids)?;
+        Ok(smids.iter().take(blocks as usize).collect::<BTreeSet<_>>().len() as u32)
+    }
+}
+
+/// Runs the sweep. A full-GPU copy first warms up the clock and the memory system.
+pub fn run_dram(gpu: &Gpu, k: &Kernels, cfg: &DramConfig) -> Result<Vec<DramSample>, CalibrateError> {
+    let threads = cfg.threads_per_block;
+    let sm_count = gpu.info().sm_count.max(1);
+    let max_blocks = cfg.block_counts.iter().copied().max().unwrap_or(1).max(sm_count);
+    let mut buf = CopyBuffers::new(gpu, cfg.buffer_bytes, max_blocks)?;
+    let bytes = 2.0 * (buf.n_vec as usize * VEC_BYTES) as f64;
+
+    for _ in 0..2 {
+        buf.launch(gpu, &k.stream_copy, sm_count, threads)?;
+    }
+    gpu.stream().synchronize()?;
+
+    let mut samples = Vec::new();
+    for &blocks in &cfg.block_counts {
+        for _ in 0..cfg.reps {
+            let (elapsed, clock) = with_sm_clock(gpu, Duration::from_millis(2), || {
+                time_on_stream(gpu, || buf.launch(gpu, &k.stream_copy, blocks, threads))
+            });
+            let elapsed_s = elapsed?;
+            samples.push(DramSample {
+                blocks,
+                threads_per_block: threads,
+                sms_used: buf.sms_used(gpu, blocks)?,
+                bytes,
+                elapsed_s,
+                gbs: bytes / elapsed_s / 1e9,
+                clock,
+            });
+        }
+    }
+    Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_sweep_for_132_sms() {
+        let c = DramConfig::for_sm_count(132);
+        assert_eq!(c.block_counts, vec![1, 2, 4, 8, 16, 32, 64, 128, 132, 264, 528]);
+        assert!(2 * c.buffer_bytes >= 1 << 30);
+    }
+}

@@ -1,0 +1,96 @@
+//! Launch costs (`launch.host_launch_us`, `launch.launch_latency_us`, and the shortest kernel),
+//! with the empty kernel.
+//!
+//! Three different things: the CPU time of a launch call (what limits a host thread issuing
+//! small kernels, e.g. decode at concurrency 1), the time from a launch to its completion on an
+//! idle GPU, and how short a kernel can be when the GPU never waits for the host.
+
+use crate::device::Gpu;
+use crate::error::CalibrateError;
+use crate::fit::{summarize, Summary};
+use crate::kernels::Kernels;
+use crate::timing::{launch_empty, launch_spin, time_on_stream};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LaunchBenchConfig {
+    /// Launch calls timed on the host, in batches of `batch` with a synchronize between
+    /// batches so that the launch queue never fills (a full queue makes the call wait for the GPU).
+    pub host_launches: u32,
+    pub batch: u32,
+    /// Single launches on an idle GPU.
+    pub latency_trials: u32,
+    /// Empty kernels queued behind a spinning kernel and timed back to back.
+    pub back_to_back: u32,
+}
+
+impl Default for LaunchBenchConfig {
+    fn default() -> Self {
+        LaunchBenchConfig { host_launches: 10_000, batch: 200, latency_trials: 200, back_to_back: 2_000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct LaunchResult {
+    /// CPU time of one launch call (cudarc's builder + cuLaunchKernel), per batch, us.
+    pub host_launch_us: Summary,
+    /// GPU time between events recorded just before and just after one empty kernel on an idle
+    /// GPU, us. Includes the part of the launch call that the GPU waits for.
+    pub event_latency_us: Summary,
+    /// Host wall time from the launch call until stream synchronize returns, idle GPU, us.
+    pub host_round_trip_us: Summary,
+    /// GPU time per empty kernel when they run back to back without host gaps, us: the
+    /// shortest a kernel can be.
+    pub back_to_back_kernel_us: f64,
+}
+
+pub fn run_launch(gpu: &Gpu, k: &Kernels, cfg: &LaunchBenchConfig) -> Result<LaunchResult, CalibrateError> {
+    let stream = gpu.stream();
+    // Warm-up: the first launches of a module pay one-time costs.
+    for _ in 0..100 {
+        launch_empty(gpu, &k.empty, 1, 1)?;
+    }
+    stream.synchronize()?;
+
+    let batch = cfg.batch.max(1);
+    let mut host_us = Vec::new();
+    for _ in 0..cfg.host_launches.div_ceil(batch).max(1) {
+        let t0 = Instant::now();
+        for _ in 0..batch {
+            launch_empty(gpu, &k.empty, 1, 1)?;
+        }
+        host_us.push(t0.elapsed().as_secs_f64() * 1e6 / batch as f64);
+        stream.synchronize()?;
+    }
+
+    let mut event_us = Vec::new();
+    let mut round_trip_us = Vec::new();
+    for _ in 0..cfg.latency_trials.max(1) {
+        stream.synchronize()?;
+        event_us.push(time_on_stream(gpu, || launch_empty(gpu, &k.empty, 1, 1))? * 1e6);
+        stream.synchronize()?;
+        let t0 = Instant::now();
+        launch_empty(gpu, &k.empty, 1, 1)?;
+        stream.synchronize()?;
+        round_trip_us.push(t0.elapsed().as_secs_f64() * 1e6);
+    }
+
+    // The spin holds the GPU while the host queues every launch (10 us of spin per launch is
+    // several times the host cost), so the timed kernels never wait for the host.
+    let n = cfg.back_to_back.max(1);
+    launch_spin(gpu, &k.spin, (20_000_000u64).max(10_000 * n as u64))?;
+    let total_s = time_on_stream(gpu, || (0..n).try_for_each(|_| launch_empty(gpu, &k.empty, 1, 1)))?;
+
+    Ok(LaunchResult {
+        host_launch_us: summary(&host_us),
+        event_latency_us: summary(&event_us),
+        host_round_trip_us: summary(&round_trip_us),
+        back_to_back_kernel_us: total_s * 1e6 / n as f64,
+    })
+}
+
+/// Every list above has at least one value; NaN marks the impossible empty case.
+fn summary(v: &[f64]) -> Summary {
+    summarize(v).unwrap_or(Summary { n: 0, min: f64::NAN, median: f64::NAN, mean: f64::NAN, max: f64::NAN })
+}

@@ -1,0 +1,219 @@
+//! The power model and the clock controller (`power.*`, `clock.step_mhz`, `clock.period_ms`):
+//! NVML readings while controlled loads run: idle; SMs held without issuing (`nap`); the FMA
+//! kernel on a quarter, half and all of the SMs; DRAM copies on every SM; dense bf16 GEMMs on
+//! every SM, long enough for the power controller to act where the load reaches the limit.
+//! Window averages come from NVML's energy counter; the clock from the sampled SM clock.
+
+use crate::bench_dram::CopyBuffers;
+use crate::bench_gemm::GemmLoad;
+use crate::device::Gpu;
+use crate::error::CalibrateError;
+use crate::fit_power::{ActivityRecord, PowerPoint};
+use crate::kernels::Kernels;
+use crate::power_sampler::{average_power, Sample, Sampler};
+use crate::probe_kernels::{launch_long, launch_nap, FmaBufs, ProbeKernels};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// Seconds each load runs; the first `WARM_S` are not averaged (NVML and clocks settle).
+const LOAD_S: f64 = 2.5;
+const WARM_S: f64 = 0.7;
+/// NVML's throttle-reason bit for the software power cap.
+pub const SW_POWER_CAP: u64 = 0x4;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedPoint {
+    pub load: String,
+    pub point: PowerPoint,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClockTrace {
+    pub samples: Vec<Sample>,
+    pub avg_power_w: f64,
+    pub mean_mhz: f64,
+    pub min_mhz: f64,
+    /// Share of samples with the software power cap active.
+    pub power_capped: f64,
+    pub step_mhz: Option<f64>,
+    pub period_ms: Option<f64>,
+    pub gemm_tflops: f64,
+}
+
+fn nvml_index(gpu: &Gpu) -> Result<u32, CalibrateError> {
+    Ok(gpu.nvml_device()?.index()?)
+}
+
+fn window(samples: &[Sample], from_s: f64) -> Vec<Sample> {
+    samples.iter().copied().filter(|s| s.t_s >= from_s).collect()
+}
+
+fn mean_clock(samples: &[Sample]) -> f64 {
+    samples.iter().map(|s| s.sm_mhz).sum::<f64>() / samples.len().max(1) as f64
+}
+
+/// Runs `drive` (which keeps the GPU loaded until the deadline it is given) under the sampler.
+fn sampled(
+    gpu: &Gpu,
+    secs: f64,
+    drive: impl FnOnce(Instant) -> Result<f64, CalibrateError>,
+) -> Result<(Vec<Sample>, f64), CalibrateError> {
+    let sampler = Sampler::start(nvml_index(gpu)?, Duration::from_millis(10))?;
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let extra = drive(deadline)?;
+    gpu.stream().synchronize()?;
+    Ok((sampler.finish()?, extra))
+}
+
+fn point(load: &str, samples: &[Sample], activity: ActivityRecord) -> Result<NamedPoint, CalibrateError> {
+    let w = window(samples, WARM_S);
+    let watts =
+        average_power(&w).ok_or_else(|| CalibrateError::Measurement(format!("no NVML samples during `{load}`")))?;
+    Ok(NamedPoint { load: load.into(), point: PowerPoint { activity, sm_mhz: mean_clock(&w), watts } })
+}
+
+pub struct PowerRun {
+    pub points: Vec<NamedPoint>,
+    pub trace: ClockTrace,
+}
+
+/// All loads. `fp32_peak` and `tensor_peak` are FLOP/clk/SM (as fitted), to express the loads'
+/// issue use the way the simulator does.
+pub fn run_power(
+    gpu: &Gpu,
+    k: &Kernels,
+    pk: &ProbeKernels,
+    tensor_peak: f64,
+    trace_s: f64,
+) -> Result<PowerRun, CalibrateError> {
+    let sms = gpu.info().sm_count;
+    let smsf = sms as f64;
+    let s = gpu.stream();
+    let mut points = Vec::new();
+    let ns = (LOAD_S * 1e9) as u64;
+
+    let (idle, _) = sampled(gpu, LOAD_S, |d| {
+        std::thread::sleep(d.saturating_duration_since(Instant::now()));
+        Ok(0.0)
+    })?;
+    points.push(point("idle", &idle, ActivityRecord::default())?);
+
+    let (nap, _) = sampled(gpu, LOAD_S, |_| launch_nap(s, pk, sms, ns).map(|_| 0.0))?;
+    points.push(point("SMs held, no issue", &nap, ActivityRecord { active_sms: smsf, ..Default::default() })?);
+
+    for k_sms in [sms / 4, sms / 2, sms] {
+        let mut bufs = FmaBufs::new(s, k_sms)?;
+        let (fma, _) = sampled(gpu, LOAD_S, |_| launch_long(s, pk, &mut bufs, 1024, ns).map(|_| 0.0))?;
+        let a = ActivityRecord { active_sms: k_sms as f64, fp32_busy_sms: k_sms as f64, ..Default::default() };
+        points.push(point(&format!("FMA on {k_sms} SMs"), &fma, a)?);
+    }
+
+    let mut copy = CopyBuffers::new(gpu, 512 << 20, 2 * sms)?;
+    let bytes = 2.0 * (copy.n_vec as f64) * 16.0;
+    let (dram, gbs) = sampled(gpu, LOAD_S, |deadline| {
+        let (t0, mut n) = (Instant::now(), 0u64);
+        let mut warm_n = 0u64;
+        while Instant::now() < deadline {
+            for _ in 0..20 {
+                copy.launch(gpu, &k.stream_copy, 2 * sms, 1024)?;
+            }
+            s.synchronize()?;
+            n += 20;
+            if t0.elapsed().as_secs_f64() < WARM_S {
+                warm_n = n;
+            }
+        }
+        Ok((n - warm_n) as f64 * bytes / (t0.elapsed().as_secs_f64() - WARM_S).max(1e-3) / 1e9)
+    })?;
+    points.push(point("DRAM copy", &dram, ActivityRecord { active_sms: smsf, dram_gbs: gbs, ..Default::default() })?);
+
+    let mut gemm = GemmLoad::new(gpu, 8192)?;
+    let mut run_gemm = |deadline: Instant| -> Result<f64, CalibrateError> {
+        let (t0, mut n) = (Instant::now(), 0u64);
+        while Instant::now() < deadline {
+            for _ in 0..4 {
+                gemm.launch()?;
+            }
+            s.synchronize()?;
+            n += 4;
+        }
+        Ok(n as f64 * gemm.flops() / t0.elapsed().as_secs_f64())
+    };
+    let (trace_samples, flops_per_s) = sampled(gpu, trace_s, &mut run_gemm)?;
+    let bytes_per_s = flops_per_s / gemm.flops() * gemm.bytes();
+    // Half-second windows of the GEMM run: points at whatever clocks the controller chose.
+    let w = window(&trace_samples, WARM_S);
+    for chunk in w.chunks(50) {
+        let mhz = mean_clock(chunk);
+        let busy = smsf * (flops_per_s / (smsf * mhz * 1e6) / tensor_peak).min(1.0);
+        let a = ActivityRecord {
+            active_sms: smsf,
+            tensor_busy_sms: busy,
+            dram_gbs: bytes_per_s / 1e9,
+            ..Default::default()
+        };
+        if chunk.len() >= 10 {
+            points.push(point("bf16 GEMM", chunk, a)?);
+        }
+    }
+    Ok(PowerRun { points, trace: trace_summary(trace_samples, flops_per_s / 1e12) })
+}
+
+/// Averages, the power-capped share, and the controller's step and period where it moved.
+pub fn trace_summary(samples: Vec<Sample>, gemm_tflops: f64) -> ClockTrace {
+    let w = window(&samples, WARM_S);
+    let mut changes = Vec::new();
+    for p in w.windows(2) {
+        if p[1].sm_mhz != p[0].sm_mhz {
+            changes.push((p[1].t_s, (p[1].sm_mhz - p[0].sm_mhz).abs()));
+        }
+    }
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let (step, period) = if changes.len() >= 3 {
+        (med(changes.iter().map(|c| c.1).collect()), med(changes.windows(2).map(|c| (c[1].0 - c[0].0) * 1e3).collect()))
+    } else {
+        (None, None)
+    };
+    ClockTrace {
+        avg_power_w: average_power(&w).unwrap_or(0.0),
+        mean_mhz: mean_clock(&w),
+        min_mhz: w.iter().map(|s| s.sm_mhz).fold(f64::INFINITY, f64::min),
+        power_capped: w.iter().filter(|s| s.throttle & SW_POWER_CAP != 0).count() as f64 / w.len().max(1) as f64,
+        step_mhz: step,
+        period_ms: period,
+        gemm_tflops,
+        samples,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controller_step_and_period_from_a_trace() {
+        let mut samples = Vec::new();
+        let mut mhz = 1980.0;
+        for i in 0..300 {
+            let t = i as f64 * 0.01;
+            if i > 100 && i % 10 == 0 {
+                mhz -= 15.0;
+            }
+            samples.push(Sample {
+                t_s: t,
+                power_w: 700.0,
+                sm_mhz: mhz,
+                energy_mj: (t * 700_000.0) as u64,
+                throttle: SW_POWER_CAP,
+            });
+        }
+        let c = trace_summary(samples, 700.0);
+        assert_eq!(c.step_mhz, Some(15.0));
+        assert!((c.period_ms.unwrap() - 100.0).abs() < 1e-6);
+        assert_eq!(c.power_capped, 1.0);
+        assert!((c.avg_power_w - 700.0).abs() < 1.0);
+    }
+}

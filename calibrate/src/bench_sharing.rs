@@ -1,0 +1,184 @@
+//! Phenomenon 1 of DESIGN.md: what happens to a short kernel beside a long issue-bound kernel
+//! that holds one 1024-thread block on every SM.
+//!
+//! - Issue saturation (`sharing.warps_to_saturate_issue`): the probe alone, one block per SM,
+//!   with 1 to 32 warps; per-SM throughput against warps has a knee where the issue slots fill.
+//! - Co-residence and issue share, in one context (two streams; `carveout_locked_in_context`)
+//!   and across MPS clients (`carveout_locked_across_clients`, `cross_client_min_issue_share`):
+//!   probes with 1, 16 and 32 warps, without and with shared memory, launched while the long
+//!   kernel runs. `%globaltimer` and `%smid` say whether each probe block started inside a long
+//!   block's residence on its SM (co-resident) or only after it left (waited), and how much
+//!   slower its warps advanced than alone.
+
+use crate::device::Gpu;
+use crate::error::CalibrateError;
+use crate::probe_kernels::{launch_long, launch_probe, FmaBufs, ProbeKernels};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Probe variants: (warps per block, dynamic shared memory bytes).
+pub const VARIANTS: [(u32, u32); 6] = [(1, 0), (16, 0), (32, 0), (1, 4096), (16, 4096), (32, 4096)];
+/// FMA iterations per probe thread: about 0.5 ms for 32 warps alone at 2 GHz.
+pub const PROBE_ITERS: i64 = 40_000;
+/// FLOP per probe iteration per thread (4 chains x 2).
+const FLOP_PER_ITER: f64 = 8.0;
+
+/// One probe launch: every block's (start, end, SM).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeRun {
+    pub warps: u32,
+    pub smem: u32,
+    pub blocks: Vec<(u64, u64, u32)>,
+}
+
+impl ProbeRun {
+    pub fn median_duration_ns(&self) -> f64 {
+        median(self.blocks.iter().map(|b| b.1.saturating_sub(b.0) as f64).collect())
+    }
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs one probe variant on `blocks` blocks and returns its records.
+pub fn run_probe(
+    gpu: &Gpu,
+    k: &ProbeKernels,
+    stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+    warps: u32,
+    smem: u32,
+    blocks: u32,
+) -> Result<ProbeRun, CalibrateError> {
+    let mut bufs = FmaBufs::new(stream, blocks)?;
+    stream.synchronize()?;
+    launch_probe(stream, k, &mut bufs, warps * 32, smem, PROBE_ITERS)?;
+    stream.synchronize()?;
+    let _ = gpu;
+    Ok(ProbeRun { warps, smem, blocks: bufs.records(stream)? })
+}
+
+/// Per-SM FP32 throughput of the probe alone against its warps: (warps, FLOP per ns per SM).
+pub fn issue_sweep(gpu: &Gpu, k: &ProbeKernels) -> Result<Vec<(f64, f64)>, CalibrateError> {
+    let sms = gpu.info().sm_count;
+    run_probe(gpu, k, gpu.stream(), 32, 0, sms)?; // warm-up
+    let mut out = Vec::new();
+    for warps in [1u32, 2, 4, 8, 12, 16, 24, 32] {
+        let r = run_probe(gpu, k, gpu.stream(), warps, 0, sms)?;
+        let flops = FLOP_PER_ITER * PROBE_ITERS as f64 * (warps * 32) as f64;
+        out.push((warps as f64, flops / r.median_duration_ns()));
+    }
+    Ok(out)
+}
+
+/// What one variant did beside the long kernel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Coresidence {
+    pub warps: u32,
+    pub smem: u32,
+    /// Share of probe blocks that started while a long block was resident on their SM.
+    pub coresident: f64,
+    /// Median block duration beside the long kernel over alone.
+    pub slowdown: f64,
+}
+
+/// Classifies probe blocks against the long kernel's blocks (all on the global timer).
+pub fn analyse(probe: &ProbeRun, solo: &ProbeRun, long_blocks: &[(u64, u64, u32)]) -> Coresidence {
+    let inside =
+        |&(s, _, sm): &(u64, u64, u32)| long_blocks.iter().any(|&(ls, le, lsm)| lsm == sm && ls <= s && s + 1000 < le);
+    let n = probe.blocks.len().max(1) as f64;
+    let coresident = probe.blocks.iter().filter(|b| inside(b)).count() as f64 / n;
+    Coresidence {
+        warps: probe.warps,
+        smem: probe.smem,
+        coresident,
+        slowdown: probe.median_duration_ns() / solo.median_duration_ns(),
+    }
+}
+
+/// In one context: the long kernel on one stream, each probe on another, launched after it.
+pub fn in_context(gpu: &Gpu, k: &ProbeKernels) -> Result<Vec<Coresidence>, CalibrateError> {
+    let sms = gpu.info().sm_count;
+    let other = gpu.ctx().new_stream()?;
+    let mut out = Vec::new();
+    for (warps, smem) in VARIANTS {
+        let solo = run_probe(gpu, k, &other, warps, smem, sms)?;
+        let mut long = FmaBufs::new(gpu.stream(), sms)?;
+        let mut probe = FmaBufs::new(&other, sms)?;
+        gpu.stream().synchronize()?;
+        other.synchronize()?;
+        launch_long(gpu.stream(), k, &mut long, 1024, 150_000_000)?;
+        std::thread::sleep(Duration::from_millis(30));
+        launch_probe(&other, k, &mut probe, warps * 32, smem, PROBE_ITERS)?;
+        other.synchronize()?;
+        gpu.stream().synchronize()?;
+        let run = ProbeRun { warps, smem, blocks: probe.records(&other)? };
+        out.push(analyse(&run, &solo, &long.records(gpu.stream())?));
+    }
+    Ok(out)
+}
+
+/// The fitted sharing parameters and what they came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SharingFit {
+    pub warps_to_saturate: Option<f64>,
+    pub carveout_locked_in_context: Option<bool>,
+    pub carveout_locked_across_clients: Option<bool>,
+    pub cross_client_min_issue_share: Option<f64>,
+}
+
+/// Shared-memory probes that mostly waited mean the carve-out stayed locked.
+pub fn carveout_locked(results: &[Coresidence]) -> Option<bool> {
+    let smem: Vec<&Coresidence> = results.iter().filter(|r| r.smem > 0).collect();
+    if smem.is_empty() {
+        return None;
+    }
+    Some(smem.iter().all(|r| r.coresident < 0.5))
+}
+
+/// The share of issue slots a foreign 32-warp block got beside a saturating incumbent:
+/// its demand alone, min(1, 32 / saturation), over its slowdown.
+pub fn cross_share(results: &[Coresidence], warps_to_saturate: f64) -> Option<f64> {
+    let r = results.iter().find(|r| r.warps == 32 && r.smem == 0 && r.coresident >= 0.5)?;
+    let demand = (32.0 / warps_to_saturate).min(1.0);
+    Some((demand / r.slowdown.max(1.0)).clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(warps: u32, blocks: Vec<(u64, u64, u32)>) -> ProbeRun {
+        ProbeRun { warps, smem: 0, blocks }
+    }
+
+    #[test]
+    fn coresident_and_slowdown() {
+        let long = vec![(0, 100_000, 0), (0, 100_000, 1)];
+        let solo = run(32, vec![(0, 1000, 0), (0, 1000, 1)]);
+        // Both blocks started inside the long blocks and took 30x longer.
+        let beside = run(32, vec![(50_000, 80_000, 0), (50_000, 80_000, 1)]);
+        let a = analyse(&beside, &solo, &long);
+        assert_eq!(a.coresident, 1.0);
+        assert!((a.slowdown - 30.0).abs() < 1e-9);
+        // Started only when the long blocks had left: waited.
+        let waited = run(32, vec![(100_000, 101_000, 0), (100_500, 101_500, 1)]);
+        assert_eq!(analyse(&waited, &solo, &long).coresident, 0.0);
+    }
+
+    #[test]
+    fn fits_from_results() {
+        let r = vec![
+            Coresidence { warps: 32, smem: 0, coresident: 1.0, slowdown: 30.0 },
+            Coresidence { warps: 32, smem: 4096, coresident: 0.0, slowdown: 1.0 },
+        ];
+        assert_eq!(carveout_locked(&r), Some(true));
+        let s = cross_share(&r, 32.0).unwrap();
+        assert!((s - 1.0 / 30.0).abs() < 1e-9);
+        assert_eq!(carveout_locked(&r[..1]), None);
+    }
+}
