@@ -22,7 +22,11 @@ pub fn calibrate(
     device: usize,
     mps: bool,
     power_trace_s: f64,
+    only: Vec<String>,
 ) -> Result<(), String> {
+    if let Some(bad) = only.iter().find(|o| !STEPS.contains(&o.as_str())) {
+        return Err(format!("--only: unknown step `{bad}`; steps: {}", STEPS.join(", ")));
+    }
     simgpu_calibrate::mps_daemon::install_interrupt_handler();
     let info = simgpu_calibrate::device::Gpu::open(device).map(|g| g.info().clone()).map_err(|e| e.to_string())?;
     let name = match base {
@@ -41,6 +45,7 @@ pub fn calibrate(
         power_trace_s,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         simgpu_version: env!("CARGO_PKG_VERSION").to_string(),
+        only,
     };
     let bar = ProgressBar::new(STEPS.len() as u64);
     bar.set_style(

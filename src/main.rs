@@ -60,6 +60,9 @@ enum Cmd {
         /// Seconds of dense GEMMs for the power-controller trace.
         #[arg(long, default_value_t = 12.0)]
         power_trace_s: f64,
+        /// Only these steps (comma-separated: fma, issue, dram, launch, gemm, streams, timeslice, mps, power).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Internal: one process of a multi-process calibration measurement.
     #[command(hide = true)]
@@ -84,9 +87,14 @@ fn main() -> ExitCode {
             run(&scenario, json, trace.as_deref(), plot.as_deref(), gpu_profile.as_deref(), models.as_deref(), seed)
         }
         Cmd::Bench { json, repeat } => bench::bench(json, repeat.max(1)),
-        Cmd::Calibrate { out, base, device, mps, power_trace_s } => {
-            calibrate_cmd::calibrate(out.as_deref(), base.as_deref(), device, mps, power_trace_s.clamp(2.0, 120.0))
-        }
+        Cmd::Calibrate { out, base, device, mps, power_trace_s, only } => calibrate_cmd::calibrate(
+            out.as_deref(),
+            base.as_deref(),
+            device,
+            mps,
+            power_trace_s.clamp(2.0, 120.0),
+            only,
+        ),
         Cmd::CalibrateWorker { args } => calibrate_cmd::worker(&args),
     };
     match result {

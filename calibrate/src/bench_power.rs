@@ -189,6 +189,72 @@ pub fn trace_summary(samples: Vec<Sample>, gemm_tflops: f64) -> ClockTrace {
     }
 }
 
+/// The controller as fitted from the GEMM trace (only when the load was held by the power cap).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ControllerFit {
+    /// Power (energy-counter average) the controller held while capped, W.
+    pub limit_w: f64,
+    pub step_mhz: f64,
+    pub period_ms: f64,
+    pub gain: f64,
+    /// RMS clock error of the simulated controller against the trace over its first seconds.
+    pub rms_mhz: f64,
+}
+
+/// Fits the controller: the held power, the clock bin, the shortest interval between moves,
+/// and the gain that best replays the descent from the maximum clock, given `watts(mhz)` of
+/// the load from the fitted power model.
+pub fn fit_controller(samples: &[Sample], fmax: f64, fmin: f64, watts: &dyn Fn(f64) -> f64) -> Option<ControllerFit> {
+    let settled = window(samples, 1.0);
+    let capped = settled.iter().filter(|s| s.throttle & SW_POWER_CAP != 0).count();
+    if settled.len() < 20 || capped * 2 < settled.len() {
+        return None;
+    }
+    let limit_w = average_power(&settled)?;
+    let mut deltas = Vec::new();
+    let mut times = Vec::new();
+    for w in samples.windows(2) {
+        if w[1].sm_mhz != w[0].sm_mhz {
+            deltas.push((w[1].sm_mhz - w[0].sm_mhz).abs());
+            times.push(w[1].t_s);
+        }
+    }
+    let step = deltas.iter().copied().fold(f64::INFINITY, f64::min);
+    if !step.is_finite() || step <= 0.0 {
+        return None;
+    }
+    let mut gaps: Vec<f64> = times.windows(2).map(|t| t[1] - t[0]).collect();
+    gaps.sort_by(f64::total_cmp);
+    let sample_dt = samples.windows(2).map(|w| w[1].t_s - w[0].t_s).sum::<f64>() / (samples.len().max(2) - 1) as f64;
+    let period_s = gaps.get(gaps.len() / 10).copied().unwrap_or(0.1).max(sample_dt);
+    // The trace starts with the load; replay the controller from the maximum clock.
+    let t0 = samples.first()?.t_s;
+    let horizon: Vec<&Sample> = samples.iter().filter(|s| s.t_s - t0 <= 3.0).collect();
+    let replay = |gain: f64| {
+        let mut c = simgpu_sim::power::ClockController {
+            limit_w,
+            step_mhz: step,
+            min_mhz: fmin,
+            max_mhz: fmax,
+            gain,
+            mhz: fmax,
+        };
+        let mut next = t0 + period_s;
+        let mut err = 0.0;
+        for s in &horizon {
+            while s.t_s >= next {
+                let up = watts((c.mhz + step).min(fmax));
+                c.update(watts(c.mhz), up);
+                next += period_s;
+            }
+            err += (c.mhz - s.sm_mhz).powi(2);
+        }
+        (err / horizon.len().max(1) as f64).sqrt()
+    };
+    let (gain, rms) = (0..=300).map(|i| i as f64 / 100.0).map(|g| (g, replay(g))).min_by(|a, b| a.1.total_cmp(&b.1))?;
+    Some(ControllerFit { limit_w, step_mhz: step, period_ms: period_s * 1e3, gain, rms_mhz: rms })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +281,36 @@ mod tests {
         assert!((c.period_ms.unwrap() - 100.0).abs() < 1e-6);
         assert_eq!(c.power_capped, 1.0);
         assert!((c.avg_power_w - 700.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn controller_gain_is_recovered_from_a_replayed_trace() {
+        // A load drawing 300 W + 0.25 W/MHz; limit 600 W; the true controller: 15 MHz bins,
+        // 50 ms period, gain 0.4. Sample its trajectory every 10 ms, then fit.
+        let watts = |mhz: f64| 300.0 + 0.25 * mhz;
+        let mut c = simgpu_sim::power::ClockController {
+            limit_w: 600.0,
+            step_mhz: 15.0,
+            min_mhz: 990.0,
+            max_mhz: 1980.0,
+            gain: 0.4,
+            mhz: 1980.0,
+        };
+        let mut samples = Vec::new();
+        let mut energy = 0.0;
+        for i in 0..400 {
+            let t = i as f64 * 0.01;
+            if i > 0 && i % 5 == 0 {
+                c.update(watts(c.mhz), watts(c.mhz + 15.0));
+            }
+            energy += watts(c.mhz) * 0.01 * 1000.0;
+            let throttle = if c.mhz < 1980.0 { SW_POWER_CAP } else { 0 };
+            samples.push(Sample { t_s: t, power_w: watts(c.mhz), sm_mhz: c.mhz, energy_mj: energy as u64, throttle });
+        }
+        let f = fit_controller(&samples, 1980.0, 990.0, &watts).unwrap();
+        assert_eq!(f.step_mhz, 15.0);
+        assert!((f.period_ms - 50.0).abs() < 11.0, "{f:?}");
+        assert!((f.gain - 0.4).abs() < 0.1, "{f:?}");
+        assert!((f.limit_w - 600.0).abs() < 15.0, "{f:?}");
     }
 }

@@ -20,6 +20,8 @@ pub struct Options {
     /// The command line, for provenance.
     pub command: String,
     pub simgpu_version: String,
+    /// Run only these steps (empty: all); for re-measuring one mechanism while debugging.
+    pub only: Vec<String>,
 }
 
 /// What the caller shows while calibration runs.
@@ -152,6 +154,11 @@ pub fn run(
                 skipped: &mut Vec<(String, String)>,
                 progress: &mut dyn FnMut(Progress)| {
         progress(Progress::Start { step: name, index: idx, total });
+        if !opts.only.is_empty() && !opts.only.iter().any(|o| o == name) {
+            progress(Progress::Skipped { step: name, why: "not selected (--only)".into() });
+            skipped.push((name.to_string(), "not selected (--only)".into()));
+            return;
+        }
         match body(f, steps) {
             Ok(summary) => progress(Progress::Done { step: name, summary }),
             Err(e) => {
@@ -384,21 +391,50 @@ pub fn run(
                 .ok_or_else(|| CalibrateError::Measurement("too few power readings".into()))?;
             let t = &run.trace;
             st.insert("power".into(), serde_json::json!({"limit_w": limit, "points": to_json(&run.points), "fit": to_json(&fit), "clock_trace": to_json(t)}));
-            f.set("power.limit_w", |p| &mut p.power.limit_w, round(limit, 0));
             f.set("power.idle_w", |p| &mut p.power.idle_w, round(fit.idle_w, 1));
             f.set("power.sm_active_w", |p| &mut p.power.sm_active_w, round(fit.sm_active_w.max(0.0), 3));
             f.set("power.fp32_busy_w", |p| &mut p.power.fp32_busy_w, round(fit.fp32_busy_w.max(0.0), 3));
             f.set("power.tensor_busy_w", |p| &mut p.power.tensor_busy_w, round(fit.tensor_busy_w.max(0.0), 3));
             f.set("power.dram_w_per_tbs", |p| &mut p.power.dram_w_per_tbs, round(fit.dram_w_per_tbs.max(0.0), 1));
-            if pts.iter().any(|p| (p.sm_mhz - fmax).abs() > 1.0) {
+            if fit.v_fitted {
                 f.set("power.v_min_ratio", |p| &mut p.power.v_min_ratio, fit.v_min_ratio);
             }
-            if let (Some(step), Some(period)) = (t.step_mhz, t.period_ms) {
-                f.set("clock.step_mhz", |p| &mut p.clock.step_mhz, round(step, 1));
-                f.set("clock.period_ms", |p| &mut p.clock.period_ms, round(period, 1));
-            }
+            // The GEMM load's power against the clock, from the fitted model.
+            let gemm = run.points.iter().rev().find(|p| p.load == "bf16 GEMM").map(|p| p.point.activity);
+            let model = simgpu_sim::power::PowerModel {
+                idle_w: fit.idle_w,
+                sm_active_w: fit.sm_active_w,
+                fp32_busy_w: fit.fp32_busy_w,
+                tensor_busy_w: fit.tensor_busy_w,
+                dram_w_per_tbs: fit.dram_w_per_tbs,
+                v_min_ratio: fit.v_min_ratio,
+                f_min: fmin,
+                f_max: fmax,
+            };
+            let controller = gemm.and_then(|a| {
+                let act: simgpu_sim::power::Activity = a.into();
+                crate::bench_power::fit_controller(&t.samples, fmax, fmin, &|mhz| model.watts(&act, mhz))
+            });
+            st.insert("controller".into(), to_json(&controller));
+            let limit_note = match &controller {
+                Some(c) => {
+                    // The power the controller holds, in NVML's units, is what the model must use.
+                    f.set("power.limit_w", |p| &mut p.power.limit_w, round(c.limit_w, 0));
+                    f.set("clock.step_mhz", |p| &mut p.clock.step_mhz, round(c.step_mhz, 1));
+                    f.set("clock.period_ms", |p| &mut p.clock.period_ms, round(c.period_ms, 1));
+                    f.set("clock.gain", |p| &mut p.clock.gain, round(c.gain, 2));
+                    format!(
+                        "held at {:.0} W (NVML enforced limit {limit:.0} W), {:.0} MHz steps every {:.0} ms, gain {:.2} (replay error {:.0} MHz)",
+                        c.limit_w, c.step_mhz, c.period_ms, c.gain, c.rms_mhz
+                    )
+                }
+                None => {
+                    f.set("power.limit_w", |p| &mut p.power.limit_w, round(limit, 0));
+                    format!("NVML enforced limit {limit:.0} W, not reached")
+                }
+            };
             Ok(format!(
-            "idle {:.0} W; GEMM {:.0} TFLOP/s at {:.0} W, clock mean {:.0} MHz (min {:.0}), power-capped {:.0}% of the time; fit residual {:.1} W",
+            "idle {:.0} W; GEMM {:.0} TFLOP/s at {:.0} W, clock mean {:.0} MHz (min {:.0}), power-capped {:.0}% of the time; {limit_note}; fit residual {:.1} W",
             fit.idle_w,
             t.gemm_tflops,
             t.avg_power_w,
@@ -453,8 +489,14 @@ mod tests {
     #[test]
     fn without_a_gpu_the_run_fails_cleanly() {
         let base = GpuProfile::from_toml("h100", include_str!("../../models/gpus/h100-sxm.toml")).unwrap();
-        let opts =
-            Options { ordinal: 0, mps: false, power_trace_s: 1.0, command: "test".into(), simgpu_version: "0".into() };
+        let opts = Options {
+            ordinal: 0,
+            mps: false,
+            power_trace_s: 1.0,
+            command: "test".into(),
+            simgpu_version: "0".into(),
+            only: vec![],
+        };
         if crate::device::check_cuda_driver().is_err() {
             let e = run(&opts, &base, &mut |_| {}).unwrap_err();
             assert_eq!(e, CalibrateError::NoCudaDriver);

@@ -35,6 +35,8 @@ impl From<ActivityRecord> for Activity {
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct PowerFit {
+    /// Whether `v_min_ratio` was fitted (else the default 0.7 was assumed).
+    pub v_fitted: bool,
     pub idle_w: f64,
     pub sm_active_w: f64,
     pub fp32_busy_w: f64,
@@ -106,7 +108,23 @@ pub fn fit_power(points: &[PowerPoint], f_min: f64, f_max: f64) -> Option<PowerF
     if points.len() < 2 {
         return None;
     }
-    let spans_clocks = points.iter().any(|p| (p.sm_mhz - f_max).abs() > 1.0);
+    // The voltage curve is only identifiable when one kind of load was seen at clocks far apart.
+    let kind = |a: &ActivityRecord| {
+        if a.tensor_busy_sms > 0.0 {
+            2
+        } else if a.fp32_busy_sms > 0.0 {
+            1
+        } else if a.dram_gbs > 0.0 {
+            3
+        } else {
+            0
+        }
+    };
+    let spans_clocks = (1..=3).any(|k| {
+        let clocks: Vec<f64> = points.iter().filter(|p| kind(&p.activity) == k).map(|p| p.sm_mhz).collect();
+        let (lo, hi) = clocks.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &c| (l.min(c), h.max(c)));
+        hi - lo >= 100.0
+    });
     let candidates: Vec<f64> = if spans_clocks { (40..=100).map(|i| i as f64 / 100.0).collect() } else { vec![0.7] };
     let mut best: Option<PowerFit> = None;
     for v in candidates {
@@ -132,6 +150,7 @@ pub fn fit_power(points: &[PowerPoint], f_min: f64, f_max: f64) -> Option<PowerF
         let b: Vec<f64> = points.iter().map(|p| p.watts).collect();
         let x = least_squares(&rows, &b);
         let mut fit = PowerFit {
+            v_fitted: spans_clocks,
             idle_w: x[0],
             sm_active_w: x[1],
             fp32_busy_w: x[2],

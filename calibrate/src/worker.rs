@@ -106,6 +106,7 @@ pub fn run_worker(args: &[String]) -> Result<(), CalibrateError> {
                 VARIANTS.iter().map(|&(w, m)| run_probe(&gpu, &k, &s, w, m, sms)).collect::<Result<Vec<_>, _>>()?;
             say("ready");
             wait_go()?;
+            run_probe(&gpu, &k, &s, 32, 0, sms)?; // warm-up beside the holder, not recorded
             let beside =
                 VARIANTS.iter().map(|&(w, m)| run_probe(&gpu, &k, &s, w, m, sms)).collect::<Result<Vec<_>, _>>()?;
             json(&ProbeRecord { solo, beside })?;

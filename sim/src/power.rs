@@ -3,8 +3,9 @@
 //! Power = idle + (f/fmax)(V/Vmax)^2 x (active SMs x sm_active_w + busy FP32 issue x fp32_busy_w
 //! plus busy tensor issue x tensor_busy_w) plus DRAM TB/s x dram_w_per_tbs, with a linear V-f curve.
 //! Every `period` the controller compares the period's average power with the limit: over it,
-//! the clock drops one step (not below the floor); under it by more than one step's worth, the
-//! clock rises one step (not above the maximum).
+//! the clock drops by gain x (excess / limit) x max clock, in whole steps and at least one (not
+//! below the floor); when one step up would stay under the limit, the clock rises one step (not
+//! above the maximum).
 
 use crate::profile::GpuProfile;
 
@@ -72,6 +73,7 @@ pub struct ClockController {
     pub step_mhz: f64,
     pub min_mhz: f64,
     pub max_mhz: f64,
+    pub gain: f64,
     pub mhz: f64,
 }
 
@@ -82,6 +84,7 @@ impl ClockController {
             step_mhz: g.clock.step_mhz.value,
             min_mhz: g.clock.min_sm_mhz.value,
             max_mhz: g.clock.max_sm_mhz.value,
+            gain: g.clock.gain.value,
             mhz: g.clock.max_sm_mhz.value,
         }
     }
@@ -91,7 +94,9 @@ impl ClockController {
     pub fn update(&mut self, avg_w: f64, watts_one_step_up: f64) -> bool {
         let before = self.mhz;
         if avg_w > self.limit_w {
-            self.mhz = (self.mhz - self.step_mhz).max(self.min_mhz);
+            let excess = self.gain * (avg_w - self.limit_w) / self.limit_w * self.max_mhz;
+            let steps = (excess / self.step_mhz).round().max(1.0);
+            self.mhz = (self.mhz - steps * self.step_mhz).max(self.min_mhz);
         } else if self.mhz < self.max_mhz && watts_one_step_up <= self.limit_w {
             self.mhz = (self.mhz + self.step_mhz).min(self.max_mhz);
         }
@@ -120,6 +125,7 @@ mod tests {
     #[test]
     fn controller_steps_down_over_limit_and_back_up() {
         let mut c = ClockController::new(&h100());
+        c.gain = 0.0;
         assert!(c.update(800.0, 810.0));
         assert_eq!(c.mhz, 1965.0);
         assert!(!c.update(690.0, 705.0)); // one step up would cross the limit: hold
@@ -130,5 +136,17 @@ mod tests {
             c.update(1000.0, 1000.0);
         }
         assert_eq!(c.mhz, c.min_mhz);
+    }
+
+    #[test]
+    fn proportional_drop_for_large_excess() {
+        let mut c = ClockController::new(&h100());
+        c.gain = 0.25;
+        // 50% over: 0.25 x 0.5 x 1980 = 247.5 MHz -> 16.5 -> 17 steps of 15 MHz.
+        assert!(c.update(1050.0, 1060.0));
+        assert_eq!(c.mhz, 1980.0 - 17.0 * 15.0);
+        // Barely over: one step.
+        assert!(c.update(701.0, 710.0));
+        assert_eq!(c.mhz, 1980.0 - 18.0 * 15.0);
     }
 }

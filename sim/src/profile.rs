@@ -80,6 +80,9 @@ pub struct ClockParams {
     pub min_sm_mhz: Param<f64>,
     pub step_mhz: Param<f64>,
     pub period_ms: Param<f64>,
+    /// Proportional part of the controller: over the limit, the clock drops by
+    /// gain x (excess power / limit) x max clock, rounded to whole steps (at least one).
+    pub gain: Param<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,6 +207,9 @@ impl GpuProfile {
                 return Err((name.into(), "must be a positive number".into()));
             }
         }
+        if !(self.clock.gain.value.is_finite() && self.clock.gain.value >= 0.0) {
+            return Err(("clock.gain".into(), "must be a number >= 0".into()));
+        }
         let share = self.sharing.cross_client_min_issue_share.value;
         if !(0.0..=1.0).contains(&share) {
             return Err(("sharing.cross_client_min_issue_share".into(), "must lie in [0, 1]".into()));
@@ -253,6 +259,7 @@ impl GpuProfile {
             ("clock.min_sm_mhz", &c.min_sm_mhz.source),
             ("clock.step_mhz", &c.step_mhz.source),
             ("clock.period_ms", &c.period_ms.source),
+            ("clock.gain", &c.gain.source),
             ("memory.capacity_gb", &m.capacity_gb.source),
             ("memory.peak_bw_gbs", &m.peak_bw_gbs.source),
             ("memory.achievable_bw_gbs", &m.achievable_bw_gbs.source),
