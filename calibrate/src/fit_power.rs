@@ -175,6 +175,7 @@ mod tests {
 
     fn truth() -> PowerFit {
         PowerFit {
+            v_fitted: true,
             idle_w: 72.0,
             sm_active_w: 0.5,
             fp32_busy_w: 2.1,
