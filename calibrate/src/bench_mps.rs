@@ -81,7 +81,7 @@ pub fn cross_client(d: &MpsDaemon) -> Result<Vec<Coresidence>, CalibrateError> {
         serde_json::from_str(&probe_line).map_err(|e| CalibrateError::Process(format!("bad probe record: {e}")))?;
     let long: Vec<(u64, u64, u32)> =
         serde_json::from_str(&hold_line).map_err(|e| CalibrateError::Process(format!("bad hold record: {e}")))?;
-    Ok(rec.beside.iter().zip(&rec.solo).map(|(b, s)| analyse(b, s, &long)).collect())
+    Ok(rec.beside.iter().zip(&rec.solo).map(|(b, s)| analyse(b, s, &long, false)).collect())
 }
 
 #[cfg(test)]

@@ -99,9 +99,18 @@ pub struct Coresidence {
 }
 
 /// Classifies probe blocks against the long kernel's blocks (all on the global timer).
-pub fn analyse(probe: &ProbeRun, solo: &ProbeRun, long_blocks: &[(u64, u64, u32)]) -> Coresidence {
-    let inside =
-        |&(s, _, sm): &(u64, u64, u32)| long_blocks.iter().any(|&(ls, le, lsm)| lsm == sm && ls <= s && s + 1000 < le);
+/// `same_sm_ids`: whether `%smid` of both kernels name the same SMs (one process). Across MPS
+/// clients they need not (seen on driver 580: more blocks on one `%smid` than an SM holds), so a
+/// block there counts as having waited only if it started within 200 us after a long block ended.
+pub fn analyse(probe: &ProbeRun, solo: &ProbeRun, long_blocks: &[(u64, u64, u32)], same_sm_ids: bool) -> Coresidence {
+    let inside = |&(s, _, sm): &(u64, u64, u32)| {
+        if same_sm_ids {
+            long_blocks.iter().any(|&(ls, le, lsm)| lsm == sm && ls <= s && s + 1000 < le)
+        } else {
+            long_blocks.iter().any(|&(ls, le, _)| ls <= s && s < le)
+                && !long_blocks.iter().any(|&(_, le, _)| le <= s && s <= le + 200_000)
+        }
+    };
     let n = probe.blocks.len().max(1) as f64;
     let coresident = probe.blocks.iter().filter(|b| inside(b)).count() as f64 / n;
     let (from, to) =
@@ -154,7 +163,7 @@ pub fn in_context(gpu: &Gpu, k: &ProbeKernels) -> Result<Vec<Coresidence>, Calib
         other.synchronize()?;
         gpu.stream().synchronize()?;
         let run = ProbeRun { warps, smem, blocks: probe.records(&other)? };
-        out.push(analyse(&run, &solo, &long.records(gpu.stream())?));
+        out.push(analyse(&run, &solo, &long.records(gpu.stream())?, true));
     }
     Ok(out)
 }
@@ -199,12 +208,14 @@ mod tests {
         let solo = run(32, vec![(0, 1000, 0), (0, 1000, 1)]);
         // Both blocks started inside the long blocks and took 30x longer.
         let beside = run(32, vec![(50_000, 80_000, 0), (50_000, 80_000, 1)]);
-        let a = analyse(&beside, &solo, &long);
+        let a = analyse(&beside, &solo, &long, true);
+        assert_eq!(analyse(&beside, &solo, &long, false).coresident, 1.0);
         assert_eq!(a.coresident, 1.0);
         assert!((a.slowdown - 30.0).abs() < 1e-9);
         // Started only when the long blocks had left: waited.
         let waited = run(32, vec![(100_000, 101_000, 0), (100_500, 101_500, 1)]);
-        assert_eq!(analyse(&waited, &solo, &long).coresident, 0.0);
+        assert_eq!(analyse(&waited, &solo, &long, true).coresident, 0.0);
+        assert_eq!(analyse(&waited, &solo, &long, false).coresident, 0.0);
     }
 
     fn c() -> Coresidence {
