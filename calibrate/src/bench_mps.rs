@@ -19,6 +19,8 @@ pub struct GranularityFit {
     /// (percentage, SMs the client saw).
     pub samples: Vec<(u32, u32)>,
     pub granularity: u32,
+    /// The fewest SMs any client got.
+    pub min_sms: u32,
     /// Whether floor(p x SMs / 100 / g) x g (at least g) predicts every sample.
     pub floor_rule_matches: bool,
 }
@@ -54,8 +56,9 @@ pub fn fit_granularity(samples: &[(u32, u32)], sm_count: u32) -> Option<Granular
     if g == 0 {
         return None;
     }
-    let matches = samples.iter().all(|&(p, n)| simgpu_sim::mps::sm_cap(p as f64, sm_count, g) == n);
-    Some(GranularityFit { samples: samples.to_vec(), granularity: g, floor_rule_matches: matches })
+    let min_sms = samples.iter().map(|s| s.1).filter(|&n| n > 0).min().unwrap_or(g).max(g);
+    let matches = samples.iter().all(|&(p, n)| simgpu_sim::mps::sm_cap(p as f64, sm_count, g, min_sms) == n);
+    Some(GranularityFit { samples: samples.to_vec(), granularity: g, min_sms, floor_rule_matches: matches })
 }
 
 /// Launch figures of a client of the daemon (JSON of `LaunchResult`).
@@ -65,18 +68,19 @@ pub fn launch_under_mps(d: &MpsDaemon) -> Result<crate::bench_launch::LaunchResu
 }
 
 /// One client holds every SM with long FMA kernels; another runs the probe variants beside them.
-pub fn cross_client(d: &MpsDaemon) -> Result<Vec<Coresidence>, CalibrateError> {
+/// `hold_iters`: loop iterations of each of the holder's kernels (see `seed_iters`).
+pub fn cross_client(d: &MpsDaemon, hold_iters: i64) -> Result<Vec<Coresidence>, CalibrateError> {
     let env = d.client_env();
     // The prober loads and warms up first, so no module load of it waits behind the holder.
     let mut prober = Worker::spawn(&["probe".into()], &env)?;
     prober.expect("ready", Duration::from_secs(120))?;
-    let mut holder = Worker::spawn(&["hold".into(), "250".into(), "12".into()], &env)?;
+    let mut holder = Worker::spawn(&["hold".into(), hold_iters.to_string(), "6".into()], &env)?;
     holder.expect("ready", Duration::from_secs(120))?;
     holder.send_line("go")?;
     holder.expect("running", Duration::from_secs(60))?;
     prober.send_line("go")?;
-    let probe_line = prober.finish(Duration::from_secs(120))?;
-    let hold_line = holder.finish(Duration::from_secs(120))?;
+    let probe_line = prober.finish(Duration::from_secs(300))?;
+    let hold_line = holder.finish(Duration::from_secs(300))?;
     let rec: ProbeRecord =
         serde_json::from_str(&probe_line).map_err(|e| CalibrateError::Process(format!("bad probe record: {e}")))?;
     let long: Vec<(u64, u64, u32)> =
@@ -91,12 +95,13 @@ mod tests {
     #[test]
     fn granularity_from_tpc_rounding() {
         let samples: Vec<(u32, u32)> =
-            PERCENTAGES.iter().map(|&p| (p, simgpu_sim::mps::sm_cap(p as f64, 132, 2))).collect();
+            PERCENTAGES.iter().map(|&p| (p, simgpu_sim::mps::sm_cap(p as f64, 132, 2, 8))).collect();
         let f = fit_granularity(&samples, 132).unwrap();
         assert_eq!(f.granularity, 2);
+        assert_eq!(f.min_sms, 8);
         assert!(f.floor_rule_matches);
         let samples: Vec<(u32, u32)> =
-            PERCENTAGES.iter().map(|&p| (p, simgpu_sim::mps::sm_cap(p as f64, 132, 8))).collect();
+            PERCENTAGES.iter().map(|&p| (p, simgpu_sim::mps::sm_cap(p as f64, 132, 8, 8))).collect();
         assert_eq!(fit_granularity(&samples, 132).unwrap().granularity, 8);
         assert!(fit_granularity(&[(100, 132)], 132).is_none());
     }

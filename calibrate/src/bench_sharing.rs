@@ -5,23 +5,29 @@
 //!   with 1 to 32 warps; per-SM throughput against warps has a knee where the issue slots fill.
 //! - Co-residence and issue share, in one context (two streams; `carveout_locked_in_context`)
 //!   and across MPS clients (`carveout_locked_across_clients`, `cross_client_min_issue_share`):
-//!   probes with 1, 16 and 32 warps, without and with shared memory, launched while the long
-//!   kernel runs. `%globaltimer` and `%smid` say whether each probe block started inside a long
+//!   probes with 1, 16 and 32 warps, and 32 warps with growing shared memory, launched while
+//!   seed 000's own FMA kernel (no timer reads in its loop: they change the issue share) runs. `%globaltimer` and `%smid` say whether each probe block started inside a long
 //!   block's residence on its SM (co-resident) or only after it left (waited), and how much
 //!   slower its warps advanced than alone.
 
 use crate::device::Gpu;
 use crate::error::CalibrateError;
-use crate::probe_kernels::{launch_long, launch_probe, FmaBufs, ProbeKernels};
+use crate::probe_kernels::{launch_probe, launch_seed, seed_iters, FmaBufs, ProbeKernels};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Probe variants: (warps per block, dynamic shared memory bytes). 128 B is what a block
-/// reduction (PyTorch's softmax) asks for; 48 KB is the most without an opt-in.
+/// Probe variants: (warps per block, dynamic shared memory bytes): warps without shared memory,
+/// then 32 warps with growing shared memory up to 48 KB (the most without an opt-in), which
+/// brackets the slack beside a resident kernel's fixed carve-out.
 pub const VARIANTS: [(u32, u32); 8] =
-    [(1, 0), (16, 0), (32, 0), (1, 4096), (16, 4096), (32, 4096), (32, 128), (32, 49152)];
-/// FMA iterations per probe thread: about 0.5 ms for 32 warps alone at 2 GHz.
-pub const PROBE_ITERS: i64 = 40_000;
+    [(1, 0), (16, 0), (32, 0), (32, 128), (32, 1024), (32, 2048), (32, 4096), (32, 49152)];
+/// Per-block shared-memory reservation (CUDA >= 8.0), counted with a block's own.
+const RESERVED: u32 = 1024;
+/// FMA iterations per probe thread: about 130 us for 32 warps alone at 2 GHz, so that even a
+/// 1000-fold slowdown ends inside the long kernel.
+pub const PROBE_ITERS: i64 = 8_000;
+/// How long the long kernel holds the SMs.
+pub const LONG_S: f64 = 1.5;
 /// FLOP per probe iteration per thread (4 chains x 2).
 const FLOP_PER_ITER: f64 = 8.0;
 
@@ -146,7 +152,9 @@ pub fn analyse(probe: &ProbeRun, solo: &ProbeRun, long_blocks: &[(u64, u64, u32)
 }
 
 /// In one context: the long kernel on one stream, each probe on another, launched after it.
-pub fn in_context(gpu: &Gpu, k: &ProbeKernels) -> Result<Vec<Coresidence>, CalibrateError> {
+/// `fp32_rate`: FLOP/clk/SM, to size the long kernel.
+pub fn in_context(gpu: &Gpu, k: &ProbeKernels, fp32_rate: f64) -> Result<Vec<Coresidence>, CalibrateError> {
+    let iters = seed_iters(LONG_S, fp32_rate, gpu.info().max_sm_clock_mhz);
     let sms = gpu.info().sm_count;
     let other = gpu.ctx().new_stream()?;
     run_probe(gpu, k, &other, 32, 0, sms)?; // warm-up on this stream
@@ -157,7 +165,7 @@ pub fn in_context(gpu: &Gpu, k: &ProbeKernels) -> Result<Vec<Coresidence>, Calib
         let mut probe = FmaBufs::new(&other, sms)?;
         gpu.stream().synchronize()?;
         other.synchronize()?;
-        launch_long(gpu.stream(), k, &mut long, 1024, 150_000_000)?;
+        launch_seed(gpu.stream(), k, &mut long, iters)?;
         std::thread::sleep(Duration::from_millis(30));
         launch_probe(&other, k, &mut probe, warps * 32, smem, PROBE_ITERS)?;
         other.synchronize()?;
@@ -177,19 +185,31 @@ pub struct SharingFit {
     pub cross_client_min_issue_share: Option<f64>,
 }
 
-/// Shared-memory probes that mostly waited mean the carve-out stayed locked.
-pub fn carveout_locked(results: &[Coresidence]) -> Option<bool> {
-    let smem: Vec<&Coresidence> = results.iter().filter(|r| r.smem > 0).collect();
-    if smem.is_empty() {
-        return None;
+/// Whether a variant ran beside the long kernel. Across MPS clients `%smid` values do not match,
+/// so there a variant counts as kept out when it ran on under half as many SMs as the 32-warp
+/// probe without shared memory (it only found the SMs the other client left empty).
+pub fn beside(results: &[Coresidence], r: &Coresidence, same_sm_ids: bool) -> bool {
+    if same_sm_ids {
+        return r.coresident >= 0.5;
     }
-    Some(smem.iter().all(|r| r.coresident < 0.5))
+    let base = results.iter().find(|x| x.warps == 32 && x.smem == 0).map(|x| x.probe_sms).unwrap_or(0);
+    r.coresident >= 0.5 && r.probe_sms * 2 >= base
 }
 
-/// The share of issue slots a foreign 32-warp block got beside a saturating incumbent:
-/// its demand alone, min(1, 32 / saturation), over its slowdown.
-pub fn cross_share(results: &[Coresidence], warps_to_saturate: f64) -> Option<f64> {
-    let r = results.iter().find(|r| r.warps == 32 && r.smem == 0 && r.coresident >= 0.5)?;
+/// The largest block shared memory (with its reservation) that still ran beside the long
+/// kernel, and whether the largest probe was kept out (the carve-out did not grow for it).
+pub fn carveout_fit(results: &[Coresidence], same_sm_ids: bool) -> Option<(u32, bool)> {
+    let smem: Vec<&Coresidence> = results.iter().filter(|r| r.smem > 0).collect();
+    let largest = smem.iter().max_by_key(|r| r.smem)?;
+    let locked = !beside(results, largest, same_sm_ids);
+    let slack = smem.iter().filter(|r| beside(results, r, same_sm_ids)).map(|r| r.smem + RESERVED).max().unwrap_or(0);
+    Some((if locked { slack } else { 0 }, locked))
+}
+
+/// The share of issue slots a newer 32-warp block got beside a saturating incumbent: its
+/// demand alone, min(1, 32 / saturation), over its slowdown.
+pub fn newcomer_share(results: &[Coresidence], warps_to_saturate: f64, same_sm_ids: bool) -> Option<f64> {
+    let r = results.iter().find(|r| r.warps == 32 && r.smem == 0 && beside(results, r, same_sm_ids))?;
     let demand = (32.0 / warps_to_saturate).min(1.0);
     Some((demand / r.slowdown.max(1.0)).clamp(0.0, 1.0))
 }
@@ -235,12 +255,20 @@ mod tests {
     #[test]
     fn fits_from_results() {
         let r = vec![
-            Coresidence { warps: 32, smem: 0, coresident: 1.0, slowdown: 30.0, ..c() },
-            Coresidence { warps: 32, smem: 4096, coresident: 0.0, slowdown: 1.0, ..c() },
+            Coresidence { warps: 32, smem: 0, coresident: 1.0, slowdown: 1.25, probe_sms: 132, ..c() },
+            Coresidence { warps: 32, smem: 128, coresident: 1.0, slowdown: 1.3, probe_sms: 132, ..c() },
+            Coresidence { warps: 32, smem: 4096, coresident: 0.0, slowdown: 1.0, probe_sms: 60, ..c() },
+            Coresidence { warps: 32, smem: 49152, coresident: 0.0, slowdown: 1.0, probe_sms: 60, ..c() },
         ];
-        assert_eq!(carveout_locked(&r), Some(true));
-        let s = cross_share(&r, 32.0).unwrap();
-        assert!((s - 1.0 / 30.0).abs() < 1e-9);
-        assert_eq!(carveout_locked(&r[..1]), None);
+        assert_eq!(carveout_fit(&r, true), Some((128 + 1024, true)));
+        assert!((newcomer_share(&r, 4.0, true).unwrap() - 0.8).abs() < 1e-9);
+        // Across clients: the timing said "beside", but on few SMs: kept out.
+        let mut x = r.clone();
+        x[2].coresident = 1.0;
+        x[2].probe_sms = 20;
+        x[3].coresident = 1.0;
+        x[3].probe_sms = 20;
+        assert_eq!(carveout_fit(&x, false), Some((128 + 1024, true)));
+        assert_eq!(carveout_fit(&r[..1], true), None);
     }
 }

@@ -3,7 +3,7 @@
 //! command), plus a report with every sample, fit and residual. A step that cannot run (no MPS
 //! without `--mps`, a library missing mid-way) leaves its parameters as they were and says why.
 
-use crate::bench_sharing::{carveout_locked, cross_share};
+use crate::bench_sharing::{carveout_fit, newcomer_share};
 use crate::device::Gpu;
 use crate::error::CalibrateError;
 use crate::fit::{fit_bandwidth, fit_fma_rate};
@@ -168,6 +168,7 @@ pub fn run(
         }
     };
 
+    let mut fp32_rate = f.profile.rates.fp32_flops_per_clk.value;
     step(
         "fma",
         1,
@@ -177,6 +178,7 @@ pub fn run(
             let fit = fit_fma_rate(&pts).ok_or_else(|| CalibrateError::Measurement("no FMA samples".into()))?;
             st.insert("fma".into(), serde_json::json!({"samples": to_json(&samples), "fit": to_json(&fit)}));
             f.set("rates.fp32_flops_per_clk", |p| &mut p.rates.fp32_flops_per_clk, round(fit.flops_per_clk_per_sm, 1));
+            fp32_rate = fit.flops_per_clk_per_sm;
             Ok(format!(
                 "{:.1} FLOP/clk/SM (residual {:.2}%)",
                 fit.flops_per_clk_per_sm,
@@ -212,7 +214,6 @@ pub fn run(
         3,
         &mut |f, st| {
             let mut cfg = crate::DramConfig::for_sm_count(info.sm_count);
-            cfg.buffer_bytes = 128 << 20;
             cfg.reps = 2;
             let samples = crate::run_dram(&gpu, &k, &cfg)?;
             let pts: Vec<(f64, f64)> = samples.iter().map(|s| s.fit_point()).collect();
@@ -284,13 +285,30 @@ pub fn run(
         "streams",
         6,
         &mut |f, st| {
-            let r = crate::bench_sharing::in_context(&gpu, &pk)?;
+            let r = crate::bench_sharing::in_context(&gpu, &pk, fp32_rate)?;
             st.insert("streams".into(), to_json(&r));
-            let locked =
-                carveout_locked(&r).ok_or_else(|| CalibrateError::Measurement("no shared-memory probe".into()))?;
+            let (slack, locked) =
+                carveout_fit(&r, true).ok_or_else(|| CalibrateError::Measurement("no shared-memory probe".into()))?;
             f.set("sharing.carveout_locked_in_context", |p| &mut p.sharing.carveout_locked_in_context, locked);
+            f.set("sharing.carveout_slack_bytes", |p| &mut p.sharing.carveout_slack_bytes, slack);
+            if let Some(share) = newcomer_share(&r, saturate, true) {
+                f.set(
+                    "sharing.in_context_min_issue_share",
+                    |p| &mut p.sharing.in_context_min_issue_share,
+                    round(share, 4),
+                );
+            }
             Ok(r.iter()
-                .map(|c| format!("{}w/{}B: {:.0}% beside, x{:.1}", c.warps, c.smem, c.coresident * 100.0, c.slowdown))
+                .map(|c| {
+                    format!(
+                        "{}w/{}B: {:.0}% beside on {} SMs, x{:.2}",
+                        c.warps,
+                        c.smem,
+                        c.coresident * 100.0,
+                        c.probe_sms,
+                        c.slowdown
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; "))
         },
@@ -331,15 +349,18 @@ pub fn run(
             let counts = crate::bench_mps::sm_counts(&daemon)?;
             let gran = crate::bench_mps::fit_granularity(&counts, info.sm_count);
             let launch = crate::bench_mps::launch_under_mps(&daemon)?;
-            let cross = crate::bench_mps::cross_client(&daemon)?;
+            let hold_iters = crate::probe_kernels::seed_iters(crate::bench_sharing::LONG_S, fp32_rate, fmax);
+            let cross = crate::bench_mps::cross_client(&daemon, hold_iters)?;
             daemon.stop();
             st.insert("mps".into(), serde_json::json!({"granularity": to_json(&gran), "launch": to_json(&launch), "cross_client": to_json(&cross)}));
             let mut said = Vec::new();
             if let Some(g) = &gran {
                 f.set("sharing.mps_sm_granularity", |p| &mut p.sharing.mps_sm_granularity, g.granularity);
+                f.set("sharing.mps_min_sms", |p| &mut p.sharing.mps_min_sms, g.min_sms);
                 said.push(format!(
-                    "caps in steps of {} SMs (floor rule {})",
+                    "caps in steps of {} SMs, at least {} (rule {})",
                     g.granularity,
+                    g.min_sms,
                     if g.floor_rule_matches { "matches" } else { "does not match" }
                 ));
             }
@@ -348,14 +369,14 @@ pub fn run(
                 f.set("launch.mps_extra_latency_us", |p| &mut p.launch.mps_extra_latency_us, round(extra, 2));
                 said.push(format!("+{extra:.1} us per launch"));
             }
-            if let Some(locked) = carveout_locked(&cross) {
+            if let Some((_, locked)) = carveout_fit(&cross, false) {
                 f.set(
                     "sharing.carveout_locked_across_clients",
                     |p| &mut p.sharing.carveout_locked_across_clients,
                     locked,
                 );
             }
-            if let Some(share) = cross_share(&cross, saturate) {
+            if let Some(share) = newcomer_share(&cross, saturate, false) {
                 f.set(
                     "sharing.cross_client_min_issue_share",
                     |p| &mut p.sharing.cross_client_min_issue_share,
@@ -366,7 +387,14 @@ pub fn run(
                 cross
                     .iter()
                     .map(|c| {
-                        format!("{}w/{}B: {:.0}% beside, x{:.1}", c.warps, c.smem, c.coresident * 100.0, c.slowdown)
+                        format!(
+                            "{}w/{}B: {:.0}% beside on {} SMs, x{:.2}",
+                            c.warps,
+                            c.smem,
+                            c.coresident * 100.0,
+                            c.probe_sms,
+                            c.slowdown
+                        )
                     })
                     .collect::<Vec<_>>()
                     .join("; "),

@@ -46,6 +46,27 @@ extern "C" __global__ void long_fma(float *out, unsigned long long ns, unsigned 
     }
 }
 
+// Seed 000's compute kernel exactly (four FMA chains, nothing else in the loop: a timer read in
+// the loop changes how the SM shares issue slots with other clients), plus start/end/SM records.
+extern "C" __global__ void seed_fma(float *out, long long num_itrs, unsigned long long *rec) {
+    unsigned long long t0 = gtimer();
+    float op1 = out[threadIdx.x] + 1.0f, op2 = 0.999f, op3 = 1.0f, op4 = 1.0f, op5 = 1.0f, op6 = 1.0f;
+    for (long long i = 0; i < num_itrs; i++) {
+        op3 = __fmaf_rn(op1, op2, op3);
+        op4 = __fmaf_rn(op1, op2, op4);
+        op5 = __fmaf_rn(op1, op2, op5);
+        op6 = __fmaf_rn(op1, op2, op6);
+    }
+    float s = op3 + op4 + op5 + op6;
+    if (s == 12345.0f) out[threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        rec[3 * blockIdx.x] = t0;
+        rec[3 * blockIdx.x + 1] = gtimer();
+        rec[3 * blockIdx.x + 2] = smid();
+    }
+}
+
 // A fixed amount of FMA work per thread; dynamic shared memory is touched so it is really needed.
 extern "C" __global__ void probe(float *out, long long iters, unsigned long long *rec) {
     extern __shared__ float sm[];
@@ -104,6 +125,7 @@ extern "C" __global__ void nap(unsigned long long ns) {
 /// The loaded probe kernels.
 pub struct ProbeKernels {
     pub long_fma: CudaFunction,
+    pub seed_fma: CudaFunction,
     pub probe: CudaFunction,
     pub slice_spin: CudaFunction,
     pub nap: CudaFunction,
@@ -121,6 +143,7 @@ impl ProbeKernels {
         let m = gpu.ctx().load_module(ptx)?;
         Ok(ProbeKernels {
             long_fma: m.load_function("long_fma")?,
+            seed_fma: m.load_function("seed_fma")?,
             probe: m.load_function("probe")?,
             slice_spin: m.load_function("slice_spin")?,
             nap: m.load_function("nap")?,
@@ -165,6 +188,26 @@ pub fn launch_long(
     // (threads <= 1024 index it), rec 3 per block.
     unsafe { b.launch(grid(bufs.blocks, threads.min(1024))) }?;
     Ok(())
+}
+
+/// Launches seed 000's kernel with `iters` loop iterations on `bufs.blocks` blocks of 1024 threads.
+pub fn launch_seed(
+    stream: &Arc<CudaStream>,
+    k: &ProbeKernels,
+    bufs: &mut FmaBufs,
+    iters: i64,
+) -> Result<(), CalibrateError> {
+    let mut b = stream.launch_builder(&k.seed_fma);
+    b.arg(&mut bufs.out).arg(&iters).arg(&mut bufs.rec);
+    // SAFETY: seed_fma(float*, long long, unsigned long long*); out holds 1024 floats, rec 3 per block.
+    unsafe { b.launch(grid(bufs.blocks, 1024)) }?;
+    Ok(())
+}
+
+/// Loop iterations of `seed_fma` that keep one 1024-thread block per SM busy for `secs`, given
+/// the FP32 rate per SM per clock and the clock.
+pub fn seed_iters(secs: f64, flops_per_clk: f64, mhz: f64) -> i64 {
+    (secs * mhz * 1e6 * flops_per_clk / (1024.0 * 8.0)).max(1.0) as i64
 }
 
 /// Launches `probe` with `iters` FMA iterations per thread and `smem` bytes of dynamic shared memory.

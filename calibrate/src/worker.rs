@@ -7,7 +7,7 @@ use crate::bench_sharing::{run_probe, ProbeRun, VARIANTS};
 use crate::children::die_with_parent;
 use crate::device::Gpu;
 use crate::error::CalibrateError;
-use crate::probe_kernels::{launch_long, FmaBufs, ProbeKernels};
+use crate::probe_kernels::{launch_seed, FmaBufs, ProbeKernels};
 use cudarc::driver::PushKernelArg;
 use serde::{Deserialize, Serialize};
 use std::io::BufRead;
@@ -70,21 +70,21 @@ pub fn run_worker(args: &[String]) -> Result<(), CalibrateError> {
             };
             json(&crate::bench_launch::run_launch(&gpu, &k, &cfg)?)?;
         }
-        // Long FMA kernels on every SM, back to back: `hold MS COUNT`.
+        // Seed 000's FMA kernel on every SM, back to back: `hold ITERS COUNT`.
         "hold" => {
-            let (ms, count): (u64, u32) = (arg(args, 1, "MS")?, arg(args, 2, "COUNT")?);
+            let (iters, count): (i64, u32) = (arg(args, 1, "ITERS")?, arg(args, 2, "COUNT")?);
             let k = ProbeKernels::load(&gpu)?;
             let sms = gpu.info().sm_count;
             let s = gpu.stream();
             let mut warm = FmaBufs::new(s, sms)?;
-            launch_long(s, &k, &mut warm, 1024, 1_000_000)?;
+            launch_seed(s, &k, &mut warm, 1000)?;
             s.synchronize()?;
             let mut bufs: Vec<FmaBufs> = (0..count).map(|_| FmaBufs::new(s, sms)).collect::<Result<_, _>>()?;
             s.synchronize()?;
             say("ready");
             wait_go()?;
             for (i, b) in bufs.iter_mut().enumerate() {
-                launch_long(s, &k, b, 1024, ms * 1_000_000)?;
+                launch_seed(s, &k, b, iters)?;
                 if i == 0 {
                     std::thread::sleep(Duration::from_millis(30));
                     say("running");

@@ -5,7 +5,9 @@
 //! Carve-out model: an empty SM takes the smallest carve-out step that holds as many blocks of
 //! the arriving kernel as its other limits allow. Blocks that declare no shared memory use none
 //! of the carve-out (their system reservation does not limit co-residence; DESIGN.md probe).
-//! While blocks are resident the carve-out may only grow where the profile allows it.
+//! While blocks are resident the carve-out may only grow where the profile allows it; where it
+//! may not, a block still fits in the profile's slack beyond it (calibrated: a few hundred bytes
+//! fit beside an FMA kernel on an H100, 4 KB do not).
 
 use crate::profile::GpuProfile;
 
@@ -26,6 +28,8 @@ pub struct SmLimits {
     pub regs: u32,
     pub smem_max: u32,
     pub carveout_steps: Vec<u32>,
+    /// Shared memory a block may use beyond a carve-out it cannot grow.
+    pub slack: u32,
 }
 
 impl SmLimits {
@@ -38,6 +42,7 @@ impl SmLimits {
             regs: s.registers.value,
             smem_max: s.smem_max_kb.value * 1024,
             carveout_steps: s.smem_carveout_steps_kb.value.iter().map(|k| k * 1024).collect(),
+            slack: gpu.sharing.carveout_slack_bytes.value,
         }
     }
 
@@ -137,7 +142,7 @@ impl Usage {
             && self.warps <= l.warps
             && self.blocks <= l.blocks
             && self.regs <= l.regs
-            && self.smem <= self.carveout
+            && self.smem <= self.carveout + l.slack
             && self.carveout <= l.smem_max
     }
 
@@ -155,7 +160,7 @@ impl Usage {
         if f.smem == 0 || n == 0 {
             return (n, self.carveout);
         }
-        let in_current = free(self.carveout, self.smem, f.smem);
+        let in_current = free(self.carveout + l.slack, self.smem, f.smem);
         if in_current >= n || !may_grow {
             return (n.min(in_current), self.carveout);
         }
@@ -214,5 +219,10 @@ mod tests {
         assert_eq!(u.room(&softmax, &l, true).0, 1);
         assert_eq!(u.room(&warp, &l, false).0, 31);
         assert!(u.within(&l));
+        // With 2 KB of slack a 128-byte block (plus its 1 KB reservation) fits; a 4 KB one does not.
+        let slack = SmLimits { slack: 2048, ..l.clone() };
+        assert_eq!(u.room(&softmax, &slack, false).0, 1);
+        let big = fp(1024, 32, 4096);
+        assert_eq!(u.room(&big, &slack, false).0, 0);
     }
 }

@@ -70,6 +70,8 @@ pub struct SmRates {
     /// 0 where the architecture has no FP8 tensor cores.
     pub fp8_tensor_flops_per_clk: Param<f64>,
     pub int32_ops_per_clk: Param<f64>,
+    /// Warp instructions one SM can issue per clock (one per warp scheduler).
+    pub warp_instructions_per_clk: Param<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +122,11 @@ pub struct SharingParams {
     pub tensor_warps_to_saturate_issue: Param<f64>,
     /// Share of an SM's issue slots that another MPS client's warps get beside a saturating incumbent.
     pub cross_client_min_issue_share: Param<f64>,
+    /// The same for a newer kernel of the same process (another stream, or the next kernel).
+    pub in_context_min_issue_share: Param<f64>,
+    /// Shared memory (with its per-block reservation) a block may still get beside residents
+    /// whose carve-out is fixed.
+    pub carveout_slack_bytes: Param<u32>,
     /// Across MPS clients the carve-out chosen by resident blocks stays fixed until they leave.
     pub carveout_locked_across_clients: Param<bool>,
     /// Within one context the carve-out stays fixed too (false: it grows to fit co-resident blocks).
@@ -128,6 +135,8 @@ pub struct SharingParams {
     pub context_switch_us: Param<f64>,
     /// MPS rounds a client's SM cap down to a multiple of this.
     pub mps_sm_granularity: Param<u32>,
+    /// ... and never below this many SMs.
+    pub mps_min_sms: Param<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,6 +199,7 @@ impl GpuProfile {
         }
         let positive_f64 = [
             ("rates.fp32_flops_per_clk", &self.rates.fp32_flops_per_clk),
+            ("rates.warp_instructions_per_clk", &self.rates.warp_instructions_per_clk),
             ("clock.max_sm_mhz", &self.clock.max_sm_mhz),
             ("clock.min_sm_mhz", &self.clock.min_sm_mhz),
             ("clock.step_mhz", &self.clock.step_mhz),
@@ -210,9 +220,13 @@ impl GpuProfile {
         if !(self.clock.gain.value.is_finite() && self.clock.gain.value >= 0.0) {
             return Err(("clock.gain".into(), "must be a number >= 0".into()));
         }
-        let share = self.sharing.cross_client_min_issue_share.value;
-        if !(0.0..=1.0).contains(&share) {
-            return Err(("sharing.cross_client_min_issue_share".into(), "must lie in [0, 1]".into()));
+        for (name, share) in [
+            ("sharing.cross_client_min_issue_share", self.sharing.cross_client_min_issue_share.value),
+            ("sharing.in_context_min_issue_share", self.sharing.in_context_min_issue_share.value),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                return Err((name.into(), "must lie in [0, 1]".into()));
+            }
         }
         if self.clock.min_sm_mhz.value > self.clock.max_sm_mhz.value {
             return Err(("clock.min_sm_mhz".into(), "must not exceed clock.max_sm_mhz".into()));
@@ -255,6 +269,7 @@ impl GpuProfile {
             ("rates.bf16_tensor_flops_per_clk", &r.bf16_tensor_flops_per_clk.source),
             ("rates.fp8_tensor_flops_per_clk", &r.fp8_tensor_flops_per_clk.source),
             ("rates.int32_ops_per_clk", &r.int32_ops_per_clk.source),
+            ("rates.warp_instructions_per_clk", &r.warp_instructions_per_clk.source),
             ("clock.max_sm_mhz", &c.max_sm_mhz.source),
             ("clock.min_sm_mhz", &c.min_sm_mhz.source),
             ("clock.step_mhz", &c.step_mhz.source),
@@ -272,6 +287,9 @@ impl GpuProfile {
             ("sharing.warps_to_saturate_issue", &sh.warps_to_saturate_issue.source),
             ("sharing.tensor_warps_to_saturate_issue", &sh.tensor_warps_to_saturate_issue.source),
             ("sharing.cross_client_min_issue_share", &sh.cross_client_min_issue_share.source),
+            ("sharing.in_context_min_issue_share", &sh.in_context_min_issue_share.source),
+            ("sharing.carveout_slack_bytes", &sh.carveout_slack_bytes.source),
+            ("sharing.mps_min_sms", &sh.mps_min_sms.source),
             ("sharing.carveout_locked_across_clients", &sh.carveout_locked_across_clients.source),
             ("sharing.carveout_locked_in_context", &sh.carveout_locked_in_context.source),
             ("sharing.timeslice_us", &sh.timeslice_us.source),

@@ -1,14 +1,16 @@
 //! Fluid progress of cohorts, recomputed at events.
 //!
 //! A block's compute advances at its share of its SM's issue slots times the peak rate of its
-//! kind of work times the clock; its DRAM traffic at its share of bandwidth, capped per SM and
+//! kind of work times the clock (or, where the scenario gives its warp instructions and they
+//! take longer, at its share of the SM's instruction issue rate); its DRAM traffic at its share of bandwidth, capped per SM and
 //! shared GPU-wide. A block finishes when both are done (roofline: they overlap), and never
 //! faster than the profile's minimum block time.
 //!
-//! Issue share on one SM: demands are min(1, warps / warps_to_saturate). Within one process
-//! co-resident kernels share slots max-min fairly, weighted by warps. Across MPS clients the
-//! incumbent (the client resident longest) is served first and the others get what it leaves,
-//! but at least `cross_client_min_issue_share` of the SM (DESIGN.md, phenomenon 1).
+//! Issue share on one SM: demands are min(1, warps / warps_to_saturate). The incumbent (the
+//! launch resident longest) is served first and newcomers get what it leaves, but at least
+//! `in_context_min_issue_share` (same process) or `cross_client_min_issue_share` (another MPS
+//! client) of the SM (DESIGN.md, phenomenon 1). Within a class, slots are shared max-min fairly
+//! in proportion to demand.
 
 use crate::fair_share::{water_fill, Claim};
 use crate::placement::{Cohorts, Group, Space};
@@ -26,6 +28,8 @@ pub struct RateParams {
     pub bf16_tensor: f64,
     pub fp8_tensor: f64,
     pub int32: f64,
+    /// Warp instructions an SM issues per clock (one per scheduler).
+    pub warp_instructions_per_clk: f64,
     /// Per-SM DRAM cap at this clock, bytes per ns.
     pub per_sm_bw: f64,
     /// GPU-wide DRAM bandwidth, bytes per ns.
@@ -34,6 +38,7 @@ pub struct RateParams {
     pub warps_to_saturate: f64,
     pub tensor_warps_to_saturate: f64,
     pub cross_min_share: f64,
+    pub in_context_min_share: f64,
 }
 
 impl RateParams {
@@ -48,6 +53,7 @@ impl RateParams {
             bf16_tensor: g.rates.bf16_tensor_flops_per_clk.value,
             fp8_tensor: g.rates.fp8_tensor_flops_per_clk.value,
             int32: g.rates.int32_ops_per_clk.value,
+            warp_instructions_per_clk: g.rates.warp_instructions_per_clk.value,
             // Outstanding requests per SM are fixed, so its pull scales with the clock (assumed).
             per_sm_bw: g.memory.per_sm_bw_gbs.value * ratio,
             total_bw: g.memory.achievable_bw_gbs.value,
@@ -55,6 +61,7 @@ impl RateParams {
             warps_to_saturate: g.sharing.warps_to_saturate_issue.value,
             tensor_warps_to_saturate: g.sharing.tensor_warps_to_saturate_issue.value,
             cross_min_share: g.sharing.cross_client_min_issue_share.value,
+            in_context_min_share: g.sharing.in_context_min_issue_share.value,
         }
     }
 
@@ -69,6 +76,15 @@ impl RateParams {
         };
         per_clk * self.clock_ghz
     }
+
+    /// Nanoseconds one block of `k` needs with a whole SM's issue slots to itself: its FLOPs at
+    /// the peak rate of its kind, or its warp instructions at the issue rate, whichever is longer.
+    pub fn full_sm_ns(&self, k: &crate::workload::KernelSpec) -> f64 {
+        let peak = self.peak_per_ns(k.op);
+        let by_flops = if peak > 0.0 { k.flops_per_block / peak } else { 0.0 };
+        let by_instructions = k.instructions_per_block / (self.warp_instructions_per_clk * self.clock_ghz);
+        by_flops.max(by_instructions)
+    }
 }
 
 /// Scratch buffers reused across recomputations (no allocation once warm).
@@ -79,43 +95,45 @@ pub struct Scratch {
 }
 
 /// Splits one SM's issue slots among the residents of a group (writes `issue_alloc`).
+/// The incumbent is the launch resident longest; the others are newcomers. The incumbent is
+/// served first; newcomers get what it leaves, but at least the profile's newcomer share
+/// (one value within a process, one across MPS clients).
 fn share_issue(group: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scratch) {
     let res = &group.residents;
     let Some(&first) = res.first() else { return };
-    let incumbent = cohorts.get(first).process;
-    let mixed = res.iter().any(|&r| cohorts.get(r).process != incumbent);
+    let (launch, process) = (cohorts.get(first).launch, cohorts.get(first).process);
+    let is_incumbent = |c: &crate::placement::Cohort| c.launch == launch;
     let alloc_class = |s: &mut Scratch, cohorts: &mut Cohorts, class: Option<bool>, cap: f64| {
         s.claims.clear();
         s.ids.clear();
         for &r in res {
-            let c = &cohorts.get(r);
-            if class.is_none_or(|inc| (c.process == incumbent) == inc) {
+            let c = cohorts.get(r);
+            if class.is_none_or(|inc| is_incumbent(c) == inc) {
                 s.claims.push(Claim { demand: c.issue_demand, weight: c.issue_demand.max(1e-9), alloc: 0.0 });
                 s.ids.push(r);
             }
         }
         water_fill(cap, &mut s.claims);
-        let mut used = 0.0;
         for (&r, cl) in s.ids.iter().zip(&s.claims) {
             cohorts.get_mut(r).issue_alloc = cl.alloc;
-            used += cl.alloc;
         }
-        used
     };
-    if !mixed || p.cross_min_share >= 1.0 {
+    if res.iter().all(|&r| is_incumbent(cohorts.get(r))) {
         alloc_class(s, cohorts, None, 1.0);
         return;
     }
+    let cross = res.iter().any(|&r| cohorts.get(r).process != process);
+    let floor = if cross { p.cross_min_share } else { p.in_context_min_share };
     let demand = |inc: bool, cohorts: &Cohorts| -> f64 {
         res.iter()
             .map(|&r| cohorts.get(r))
-            .filter(|c| (c.process == incumbent) == inc)
+            .filter(|c| is_incumbent(c) == inc)
             .map(|c| c.issue_demand)
             .sum::<f64>()
             .min(1.0)
     };
     let (d0, d1) = (demand(true, cohorts), demand(false, cohorts));
-    let a1 = d1.min((1.0 - d0).max(p.cross_min_share));
+    let a1 = d1.min((1.0 - d0).max(floor));
     alloc_class(s, cohorts, Some(false), a1);
     alloc_class(s, cohorts, Some(true), (1.0 - a1).min(d0));
 }
@@ -174,9 +192,7 @@ pub fn recompute(
         let id = cohorts.live[i];
         let c = cohorts.get_mut(id);
         let k = &w.kernels[c.kernel as usize];
-        let peak = p.peak_per_ns(k.op);
-        c.issue_used =
-            if peak > 0.0 { (c.rate * k.flops_per_block * c.blocks_per_sm as f64 / peak).min(1.0) } else { 0.0 };
+        c.issue_used = (c.rate * p.full_sm_ns(k) * c.blocks_per_sm as f64).min(1.0);
         c.dram_bytes_per_ns = c.rate * k.bytes_per_block * (c.blocks_per_sm * c.n_sms) as f64;
     }
 }
@@ -187,8 +203,8 @@ fn compute_bound_rates(w: &Workload, g: &Group, cohorts: &mut Cohorts, p: &RateP
         let c = cohorts.get_mut(r);
         let k = &w.kernels[c.kernel as usize];
         let by_min = 1.0 / p.block_min_ns;
-        let per_block_ops = c.issue_alloc / c.blocks_per_sm as f64 * p.peak_per_ns(k.op);
-        c.r0 = if k.flops_per_block > 0.0 { (per_block_ops / k.flops_per_block).min(by_min) } else { by_min };
+        let full = p.full_sm_ns(k);
+        c.r0 = if full > 0.0 { (c.issue_alloc / c.blocks_per_sm as f64 / full).min(by_min) } else { by_min };
     }
 }
 

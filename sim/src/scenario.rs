@@ -118,6 +118,9 @@ pub struct KernelFile {
     pub flops_per_block: Option<Spanned<f64>>,
     pub dram_bytes: Option<Spanned<f64>>,
     pub dram_bytes_per_block: Option<Spanned<f64>>,
+    /// Warp instructions issued by the launch (Nsight Compute's `smsp__inst_executed.sum`), or per block.
+    pub instructions: Option<Spanned<f64>>,
+    pub instructions_per_block: Option<Spanned<f64>>,
     #[serde(default)]
     pub op: OpKind,
     /// Host time spent before this launch; defaults to the profile's launch cost.
@@ -255,9 +258,11 @@ impl Scenario {
                 if let Some(h) = &k.host_gap_us {
                     non_negative(self, h, &g("host_gap_us"))?;
                 }
-                for (name, total, per_block) in
-                    [("flops", &k.flops, &k.flops_per_block), ("dram_bytes", &k.dram_bytes, &k.dram_bytes_per_block)]
-                {
+                for (name, total, per_block) in [
+                    ("flops", &k.flops, &k.flops_per_block),
+                    ("dram_bytes", &k.dram_bytes, &k.dram_bytes_per_block),
+                    ("instructions", &k.instructions, &k.instructions_per_block),
+                ] {
                     if let (Some(t), Some(_)) = (total, per_block) {
                         return Err(self.err(t, &g(name), format!("give either {name} or {name}_per_block, not both")));
                     }

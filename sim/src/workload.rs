@@ -15,6 +15,8 @@ pub struct KernelSpec {
     pub grid: u64,
     pub flops_per_block: f64,
     pub bytes_per_block: f64,
+    /// Warp instructions per block (0 when the scenario does not say).
+    pub instructions_per_block: f64,
     pub op: OpKind,
     pub host_gap_ns: Ns,
     pub sync: bool,
@@ -91,6 +93,7 @@ impl Workload {
                     grid,
                     flops_per_block: per_block(&k.flops, &k.flops_per_block),
                     bytes_per_block: per_block(&k.dram_bytes, &k.dram_bytes_per_block),
+                    instructions_per_block: per_block(&k.instructions, &k.instructions_per_block),
                     op: k.op,
                     host_gap_ns: us_to_ns(
                         k.host_gap_us.as_ref().map(|h| *h.get_ref()).unwrap_or(gpu.launch.host_launch_us.value),
@@ -102,7 +105,9 @@ impl Workload {
             }
             let pct = c.mps_thread_percentage.as_ref().map(|p| *p.get_ref());
             let sm_cap = match (spec.sharing, pct) {
-                (Sharing::Mps, Some(p)) => crate::mps::sm_cap(p, n_sms, gpu.sharing.mps_sm_granularity.value),
+                (Sharing::Mps, Some(p)) => {
+                    crate::mps::sm_cap(p, n_sms, gpu.sharing.mps_sm_granularity.value, gpu.sharing.mps_min_sms.value)
+                }
                 _ => n_sms,
             };
             let mut latency = gpu.launch.launch_latency_us.value;
