@@ -139,3 +139,19 @@ fn bench_json_has_the_fields() {
     }
     assert!(b[1]["kernels"].as_u64().unwrap() >= 100_000);
 }
+
+#[test]
+fn calibrate_without_a_gpu_is_a_clear_error_and_writes_nothing() {
+    if std::path::Path::new("/dev/nvidiactl").exists() {
+        return; // a machine with a GPU: this test is about the others
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = simgpu(&["calibrate", "--out", "p.toml"], dir.path());
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("libcuda.so.1") || err.contains("no CUDA GPU"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
+    let (code, _, err) = simgpu(&["calibrate", "--only", "nonsense"], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown step"), "{err}");
+}

@@ -343,6 +343,8 @@ pub(crate) mod tests {
             ("a100-sxm", include_str!("../../models/gpus/a100-sxm.toml")),
             ("l40s", include_str!("../../models/gpus/l40s.toml")),
             ("l4", include_str!("../../models/gpus/l4.toml")),
+            ("h100-sxm", include_str!("../../models/gpus/h100-sxm.calibrated.toml")),
+            ("h200", include_str!("../../models/gpus/h200.calibrated.toml")),
         ] {
             let p = GpuProfile::from_toml(name, text).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(p.name, name);
