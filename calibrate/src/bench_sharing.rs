@@ -185,6 +185,24 @@ pub struct SharingFit {
     pub cross_client_min_issue_share: Option<f64>,
 }
 
+/// One line per variant, for the progress output.
+pub fn summary(results: &[Coresidence]) -> String {
+    results
+        .iter()
+        .map(|c| {
+            format!(
+                "{}w/{}B: {:.0}% beside on {} SMs, x{:.2}",
+                c.warps,
+                c.smem,
+                c.coresident * 100.0,
+                c.probe_sms,
+                c.slowdown
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Whether a variant ran beside the long kernel. Across MPS clients `%smid` values do not match,
 /// so there a variant counts as kept out when it ran on under half as many SMs as the 32-warp
 /// probe without shared memory (it only found the SMs the other client left empty).

@@ -298,19 +298,7 @@ pub fn run(
                     round(share, 4),
                 );
             }
-            Ok(r.iter()
-                .map(|c| {
-                    format!(
-                        "{}w/{}B: {:.0}% beside on {} SMs, x{:.2}",
-                        c.warps,
-                        c.smem,
-                        c.coresident * 100.0,
-                        c.probe_sms,
-                        c.slowdown
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; "))
+            Ok(crate::bench_sharing::summary(&r))
         },
         &mut f,
         &mut steps,
@@ -383,22 +371,7 @@ pub fn run(
                     round(share, 4),
                 );
             }
-            said.push(
-                cross
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{}w/{}B: {:.0}% beside on {} SMs, x{:.2}",
-                            c.warps,
-                            c.smem,
-                            c.coresident * 100.0,
-                            c.probe_sms,
-                            c.slowdown
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            );
+            said.push(crate::bench_sharing::summary(&cross));
             Ok(said.join("; "))
         },
         &mut f,
@@ -429,16 +402,7 @@ pub fn run(
             }
             // The GEMM load's power against the clock, from the fitted model.
             let gemm = run.points.iter().rev().find(|p| p.load == "bf16 GEMM").map(|p| p.point.activity);
-            let model = simgpu_sim::power::PowerModel {
-                idle_w: fit.idle_w,
-                sm_active_w: fit.sm_active_w,
-                fp32_busy_w: fit.fp32_busy_w,
-                tensor_busy_w: fit.tensor_busy_w,
-                dram_w_per_tbs: fit.dram_w_per_tbs,
-                v_min_ratio: fit.v_min_ratio,
-                f_min: fmin,
-                f_max: fmax,
-            };
+            let model = fit.model(fmin, fmax);
             let controller = gemm.and_then(|a| {
                 let act: simgpu_sim::power::Activity = a.into();
                 crate::bench_power::fit_controller(&t.samples, fmax, fmin, &|mhz| model.watts(&act, mhz))

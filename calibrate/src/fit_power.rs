@@ -90,16 +90,19 @@ pub fn least_squares(rows: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
     (0..n).map(|i| if m[i][i].abs() < 1e-15 { 0.0 } else { m[i][n] / m[i][i] }).collect()
 }
 
-fn model(fit: &PowerFit, f_min: f64, f_max: f64) -> PowerModel {
-    PowerModel {
-        idle_w: fit.idle_w,
-        sm_active_w: fit.sm_active_w,
-        fp32_busy_w: fit.fp32_busy_w,
-        tensor_busy_w: fit.tensor_busy_w,
-        dram_w_per_tbs: fit.dram_w_per_tbs,
-        v_min_ratio: fit.v_min_ratio,
-        f_min,
-        f_max,
+impl PowerFit {
+    /// The simulator's power model with these parameters, for a clock range.
+    pub fn model(&self, f_min: f64, f_max: f64) -> PowerModel {
+        PowerModel {
+            idle_w: self.idle_w,
+            sm_active_w: self.sm_active_w,
+            fp32_busy_w: self.fp32_busy_w,
+            tensor_busy_w: self.tensor_busy_w,
+            dram_w_per_tbs: self.dram_w_per_tbs,
+            v_min_ratio: self.v_min_ratio,
+            f_min,
+            f_max,
+        }
     }
 }
 
@@ -159,7 +162,7 @@ pub fn fit_power(points: &[PowerPoint], f_min: f64, f_max: f64) -> Option<PowerF
             v_min_ratio: v,
             rms_residual_w: 0.0,
         };
-        let m = model(&fit, f_min, f_max);
+        let m = fit.model(f_min, f_max);
         let sq: f64 = points.iter().map(|p| (m.watts(&p.activity.into(), p.sm_mhz) - p.watts).powi(2)).sum();
         fit.rms_residual_w = (sq / points.len() as f64).sqrt();
         if best.is_none_or(|b| fit.rms_residual_w < b.rms_residual_w - 1e-9) {
@@ -187,7 +190,7 @@ mod tests {
     }
 
     fn points(noise: f64) -> Vec<PowerPoint> {
-        let m = model(&truth(), 990.0, 1980.0);
+        let m = truth().model(990.0, 1980.0);
         let mut out = Vec::new();
         let mut k = 0u64;
         let mut jitter = || {

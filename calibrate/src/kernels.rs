@@ -6,8 +6,9 @@
 
 use crate::device::{check_nvrtc, Gpu};
 use crate::error::CalibrateError;
-use cudarc::driver::CudaFunction;
+use cudarc::driver::{CudaFunction, CudaModule};
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
+use std::sync::Arc;
 
 /// Seed 000's compute kernel (four independent `__fmaf_rn` chains per thread, operands in
 /// registers), plus per-block `%globaltimer` start/end and `%smid`, written to
@@ -106,6 +107,19 @@ pub fn module_source() -> String {
     [FMA_LOOP_SRC, STREAM_COPY_SRC, EMPTY_SRC, SPIN_SRC].concat()
 }
 
+/// Compiles CUDA C for `gpu`'s compute capability with NVRTC and loads it.
+pub fn compile_module(gpu: &Gpu, name: &str, src: &str) -> Result<Arc<CudaModule>, CalibrateError> {
+    check_nvrtc()?;
+    let opts = CompileOptions {
+        // `CompileOptions::arch` wants a `&'static str`; the flag itself takes any string.
+        options: vec![format!("--gpu-architecture={}", arch_for(gpu.info().compute_capability))],
+        name: Some(name.into()),
+        ..Default::default()
+    };
+    let ptx = compile_ptx_with_opts(src, opts)?;
+    Ok(gpu.ctx().load_module(ptx)?)
+}
+
 /// The loaded kernels of one GPU.
 pub struct Kernels {
     pub fma_loop: CudaFunction,
@@ -117,15 +131,7 @@ pub struct Kernels {
 impl Kernels {
     /// Compiles the module for `gpu`'s compute capability and loads it.
     pub fn load(gpu: &Gpu) -> Result<Kernels, CalibrateError> {
-        check_nvrtc()?;
-        let opts = CompileOptions {
-            // `CompileOptions::arch` wants a `&'static str`; the flag itself takes any string.
-            options: vec![format!("--gpu-architecture={}", arch_for(gpu.info().compute_capability))],
-            name: Some("simgpu_calibrate.cu".into()),
-            ..Default::default()
-        };
-        let ptx = compile_ptx_with_opts(module_source(), opts)?;
-        let module = gpu.ctx().load_module(ptx)?;
+        let module = compile_module(gpu, "simgpu_calibrate.cu", &module_source())?;
         Ok(Kernels {
             fma_loop: module.load_function("fma_loop")?,
             stream_copy: module.load_function("stream_copy")?,

@@ -4,12 +4,10 @@
 //! record when and where they ran; `slice_spin` records the gaps in its own execution, which are
 //! the time slices another context took; `nap` keeps SMs occupied without issuing work.
 
-use crate::device::{check_nvrtc, Gpu};
+use crate::device::Gpu;
 use crate::error::CalibrateError;
-use crate::kernels::arch_for;
 use crate::timing::grid;
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
-use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 use std::sync::Arc;
 
 pub const SHARING_PROBES: &str = r#"
@@ -133,14 +131,7 @@ pub struct ProbeKernels {
 
 impl ProbeKernels {
     pub fn load(gpu: &Gpu) -> Result<ProbeKernels, CalibrateError> {
-        check_nvrtc()?;
-        let opts = CompileOptions {
-            options: vec![format!("--gpu-architecture={}", arch_for(gpu.info().compute_capability))],
-            name: Some("simgpu_probes.cu".into()),
-            ..Default::default()
-        };
-        let ptx = compile_ptx_with_opts(SHARING_PROBES, opts)?;
-        let m = gpu.ctx().load_module(ptx)?;
+        let m = crate::kernels::compile_module(gpu, "simgpu_probes.cu", SHARING_PROBES)?;
         Ok(ProbeKernels {
             long_fma: m.load_function("long_fma")?,
             seed_fma: m.load_function("seed_fma")?,
