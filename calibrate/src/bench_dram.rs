@@ -138,6 +138,21 @@ pub fn run_dram(gpu: &Gpu, k: &Kernels, cfg: &DramConfig) -> Result<Vec<DramSamp
     Ok(samples)
 }
 
+/// L2 bandwidth (`memory.l2_bw_gbs`): the same copy over 2 x 8 MiB, which stays in L2, two blocks
+/// per SM, 50 launches back to back; GB/s read plus written.
+pub fn run_l2(gpu: &Gpu, k: &Kernels) -> Result<f64, CalibrateError> {
+    let sms = gpu.info().sm_count.max(1);
+    let mut buf = CopyBuffers::new(gpu, 8 << 20, 2 * sms)?;
+    let bytes = 2.0 * (buf.n_vec as usize * VEC_BYTES) as f64;
+    for _ in 0..5 {
+        buf.launch(gpu, &k.stream_copy, 2 * sms, 1024)?;
+    }
+    gpu.stream().synchronize()?;
+    let reps = 50;
+    let s = time_on_stream(gpu, || (0..reps).try_for_each(|_| buf.launch(gpu, &k.stream_copy, 2 * sms, 1024)))?;
+    Ok(bytes * reps as f64 / s / 1e9)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,10 @@ pub struct LaunchResult {
     /// GPU time per empty kernel when they run back to back without host gaps, us: the
     /// shortest a kernel can be.
     pub back_to_back_kernel_us: f64,
+    /// GPU time per extra block of a wide empty kernel (one 32-thread block after another from
+    /// the block scheduler), ns: the block dispatch rate's inverse.
+    #[serde(default)]
+    pub block_dispatch_ns: f64,
 }
 
 pub fn run_launch(gpu: &Gpu, k: &Kernels, cfg: &LaunchBenchConfig) -> Result<LaunchResult, CalibrateError> {
@@ -82,7 +86,21 @@ pub fn run_launch(gpu: &Gpu, k: &Kernels, cfg: &LaunchBenchConfig) -> Result<Lau
     launch_spin(gpu, &k.spin, (20_000_000u64).max(10_000 * n as u64))?;
     let total_s = time_on_stream(gpu, || (0..n).try_for_each(|_| launch_empty(gpu, &k.empty, 1, 1)))?;
 
+    // Block dispatch: a wide empty kernel against a one-block one, both behind a spin.
+    let wide = gpu.info().sm_count.max(1) * 256;
+    let time_blocks = |blocks: u32| -> Result<f64, CalibrateError> {
+        launch_spin(gpu, &k.spin, 2_000_000)?;
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            best = best.min(time_on_stream(gpu, || launch_empty(gpu, &k.empty, blocks, 32))?);
+        }
+        Ok(best)
+    };
+    let (one, many) = (time_blocks(1)?, time_blocks(wide)?);
+    let block_dispatch_ns = ((many - one) / (wide - 1) as f64 * 1e9).max(0.0);
+
     Ok(LaunchResult {
+        block_dispatch_ns,
         host_launch_us: summary(&host_us),
         event_latency_us: summary(&event_us),
         host_round_trip_us: summary(&round_trip_us),

@@ -224,9 +224,12 @@ pub fn run(
             let per_sm = fit.per_sm_gbs * fmax / clock.max(1.0);
             f.set("memory.per_sm_bw_gbs", |p| &mut p.memory.per_sm_bw_gbs, round(per_sm, 1));
             f.set("memory.achievable_bw_gbs", |p| &mut p.memory.achievable_bw_gbs, round(fit.total_gbs, 0));
+            let l2 = crate::bench_dram::run_l2(&gpu, &k)?;
+            st.insert("l2_gbs".into(), serde_json::json!(l2));
+            f.set("memory.l2_bw_gbs", |p| &mut p.memory.l2_bw_gbs, round(l2, 0));
             Ok(format!(
-                "{:.1} GB/s per SM, {:.0} GB/s in all (residual {:.0} GB/s)",
-                per_sm, fit.total_gbs, fit.rms_residual
+                "{:.1} GB/s per SM, {:.0} GB/s in all (residual {:.0} GB/s); L2 {:.0} GB/s",
+                per_sm, fit.total_gbs, fit.rms_residual, l2
             ))
         },
         &mut f,
@@ -247,9 +250,10 @@ pub fn run(
             f.set("launch.host_launch_us", |p| &mut p.launch.host_launch_us, round(r.host_launch_us.median, 2));
             f.set("launch.launch_latency_us", |p| &mut p.launch.launch_latency_us, round(latency, 2));
             f.set("launch.block_min_us", |p| &mut p.launch.block_min_us, round(r.back_to_back_kernel_us, 2));
+            f.set("launch.block_dispatch_ns", |p| &mut p.launch.block_dispatch_ns, round(r.block_dispatch_ns, 2));
             Ok(format!(
-                "launch call {:.2} us, launch to start {:.2} us, shortest kernel {:.2} us",
-                r.host_launch_us.median, latency, r.back_to_back_kernel_us
+                "launch call {:.2} us, launch to start {:.2} us, shortest kernel {:.2} us, {:.2} ns per block dispatched",
+                r.host_launch_us.median, latency, r.back_to_back_kernel_us, r.block_dispatch_ns
             ))
         },
         &mut f,

@@ -97,6 +97,8 @@ pub struct MemoryParams {
     /// What one SM can pull at the maximum clock (outstanding requests / latency).
     pub per_sm_bw_gbs: Param<f64>,
     pub l2_mb: Param<f64>,
+    /// L2 bandwidth (read + written) for data that stays in L2. Recorded; the engine does not model L2 yet.
+    pub l2_bw_gbs: Param<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +112,8 @@ pub struct LaunchParams {
     pub mps_extra_latency_us: Param<f64>,
     /// Shortest time a block takes, however little work it has.
     pub block_min_us: Param<f64>,
+    /// Time per block the block scheduler needs to dispatch a wide grid. Recorded; not modelled yet.
+    pub block_dispatch_ns: Param<f64>,
 }
 
 /// Mechanism parameters of sharing (phenomenon 1 of DESIGN.md, time-slicing, MPS).
@@ -280,10 +284,12 @@ impl GpuProfile {
             ("memory.achievable_bw_gbs", &m.achievable_bw_gbs.source),
             ("memory.per_sm_bw_gbs", &m.per_sm_bw_gbs.source),
             ("memory.l2_mb", &m.l2_mb.source),
+            ("memory.l2_bw_gbs", &m.l2_bw_gbs.source),
             ("launch.host_launch_us", &l.host_launch_us.source),
             ("launch.launch_latency_us", &l.launch_latency_us.source),
             ("launch.mps_extra_latency_us", &l.mps_extra_latency_us.source),
             ("launch.block_min_us", &l.block_min_us.source),
+            ("launch.block_dispatch_ns", &l.block_dispatch_ns.source),
             ("sharing.warps_to_saturate_issue", &sh.warps_to_saturate_issue.source),
             ("sharing.tensor_warps_to_saturate_issue", &sh.tensor_warps_to_saturate_issue.source),
             ("sharing.cross_client_min_issue_share", &sh.cross_client_min_issue_share.source),
