@@ -85,7 +85,10 @@ pub fn cross_client(d: &MpsDaemon, hold_iters: i64) -> Result<Vec<Coresidence>, 
         serde_json::from_str(&probe_line).map_err(|e| CalibrateError::Process(format!("bad probe record: {e}")))?;
     let long: Vec<(u64, u64, u32)> =
         serde_json::from_str(&hold_line).map_err(|e| CalibrateError::Process(format!("bad hold record: {e}")))?;
-    Ok(rec.beside.iter().zip(&rec.solo).map(|(b, s)| analyse(b, s, &long, false)).collect())
+    // Each run was launched as the one before it ended: the gap to its first block is its wait.
+    let ends: Vec<Option<u64>> =
+        std::iter::once(&rec.warmup).chain(&rec.beside).map(|r| r.blocks.iter().map(|b| b.1).max()).collect();
+    Ok(rec.beside.iter().zip(&rec.solo).zip(ends).map(|((b, s), e)| analyse(b, s, &long, false, e)).collect())
 }
 
 #[cfg(test)]

@@ -99,6 +99,8 @@ pub struct Coresidence {
     /// Median of (probe block start - end of the long block on its SM that started before it), us:
     /// negative when it started while that block ran.
     pub start_vs_long_end_us: f64,
+    /// From the previous probe run's end to this one's first block, us (0 when unknown).
+    pub start_gap_us: f64,
     /// Probe and long-kernel blocks ((start, end, SM), ns) around the probe, for the report.
     pub probe_blocks: Vec<(u64, u64, u32)>,
     pub long_blocks: Vec<(u64, u64, u32)>,
@@ -108,17 +110,27 @@ pub struct Coresidence {
 /// `same_sm_ids`: whether `%smid` of both kernels name the same SMs (one process). Across MPS
 /// clients they need not (seen on driver 580: more blocks on one `%smid` than an SM holds), so a
 /// block there counts as having waited only if it started within 200 us after a long block ended.
-pub fn analyse(probe: &ProbeRun, solo: &ProbeRun, long_blocks: &[(u64, u64, u32)], same_sm_ids: bool) -> Coresidence {
-    let inside = |&(s, _, sm): &(u64, u64, u32)| {
-        if same_sm_ids {
-            long_blocks.iter().any(|&(ls, le, lsm)| lsm == sm && ls <= s && s + 1000 < le)
-        } else {
-            long_blocks.iter().any(|&(ls, le, _)| ls <= s && s < le)
-                && !long_blocks.iter().any(|&(_, le, _)| le <= s && s <= le + 200_000)
-        }
-    };
+/// `prev_end`: when the run launched right after another probe run, that run's end; the gap to
+/// this run's first block says whether it started at once or waited (used across clients).
+pub fn analyse(
+    probe: &ProbeRun,
+    solo: &ProbeRun,
+    long_blocks: &[(u64, u64, u32)],
+    same_sm_ids: bool,
+    prev_end: Option<u64>,
+) -> Coresidence {
+    let first_start = probe.blocks.iter().map(|b| b.0).min().unwrap_or(0);
+    let gap_ns = prev_end.map(|e| first_start.saturating_sub(e)).unwrap_or(0);
+    let inside =
+        |&(s, _, sm): &(u64, u64, u32)| long_blocks.iter().any(|&(ls, le, lsm)| lsm == sm && ls <= s && s + 1000 < le);
     let n = probe.blocks.len().max(1) as f64;
-    let coresident = probe.blocks.iter().filter(|b| inside(b)).count() as f64 / n;
+    let coresident = if same_sm_ids {
+        probe.blocks.iter().filter(|b| inside(b)).count() as f64 / n
+    } else if gap_ns < 200_000 && long_blocks.iter().any(|&(ls, le, _)| ls <= first_start && first_start < le) {
+        1.0
+    } else {
+        0.0
+    };
     let (from, to) =
         (probe.blocks.iter().map(|b| b.0).min().unwrap_or(0), probe.blocks.iter().map(|b| b.1).max().unwrap_or(0));
     let around: Vec<(u64, u64, u32)> =
@@ -146,6 +158,7 @@ pub fn analyse(probe: &ProbeRun, solo: &ProbeRun, long_blocks: &[(u64, u64, u32)
         probe_sms: probe.blocks.iter().map(|b| b.2).collect::<std::collections::BTreeSet<_>>().len(),
         long_blocks_per_sm: per_sm.values().copied().max().unwrap_or(0),
         start_vs_long_end_us: median(rel),
+        start_gap_us: gap_ns as f64 / 1e3,
         probe_blocks: probe.blocks.clone(),
         long_blocks: around,
     }
@@ -171,7 +184,7 @@ pub fn in_context(gpu: &Gpu, k: &ProbeKernels, fp32_rate: f64) -> Result<Vec<Cor
         other.synchronize()?;
         gpu.stream().synchronize()?;
         let run = ProbeRun { warps, smem, blocks: probe.records(&other)? };
-        out.push(analyse(&run, &solo, &long.records(gpu.stream())?, true));
+        out.push(analyse(&run, &solo, &long.records(gpu.stream())?, true, None));
     }
     Ok(out)
 }
@@ -246,14 +259,15 @@ mod tests {
         let solo = run(32, vec![(0, 1000, 0), (0, 1000, 1)]);
         // Both blocks started inside the long blocks and took 30x longer.
         let beside = run(32, vec![(50_000, 80_000, 0), (50_000, 80_000, 1)]);
-        let a = analyse(&beside, &solo, &long, true);
-        assert_eq!(analyse(&beside, &solo, &long, false).coresident, 1.0);
+        let a = analyse(&beside, &solo, &long, true, None);
+        assert_eq!(analyse(&beside, &solo, &long, false, Some(49_990)).coresident, 1.0);
         assert_eq!(a.coresident, 1.0);
         assert!((a.slowdown - 30.0).abs() < 1e-9);
         // Started only when the long blocks had left: waited.
         let waited = run(32, vec![(100_000, 101_000, 0), (100_500, 101_500, 1)]);
-        assert_eq!(analyse(&waited, &solo, &long, true).coresident, 0.0);
-        assert_eq!(analyse(&waited, &solo, &long, false).coresident, 0.0);
+        assert_eq!(analyse(&waited, &solo, &long, true, None).coresident, 0.0);
+        // Across clients: launched at 50 us, first block at 100 us: it waited.
+        assert_eq!(analyse(&waited, &solo, &long, false, Some(50_000)).coresident, 0.0);
     }
 
     fn c() -> Coresidence {
@@ -265,6 +279,7 @@ mod tests {
             probe_sms: 0,
             long_blocks_per_sm: 0,
             start_vs_long_end_us: 0.0,
+            start_gap_us: 0.0,
             probe_blocks: vec![],
             long_blocks: vec![],
         }

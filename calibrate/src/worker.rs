@@ -25,6 +25,8 @@ pub struct SliceRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeRecord {
     pub solo: Vec<ProbeRun>,
+    /// A first run beside the other client (not analysed): its end dates the next launch.
+    pub warmup: ProbeRun,
     pub beside: Vec<ProbeRun>,
 }
 
@@ -106,10 +108,10 @@ pub fn run_worker(args: &[String]) -> Result<(), CalibrateError> {
                 VARIANTS.iter().map(|&(w, m)| run_probe(&gpu, &k, &s, w, m, sms)).collect::<Result<Vec<_>, _>>()?;
             say("ready");
             wait_go()?;
-            run_probe(&gpu, &k, &s, 32, 0, sms)?; // warm-up beside the holder, not recorded
+            let warmup = run_probe(&gpu, &k, &s, 32, 0, sms)?;
             let beside =
                 VARIANTS.iter().map(|&(w, m)| run_probe(&gpu, &k, &s, w, m, sms)).collect::<Result<Vec<_>, _>>()?;
-            json(&ProbeRecord { solo, beside })?;
+            json(&ProbeRecord { solo, warmup, beside })?;
         }
         // A spinning kernel that records the gaps in its execution: `slice MS`.
         "slice" => {
