@@ -74,7 +74,7 @@ pub fn cross_client(d: &MpsDaemon, hold_iters: i64) -> Result<Vec<Coresidence>, 
     // The prober loads and warms up first, so no module load of it waits behind the holder.
     let mut prober = Worker::spawn(&["probe".into()], &env)?;
     prober.expect("ready", Duration::from_secs(120))?;
-    let mut holder = Worker::spawn(&["hold".into(), hold_iters.to_string(), "6".into()], &env)?;
+    let mut holder = Worker::spawn(&["hold".into(), hold_iters.to_string(), "8".into()], &env)?;
     holder.expect("ready", Duration::from_secs(120))?;
     holder.send_line("go")?;
     holder.expect("running", Duration::from_secs(60))?;

@@ -20,7 +20,10 @@ use std::time::Duration;
 /// then 32 warps with growing shared memory up to 48 KB (the most without an opt-in), which
 /// brackets the slack beside a resident kernel's fixed carve-out.
 pub const VARIANTS: [(u32, u32); 8] =
-    [(1, 0), (16, 0), (32, 0), (32, 128), (32, 1024), (32, 2048), (32, 4096), (32, 49152)];
+    [(16, 0), (32, 0), (32, 128), (32, 1024), (32, 2048), (32, 4096), (32, 49152), (1, 0)];
+/// Across clients the prober sleeps this long before each launch, so the holder's current kernel
+/// is resident on every SM (not between two kernels) when the probe arrives.
+pub const SETTLE_MS: u64 = 100;
 /// Per-block shared-memory reservation (CUDA >= 8.0), counted with a block's own.
 const RESERVED: u32 = 1024;
 /// FMA iterations per probe thread: about 130 us for 32 warps alone at 2 GHz, so that even a
@@ -110,7 +113,7 @@ pub struct Coresidence {
 /// `same_sm_ids`: whether `%smid` of both kernels name the same SMs (one process). Across MPS
 /// clients they need not (seen on driver 580: more blocks on one `%smid` than an SM holds), so a
 /// block there counts as having waited only if it started within 200 us after a long block ended.
-/// `prev_end`: when the run launched right after another probe run, that run's end; the gap to
+/// `prev_end`: the end of the probe run before this one (launched `SETTLE_MS` later); the gap to
 /// this run's first block says whether it started at once or waited (used across clients).
 pub fn analyse(
     probe: &ProbeRun,
@@ -126,7 +129,9 @@ pub fn analyse(
     let n = probe.blocks.len().max(1) as f64;
     let coresident = if same_sm_ids {
         probe.blocks.iter().filter(|b| inside(b)).count() as f64 / n
-    } else if gap_ns < 200_000 && long_blocks.iter().any(|&(ls, le, _)| ls <= first_start && first_start < le) {
+    } else if gap_ns < (SETTLE_MS + 5) * 1_000_000
+        && long_blocks.iter().any(|&(ls, le, _)| ls <= first_start && first_start < le)
+    {
         1.0
     } else {
         0.0
@@ -260,14 +265,16 @@ mod tests {
         // Both blocks started inside the long blocks and took 30x longer.
         let beside = run(32, vec![(50_000, 80_000, 0), (50_000, 80_000, 1)]);
         let a = analyse(&beside, &solo, &long, true, None);
-        assert_eq!(analyse(&beside, &solo, &long, false, Some(49_990)).coresident, 1.0);
+        assert_eq!(analyse(&beside, &solo, &long, false, Some(1_000)).coresident, 1.0);
         assert_eq!(a.coresident, 1.0);
         assert!((a.slowdown - 30.0).abs() < 1e-9);
         // Started only when the long blocks had left: waited.
         let waited = run(32, vec![(100_000, 101_000, 0), (100_500, 101_500, 1)]);
         assert_eq!(analyse(&waited, &solo, &long, true, None).coresident, 0.0);
-        // Across clients: launched at 50 us, first block at 100 us: it waited.
-        assert_eq!(analyse(&waited, &solo, &long, false, Some(50_000)).coresident, 0.0);
+        // Across clients: the run before ended 500 ms earlier: it waited.
+        let late = run(32, vec![(600_000_000, 600_001_000, 0)]);
+        let long_late = vec![(0, 600_000_000, 0), (600_000_500, 900_000_000, 0)];
+        assert_eq!(analyse(&late, &solo, &long_late, false, Some(100_000_000)).coresident, 0.0);
     }
 
     fn c() -> Coresidence {

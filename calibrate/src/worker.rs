@@ -108,9 +108,12 @@ pub fn run_worker(args: &[String]) -> Result<(), CalibrateError> {
                 VARIANTS.iter().map(|&(w, m)| run_probe(&gpu, &k, &s, w, m, sms)).collect::<Result<Vec<_>, _>>()?;
             say("ready");
             wait_go()?;
-            let warmup = run_probe(&gpu, &k, &s, 32, 0, sms)?;
-            let beside =
-                VARIANTS.iter().map(|&(w, m)| run_probe(&gpu, &k, &s, w, m, sms)).collect::<Result<Vec<_>, _>>()?;
+            let settled = |w: u32, m: u32| {
+                std::thread::sleep(Duration::from_millis(crate::bench_sharing::SETTLE_MS));
+                run_probe(&gpu, &k, &s, w, m, sms)
+            };
+            let warmup = settled(32, 0)?;
+            let beside = VARIANTS.iter().map(|&(w, m)| settled(w, m)).collect::<Result<Vec<_>, _>>()?;
             json(&ProbeRecord { solo, warmup, beside })?;
         }
         // A spinning kernel that records the gaps in its execution: `slice MS`.
