@@ -199,12 +199,23 @@ pub struct ControllerFit {
     pub gain: f64,
     /// RMS clock error of the simulated controller against the trace over its first seconds.
     pub rms_mhz: f64,
+    pub step_measured: bool,
+    pub period_measured: bool,
 }
 
 /// Fits the controller: the held power, the clock bin, the shortest interval between moves,
 /// and the gain that best replays the descent from the maximum clock, given `watts(mhz)` of
 /// the load from the fitted power model.
-pub fn fit_controller(samples: &[Sample], fmax: f64, fmin: f64, watts: &dyn Fn(f64) -> f64) -> Option<ControllerFit> {
+/// `base_step`/`base_period_ms` are kept where the trace moved too rarely to show them (a clock
+/// that jumps once and holds says nothing about the bin size).
+pub fn fit_controller(
+    samples: &[Sample],
+    fmax: f64,
+    fmin: f64,
+    base_step: f64,
+    base_period_ms: f64,
+    watts: &dyn Fn(f64) -> f64,
+) -> Option<ControllerFit> {
     let settled = window(samples, 1.0);
     let capped = settled.iter().filter(|s| s.throttle & SW_POWER_CAP != 0).count();
     if settled.len() < 20 || capped * 2 < settled.len() {
@@ -219,14 +230,19 @@ pub fn fit_controller(samples: &[Sample], fmax: f64, fmin: f64, watts: &dyn Fn(f
             times.push(w[1].t_s);
         }
     }
-    let step = deltas.iter().copied().fold(f64::INFINITY, f64::min);
-    if !step.is_finite() || step <= 0.0 {
-        return None;
-    }
+    // The bin: the smallest move seen at least three times.
+    let smallest = deltas
+        .iter()
+        .copied()
+        .filter(|&d| deltas.iter().filter(|&&x| (x - d).abs() < 0.5).count() >= 3)
+        .fold(f64::INFINITY, f64::min);
+    let step_measured = smallest.is_finite() && smallest > 0.0;
+    let step = if step_measured { smallest } else { base_step };
     let mut gaps: Vec<f64> = times.windows(2).map(|t| t[1] - t[0]).collect();
     gaps.sort_by(f64::total_cmp);
     let sample_dt = samples.windows(2).map(|w| w[1].t_s - w[0].t_s).sum::<f64>() / (samples.len().max(2) - 1) as f64;
-    let period_s = gaps.get(gaps.len() / 10).copied().unwrap_or(0.1).max(sample_dt);
+    let period_measured = gaps.len() >= 3;
+    let period_s = if period_measured { gaps[gaps.len() / 10].max(sample_dt) } else { base_period_ms / 1e3 };
     // The trace starts with the load; replay the controller from the maximum clock.
     let t0 = samples.first()?.t_s;
     let horizon: Vec<&Sample> = samples.iter().filter(|s| s.t_s - t0 <= 3.0).collect();
@@ -252,11 +268,43 @@ pub fn fit_controller(samples: &[Sample], fmax: f64, fmin: f64, watts: &dyn Fn(f
         (err / horizon.len().max(1) as f64).sqrt()
     };
     let (gain, rms) = (0..=300).map(|i| i as f64 / 100.0).map(|g| (g, replay(g))).min_by(|a, b| a.1.total_cmp(&b.1))?;
-    Some(ControllerFit { limit_w, step_mhz: step, period_ms: period_s * 1e3, gain, rms_mhz: rms })
+    Some(ControllerFit {
+        limit_w,
+        step_mhz: step,
+        period_ms: period_s * 1e3,
+        gain,
+        rms_mhz: rms,
+        step_measured,
+        period_measured,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn one_jump_keeps_the_base_step() {
+        // 1980 -> 1755 once, then held: the bin and period are not visible.
+        let samples: Vec<Sample> = (0..300)
+            .map(|i| {
+                let t = i as f64 * 0.01;
+                let mhz = if t < 0.2 { 1980.0 } else { 1755.0 };
+                Sample {
+                    t_s: t,
+                    power_w: 440.0,
+                    sm_mhz: mhz,
+                    energy_mj: (t * 440_000.0) as u64,
+                    throttle: SW_POWER_CAP,
+                }
+            })
+            .collect();
+        let watts = |mhz: f64| 440.0 + (mhz - 1755.0) * 0.8;
+        let f = fit_controller(&samples, 1980.0, 990.0, 15.0, 100.0, &watts).unwrap();
+        assert!(!f.step_measured && !f.period_measured);
+        assert_eq!(f.step_mhz, 15.0);
+        assert_eq!(f.period_ms, 100.0);
+        assert!(f.rms_mhz < 40.0, "{f:?}");
+    }
+
     use super::*;
 
     #[test]
@@ -307,7 +355,8 @@ mod tests {
             let throttle = if c.mhz < 1980.0 { SW_POWER_CAP } else { 0 };
             samples.push(Sample { t_s: t, power_w: watts(c.mhz), sm_mhz: c.mhz, energy_mj: energy as u64, throttle });
         }
-        let f = fit_controller(&samples, 1980.0, 990.0, &watts).unwrap();
+        let f = fit_controller(&samples, 1980.0, 990.0, 30.0, 200.0, &watts).unwrap();
+        assert!(f.step_measured && f.period_measured);
         assert_eq!(f.step_mhz, 15.0);
         assert!((f.period_ms - 50.0).abs() < 11.0, "{f:?}");
         assert!((f.gain - 0.4).abs() < 0.1, "{f:?}");

@@ -407,17 +407,24 @@ pub fn run(
             // The GEMM load's power against the clock, from the fitted model.
             let gemm = run.points.iter().rev().find(|p| p.load == "bf16 GEMM").map(|p| p.point.activity);
             let model = fit.model(fmin, fmax);
+            let (base_step, base_period) = (f.profile.clock.step_mhz.value, f.profile.clock.period_ms.value);
             let controller = gemm.and_then(|a| {
                 let act: simgpu_sim::power::Activity = a.into();
-                crate::bench_power::fit_controller(&t.samples, fmax, fmin, &|mhz| model.watts(&act, mhz))
+                crate::bench_power::fit_controller(&t.samples, fmax, fmin, base_step, base_period, &|mhz| {
+                    model.watts(&act, mhz)
+                })
             });
             st.insert("controller".into(), to_json(&controller));
             let limit_note = match &controller {
                 Some(c) => {
                     // The power the controller holds, in NVML's units, is what the model must use.
                     f.set("power.limit_w", |p| &mut p.power.limit_w, round(c.limit_w, 0));
-                    f.set("clock.step_mhz", |p| &mut p.clock.step_mhz, round(c.step_mhz, 1));
-                    f.set("clock.period_ms", |p| &mut p.clock.period_ms, round(c.period_ms, 1));
+                    if c.step_measured {
+                        f.set("clock.step_mhz", |p| &mut p.clock.step_mhz, round(c.step_mhz, 1));
+                    }
+                    if c.period_measured {
+                        f.set("clock.period_ms", |p| &mut p.clock.period_ms, round(c.period_ms, 1));
+                    }
                     f.set("clock.gain", |p| &mut p.clock.gain, round(c.gain, 2));
                     format!(
                         "held at {:.0} W (NVML enforced limit {limit:.0} W), {:.0} MHz steps every {:.0} ms, gain {:.2} (replay error {:.0} MHz)",
