@@ -8,11 +8,12 @@ use crate::bench_dram::CopyBuffers;
 use crate::bench_gemm::GemmLoad;
 use crate::device::Gpu;
 use crate::error::CalibrateError;
-use crate::fit_power::{ActivityRecord, PowerPoint};
+use crate::fit_power::PowerPoint;
 use crate::kernels::Kernels;
 use crate::power_sampler::{average_power, Sample, Sampler};
 use crate::probe_kernels::{launch_long, launch_nap, FmaBufs, ProbeKernels};
 use serde::Serialize;
+use simgpu_sim::power::Activity;
 use std::time::{Duration, Instant};
 
 /// Seconds each load runs; the first `WARM_S` are not averaged (NVML and clocks settle).
@@ -65,7 +66,7 @@ fn sampled(
     Ok((sampler.finish()?, extra))
 }
 
-fn point(load: &str, samples: &[Sample], activity: ActivityRecord) -> Result<NamedPoint, CalibrateError> {
+fn point(load: &str, samples: &[Sample], activity: Activity) -> Result<NamedPoint, CalibrateError> {
     let w = window(samples, WARM_S);
     let watts =
         average_power(&w).ok_or_else(|| CalibrateError::Measurement(format!("no NVML samples during `{load}`")))?;
@@ -96,15 +97,15 @@ pub fn run_power(
         std::thread::sleep(d.saturating_duration_since(Instant::now()));
         Ok(0.0)
     })?;
-    points.push(point("idle", &idle, ActivityRecord::default())?);
+    points.push(point("idle", &idle, Activity::default())?);
 
     let (nap, _) = sampled(gpu, LOAD_S, |_| launch_nap(s, pk, sms, ns).map(|_| 0.0))?;
-    points.push(point("SMs held, no issue", &nap, ActivityRecord { active_sms: smsf, ..Default::default() })?);
+    points.push(point("SMs held, no issue", &nap, Activity { active_sms: smsf, ..Default::default() })?);
 
     for k_sms in [sms / 4, sms / 2, sms] {
         let mut bufs = FmaBufs::new(s, k_sms)?;
         let (fma, _) = sampled(gpu, LOAD_S, |_| launch_long(s, pk, &mut bufs, 1024, ns).map(|_| 0.0))?;
-        let a = ActivityRecord { active_sms: k_sms as f64, fp32_busy_sms: k_sms as f64, ..Default::default() };
+        let a = Activity { active_sms: k_sms as f64, fp32_busy_sms: k_sms as f64, ..Default::default() };
         points.push(point(&format!("FMA on {k_sms} SMs"), &fma, a)?);
     }
 
@@ -125,7 +126,7 @@ pub fn run_power(
         }
         Ok((n - warm_n) as f64 * bytes / (t0.elapsed().as_secs_f64() - WARM_S).max(1e-3) / 1e9)
     })?;
-    points.push(point("DRAM copy", &dram, ActivityRecord { active_sms: smsf, dram_gbs: gbs, ..Default::default() })?);
+    points.push(point("DRAM copy", &dram, Activity { active_sms: smsf, dram_gbs: gbs, ..Default::default() })?);
 
     let mut gemm = GemmLoad::new(gpu, 8192)?;
     let mut run_gemm = |deadline: Instant| -> Result<f64, CalibrateError> {
@@ -146,12 +147,7 @@ pub fn run_power(
     for chunk in w.chunks(50) {
         let mhz = mean_clock(chunk);
         let busy = smsf * (flops_per_s / (smsf * mhz * 1e6) / tensor_peak).min(1.0);
-        let a = ActivityRecord {
-            active_sms: smsf,
-            tensor_busy_sms: busy,
-            dram_gbs: bytes_per_s / 1e9,
-            ..Default::default()
-        };
+        let a = Activity { active_sms: smsf, tensor_busy_sms: busy, dram_gbs: bytes_per_s / 1e9, ..Default::default() };
         if chunk.len() >= 10 {
             points.push(point("bf16 GEMM", chunk, a)?);
         }

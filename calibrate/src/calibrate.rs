@@ -396,22 +396,21 @@ pub fn run(
                 .ok_or_else(|| CalibrateError::Measurement("too few power readings".into()))?;
             let t = &run.trace;
             st.insert("power".into(), serde_json::json!({"limit_w": limit, "points": to_json(&run.points), "fit": to_json(&fit), "clock_trace": to_json(t)}));
-            f.set("power.idle_w", |p| &mut p.power.idle_w, round(fit.idle_w, 1));
-            f.set("power.sm_active_w", |p| &mut p.power.sm_active_w, round(fit.sm_active_w.max(0.0), 3));
-            f.set("power.fp32_busy_w", |p| &mut p.power.fp32_busy_w, round(fit.fp32_busy_w.max(0.0), 3));
-            f.set("power.tensor_busy_w", |p| &mut p.power.tensor_busy_w, round(fit.tensor_busy_w.max(0.0), 3));
-            f.set("power.dram_w_per_tbs", |p| &mut p.power.dram_w_per_tbs, round(fit.dram_w_per_tbs.max(0.0), 1));
+            f.set("power.idle_w", |p| &mut p.power.idle_w, round(fit.model.idle_w, 1));
+            f.set("power.sm_active_w", |p| &mut p.power.sm_active_w, round(fit.model.sm_active_w.max(0.0), 3));
+            f.set("power.fp32_busy_w", |p| &mut p.power.fp32_busy_w, round(fit.model.fp32_busy_w.max(0.0), 3));
+            f.set("power.tensor_busy_w", |p| &mut p.power.tensor_busy_w, round(fit.model.tensor_busy_w.max(0.0), 3));
+            f.set("power.dram_w_per_tbs", |p| &mut p.power.dram_w_per_tbs, round(fit.model.dram_w_per_tbs.max(0.0), 1));
             if fit.v_fitted {
-                f.set("power.v_min_ratio", |p| &mut p.power.v_min_ratio, fit.v_min_ratio);
+                f.set("power.v_min_ratio", |p| &mut p.power.v_min_ratio, fit.model.v_min_ratio);
             }
             // The GEMM load's power against the clock, from the fitted model.
             let gemm = run.points.iter().rev().find(|p| p.load == "bf16 GEMM").map(|p| p.point.activity);
-            let model = fit.model(fmin, fmax);
+            let model = fit.model;
             let (base_step, base_period) = (f.profile.clock.step_mhz.value, f.profile.clock.period_ms.value);
             let controller = gemm.and_then(|a| {
-                let act: simgpu_sim::power::Activity = a.into();
                 crate::bench_power::fit_controller(&t.samples, fmax, fmin, base_step, base_period, &|mhz| {
-                    model.watts(&act, mhz)
+                    model.watts(&a, mhz)
                 })
             });
             st.insert("controller".into(), to_json(&controller));
@@ -438,7 +437,7 @@ pub fn run(
             };
             Ok(format!(
             "idle {:.0} W; GEMM {:.0} TFLOP/s at {:.0} W, clock mean {:.0} MHz (min {:.0}), power-capped {:.0}% of the time; {limit_note}; fit residual {:.1} W",
-            fit.idle_w,
+            fit.model.idle_w,
             t.gemm_tflops,
             t.avg_power_w,
             t.mean_mhz,

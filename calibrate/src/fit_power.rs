@@ -8,41 +8,17 @@ use simgpu_sim::power::{Activity, PowerModel};
 /// One steady load: what ran, at which clock, and the average power measured.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct PowerPoint {
-    pub activity: ActivityRecord,
+    pub activity: Activity,
     pub sm_mhz: f64,
     pub watts: f64,
 }
 
-/// Serializable copy of the simulator's activity.
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
-pub struct ActivityRecord {
-    pub active_sms: f64,
-    pub fp32_busy_sms: f64,
-    pub tensor_busy_sms: f64,
-    pub dram_gbs: f64,
-}
-
-impl From<ActivityRecord> for Activity {
-    fn from(a: ActivityRecord) -> Activity {
-        Activity {
-            active_sms: a.active_sms,
-            fp32_busy_sms: a.fp32_busy_sms,
-            tensor_busy_sms: a.tensor_busy_sms,
-            dram_gbs: a.dram_gbs,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct PowerFit {
+    /// The fitted model (for the clock range it was fitted over).
+    pub model: PowerModel,
     /// Whether `v_min_ratio` was fitted (else the default 0.7 was assumed).
     pub v_fitted: bool,
-    pub idle_w: f64,
-    pub sm_active_w: f64,
-    pub fp32_busy_w: f64,
-    pub tensor_busy_w: f64,
-    pub dram_w_per_tbs: f64,
-    pub v_min_ratio: f64,
     pub rms_residual_w: f64,
 }
 
@@ -90,29 +66,13 @@ pub fn least_squares(rows: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
     (0..n).map(|i| if m[i][i].abs() < 1e-15 { 0.0 } else { m[i][n] / m[i][i] }).collect()
 }
 
-impl PowerFit {
-    /// The simulator's power model with these parameters, for a clock range.
-    pub fn model(&self, f_min: f64, f_max: f64) -> PowerModel {
-        PowerModel {
-            idle_w: self.idle_w,
-            sm_active_w: self.sm_active_w,
-            fp32_busy_w: self.fp32_busy_w,
-            tensor_busy_w: self.tensor_busy_w,
-            dram_w_per_tbs: self.dram_w_per_tbs,
-            v_min_ratio: self.v_min_ratio,
-            f_min,
-            f_max,
-        }
-    }
-}
-
 /// Fits the model; `f_min`/`f_max` are the clock range of the voltage curve.
 pub fn fit_power(points: &[PowerPoint], f_min: f64, f_max: f64) -> Option<PowerFit> {
     if points.len() < 2 {
         return None;
     }
     // The voltage curve is only identifiable when one kind of load was seen at clocks far apart.
-    let kind = |a: &ActivityRecord| {
+    let kind = |a: &Activity| {
         if a.tensor_busy_sms > 0.0 {
             2
         } else if a.fp32_busy_sms > 0.0 {
@@ -152,18 +112,18 @@ pub fn fit_power(points: &[PowerPoint], f_min: f64, f_max: f64) -> Option<PowerF
             .collect();
         let b: Vec<f64> = points.iter().map(|p| p.watts).collect();
         let x = least_squares(&rows, &b);
-        let mut fit = PowerFit {
-            v_fitted: spans_clocks,
+        let model = PowerModel {
             idle_w: x[0],
             sm_active_w: x[1],
             fp32_busy_w: x[2],
             tensor_busy_w: x[3],
             dram_w_per_tbs: x[4],
             v_min_ratio: v,
-            rms_residual_w: 0.0,
+            f_min,
+            f_max,
         };
-        let m = fit.model(f_min, f_max);
-        let sq: f64 = points.iter().map(|p| (m.watts(&p.activity.into(), p.sm_mhz) - p.watts).powi(2)).sum();
+        let mut fit = PowerFit { model, v_fitted: spans_clocks, rms_residual_w: 0.0 };
+        let sq: f64 = points.iter().map(|p| (model.watts(&p.activity, p.sm_mhz) - p.watts).powi(2)).sum();
         fit.rms_residual_w = (sq / points.len() as f64).sqrt();
         if best.is_none_or(|b| fit.rms_residual_w < b.rms_residual_w - 1e-9) {
             best = Some(fit);
@@ -176,21 +136,21 @@ pub fn fit_power(points: &[PowerPoint], f_min: f64, f_max: f64) -> Option<PowerF
 mod tests {
     use super::*;
 
-    fn truth() -> PowerFit {
-        PowerFit {
-            v_fitted: true,
+    fn truth() -> PowerModel {
+        PowerModel {
             idle_w: 72.0,
             sm_active_w: 0.5,
             fp32_busy_w: 2.1,
             tensor_busy_w: 4.8,
             dram_w_per_tbs: 28.0,
             v_min_ratio: 0.65,
-            rms_residual_w: 0.0,
+            f_min: 990.0,
+            f_max: 1980.0,
         }
     }
 
     fn points(noise: f64) -> Vec<PowerPoint> {
-        let m = truth().model(990.0, 1980.0);
+        let m = truth();
         let mut out = Vec::new();
         let mut k = 0u64;
         let mut jitter = || {
@@ -198,16 +158,16 @@ mod tests {
             ((k >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 2.0 * noise
         };
         let loads = [
-            ActivityRecord::default(),
-            ActivityRecord { active_sms: 132.0, ..Default::default() },
-            ActivityRecord { active_sms: 66.0, fp32_busy_sms: 66.0, ..Default::default() },
-            ActivityRecord { active_sms: 132.0, fp32_busy_sms: 132.0, ..Default::default() },
-            ActivityRecord { active_sms: 132.0, fp32_busy_sms: 10.0, dram_gbs: 2900.0, ..Default::default() },
-            ActivityRecord { active_sms: 132.0, tensor_busy_sms: 120.0, dram_gbs: 300.0, ..Default::default() },
+            Activity::default(),
+            Activity { active_sms: 132.0, ..Default::default() },
+            Activity { active_sms: 66.0, fp32_busy_sms: 66.0, ..Default::default() },
+            Activity { active_sms: 132.0, fp32_busy_sms: 132.0, ..Default::default() },
+            Activity { active_sms: 132.0, fp32_busy_sms: 10.0, dram_gbs: 2900.0, ..Default::default() },
+            Activity { active_sms: 132.0, tensor_busy_sms: 120.0, dram_gbs: 300.0, ..Default::default() },
         ];
         for a in loads {
             for mhz in [1980.0, 1800.0, 1500.0] {
-                let w = m.watts(&a.into(), mhz);
+                let w = m.watts(&a, mhz);
                 out.push(PowerPoint { activity: a, sm_mhz: mhz, watts: w * (1.0 + jitter()) });
             }
         }
@@ -218,11 +178,11 @@ mod tests {
     fn recovers_known_parameters() {
         let f = fit_power(&points(0.0), 990.0, 1980.0).unwrap();
         let t = truth();
-        assert!((f.idle_w - t.idle_w).abs() < 0.5, "{f:?}");
-        assert!((f.fp32_busy_w - t.fp32_busy_w).abs() < 0.05, "{f:?}");
-        assert!((f.tensor_busy_w - t.tensor_busy_w).abs() < 0.05, "{f:?}");
-        assert!((f.dram_w_per_tbs - t.dram_w_per_tbs).abs() < 0.5, "{f:?}");
-        assert!((f.v_min_ratio - t.v_min_ratio).abs() < 0.011, "{f:?}");
+        assert!((f.model.idle_w - t.idle_w).abs() < 0.5, "{f:?}");
+        assert!((f.model.fp32_busy_w - t.fp32_busy_w).abs() < 0.05, "{f:?}");
+        assert!((f.model.tensor_busy_w - t.tensor_busy_w).abs() < 0.05, "{f:?}");
+        assert!((f.model.dram_w_per_tbs - t.dram_w_per_tbs).abs() < 0.5, "{f:?}");
+        assert!((f.model.v_min_ratio - t.v_min_ratio).abs() < 0.011, "{f:?}");
     }
 
     #[test]
@@ -231,10 +191,10 @@ mod tests {
         let f = fit_power(&points(0.01), 990.0, 1980.0).unwrap();
         let t = truth();
         for (got, want) in [
-            (f.idle_w, t.idle_w),
-            (f.fp32_busy_w, t.fp32_busy_w),
-            (f.tensor_busy_w, t.tensor_busy_w),
-            (f.dram_w_per_tbs, t.dram_w_per_tbs),
+            (f.model.idle_w, t.idle_w),
+            (f.model.fp32_busy_w, t.fp32_busy_w),
+            (f.model.tensor_busy_w, t.tensor_busy_w),
+            (f.model.dram_w_per_tbs, t.dram_w_per_tbs),
         ] {
             assert!((got - want).abs() / want < 0.1, "{got} vs {want}: {f:?}");
         }

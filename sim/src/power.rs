@@ -9,7 +9,7 @@
 
 use crate::profile::GpuProfile;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct PowerModel {
     pub idle_w: f64,
     pub sm_active_w: f64,
@@ -22,7 +22,7 @@ pub struct PowerModel {
 }
 
 /// What is happening on the GPU at an instant.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Activity {
     pub active_sms: f64,
     /// Sum over SMs of the share of issue slots busy with FP32/INT work.
