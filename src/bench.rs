@@ -53,7 +53,7 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
     let mut out = Vec::new();
     for (name, file, text) in BENCHES {
         let scn = simgpu_sim::Scenario::parse(file, text).map_err(|e| e.to_string())?;
-        let w = simgpu_sim::Workload::build(&scn, &gpu).map_err(|e| e.to_string())?;
+        let w = scn.bind(&gpu).map_err(|e| e.to_string())?;
         let mut best = f64::INFINITY;
         let mut report = None;
         for _ in 0..repeat {

@@ -125,9 +125,9 @@ fn run(
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read scenario: {e}", path.display()))?;
     let scn = simgpu_sim::Scenario::parse(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
     let (gpu, _) = profiles::resolve(&scn, gpu_profile, models, path)?;
-    let mut w = simgpu_sim::Workload::build(&scn, &gpu).map_err(|e| e.to_string())?;
+    let mut w = scn.bind(&gpu).map_err(|e| e.to_string())?;
     if let Some(s) = seed {
-        w.seed = s;
+        w.set_seed(s);
     }
     let start = std::time::Instant::now();
     let (mut report, rec) = simgpu_sim::run(&w, trace.is_some() || plot.is_some());

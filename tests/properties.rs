@@ -43,7 +43,7 @@ proptest! {
         let gpu = h100();
         let text = scenario(sharing, &cs, 100.0);
         let w = workload(&text, &gpu);
-        let mut e = Engine::new(&w, false);
+        let mut e = Engine::new(w.gpu(0), false);
         let mut steps = 0u64;
         while e.step() {
             steps += 1;
@@ -52,7 +52,7 @@ proptest! {
             }
         }
         let (launched, completed) = e.block_counts();
-        prop_assert!(e.now() < w.horizon_ns, "did not finish before the horizon\n{}", text);
+        prop_assert!(e.now() < w.horizon_ns(), "did not finish before the horizon\n{}", text);
         prop_assert_eq!(launched, completed);
         let (r, _) = e.finish();
         for (c, spec) in r.clients.iter().zip(&cs) {
@@ -106,7 +106,7 @@ proptest! {
         let p = t.char_indices().map(|(i, _)| i).nth(pos % (t.chars().count() + 1)).unwrap_or(t.len());
         t.insert_str(p, &insert);
         if let Ok(s) = Scenario::parse("fuzz.toml", &t) {
-            let _ = simgpu_sim::Workload::build(&s, &h100());
+            let _ = s.bind(&h100());
         }
     }
 }

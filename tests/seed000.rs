@@ -1,4 +1,4 @@
-//! Seed 000 (a softmax beside a long FMA kernel on an H100) comes out with the forum's shape.
+//! Seed 000 (docs/design.md: a softmax beside a long FMA kernel on an H100) comes out with the forum's shape.
 
 mod common;
 

@@ -1,33 +1,49 @@
 //! simgpu's simulator core: a pure, deterministic discrete-event model of an NVIDIA GPU shared
-//! between workloads. No I/O: callers hand in scenario and profile text and get reports back.
+//! between workloads. No I/O: callers hand in typed specs (or scenario and profile text) and get
+//! reports back.
 //!
-//! Map: [`scenario`] and [`profile`] parse input; [`workload`] binds them; [`engine`] runs the
-//! events; [`placement`] (SM groups, block scheduler) with [`occupancy`] decides where blocks go;
-//! [`progress`] with [`fair_share`] sets their speed; [`timeslice`], [`mps`] and [`power`] are the
-//! sharing and power mechanisms; [`report`] and [`trace`] are what comes out.
+//! The interface (everything else is private to the crate):
+//! - [`spec`]: the front door. [`WorkloadSpec`] (what runs) and [`Layout`] (where: GPUs,
+//!   partitions, sharing modes), built by any front end.
+//! - [`Scenario`]: the TOML front end; [`Scenario::bind`] gives a [`Workload`] with located errors.
+//! - [`GpuProfile`] ([`profile`]): parameters with their sources; [`power`] for the calibration fits.
+//! - [`Workload::build`] binds a spec and a layout to a profile; [`run`] simulates it into a
+//!   [`Report`] and, if asked, a [`trace::Recording`]. [`Engine`] steps one GPU (for tests).
+//!
+//! Inside: [`engine`] runs the events of one GPU; `placement` (SM groups, block scheduler) with
+//! `occupancy` decides where blocks go; `progress` with `fair_share` sets their speed;
+//! [`sharing`] holds one file per sharing mode; `power` the power model and clock controller;
+//! `stats` and [`report`] what comes out.
 
-pub mod engine;
-pub mod event_queue;
-pub mod fair_share;
-pub mod input_error;
-pub mod mps;
-pub mod occupancy;
-pub mod placement;
+mod engine;
+mod event_queue;
+mod fair_share;
+mod gpu_params;
+mod input_error;
+mod occupancy;
+mod placement;
 pub mod power;
 pub mod profile;
-pub mod progress;
+mod progress;
 pub mod report;
-pub mod rng;
-pub mod scenario;
-pub mod slab;
-pub mod sm_set;
-pub mod timeslice;
+mod rng;
+mod run;
+mod scenario;
+pub mod sharing;
+mod slab;
+mod sm_set;
+pub mod spec;
+mod stats;
 pub mod trace;
-pub mod workload;
+mod workload;
 
-pub use engine::{run, Engine};
+pub use engine::Engine;
+pub use event_queue::Ns;
 pub use input_error::InputError;
 pub use profile::GpuProfile;
 pub use report::Report;
-pub use scenario::Scenario;
-pub use workload::Workload;
+pub use run::run;
+pub use scenario::{Scenario, DEFAULT_DURATION_S};
+pub use sharing::mps;
+pub use spec::{Layout, SpecError, WorkloadSpec};
+pub use workload::{GpuWorkload, Workload};

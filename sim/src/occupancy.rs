@@ -4,7 +4,7 @@
 //!
 //! Carve-out model: an empty SM takes the smallest carve-out step that holds as many blocks of
 //! the arriving kernel as its other limits allow. Blocks that declare no shared memory use none
-//! of the carve-out (their system reservation does not limit co-residence; DESIGN.md probe).
+//! of the carve-out (their system reservation does not limit co-residence; probe of docs/design.md, phenomenon 1).
 //! While blocks are resident the carve-out may only grow where the profile allows it; where it
 //! may not, a block still fits in the profile's slack beyond it (calibrated: a few hundred bytes
 //! fit beside an FMA kernel on an H100, 4 KB do not).

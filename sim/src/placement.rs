@@ -118,8 +118,11 @@ pub struct Space {
     pub groups: Vec<Group>,
     free_slots: Vec<u32>,
     pub free_group: u32,
+    /// Where the next split of the free group starts, relative to `base`.
     cursor: usize,
+    base: usize,
     n_sms: usize,
+    sms: SmSet,
     /// SMs holding at least one block of each client.
     pub client_sms: Vec<u32>,
     pub busy_sms: u32,
@@ -127,15 +130,19 @@ pub struct Space {
 }
 
 impl Space {
-    pub fn new(id: u32, n_sms: usize, n_clients: usize) -> Space {
-        let free = Group { sms: SmSet::first(n_sms), n: n_sms as u32, alive: true, ..Group::default() };
+    /// A context's view of `sms` (the whole GPU, a MIG instance or a fixed SM set).
+    pub fn new(id: u32, sms: SmSet, n_clients: usize) -> Space {
+        let n_sms = sms.len() as usize;
+        let free = Group { sms, n: n_sms as u32, alive: true, ..Group::default() };
         Space {
             id,
             groups: vec![free],
             free_slots: Vec::new(),
             free_group: 0,
             cursor: 0,
+            base: sms.lowest().unwrap_or(0),
             n_sms,
+            sms,
             client_sms: vec![0; n_clients],
             busy_sms: 0,
             scratch: Vec::new(),
@@ -170,7 +177,7 @@ impl Space {
     /// Moves `m` SMs of group `g` into a new group, splitting every resident cohort with them.
     fn split(&mut self, cohorts: &mut Cohorts, g: u32, m: u32) -> u32 {
         let gi = g as usize;
-        let start = if g == self.free_group { self.cursor } else { 0 };
+        let start = if g == self.free_group { self.base + self.cursor } else { 0 };
         let sms = self.groups[gi].sms.take(m, start);
         if g == self.free_group {
             self.cursor = (self.cursor + m as usize) % self.n_sms.max(1);
@@ -404,7 +411,7 @@ impl Space {
                 client_sms[c as usize] += g.n;
             }
         }
-        if seen.len() as usize != self.n_sms {
+        if seen != self.sms {
             return Err("groups do not cover every SM".into());
         }
         if busy != self.busy_sms {
@@ -446,7 +453,7 @@ mod tests {
     fn spreads_one_block_per_sm_first() {
         let (l, fma, _) = setup();
         let mut cs = Cohorts::default();
-        let mut s = Space::new(0, 132, 2);
+        let mut s = Space::new(0, SmSet::first(132), 2);
         let mut out = Vec::new();
         assert_eq!(s.place(&mut cs, &req(0, fma, 66, 132), &l, LOCKED, &mut out), 66);
         assert_eq!(out.len(), 1);
@@ -459,7 +466,7 @@ mod tests {
     fn cap_packs_two_per_sm() {
         let (l, fma, _) = setup();
         let mut cs = Cohorts::default();
-        let mut s = Space::new(0, 132, 1);
+        let mut s = Space::new(0, SmSet::first(132), 1);
         let mut out = Vec::new();
         assert_eq!(s.place(&mut cs, &req(0, fma, 132, 66), &l, LOCKED, &mut out), 132);
         assert_eq!(s.client_sms[0], 66);
@@ -471,7 +478,7 @@ mod tests {
     fn locked_carveout_keeps_shared_memory_kernel_out() {
         let (l, fma, softmax) = setup();
         let mut cs = Cohorts::default();
-        let mut s = Space::new(0, 132, 2);
+        let mut s = Space::new(0, SmSet::first(132), 2);
         let mut out = Vec::new();
         s.place(&mut cs, &req(0, fma, 132, 132), &l, LOCKED, &mut out);
         assert_eq!(s.place(&mut cs, &req(1, softmax, 16, 132), &l, LOCKED, &mut out), 0);
@@ -496,7 +503,7 @@ mod tests {
     fn freed_sms_return_to_the_free_group() {
         let (l, fma, _) = setup();
         let mut cs = Cohorts::default();
-        let mut s = Space::new(0, 132, 1);
+        let mut s = Space::new(0, SmSet::first(132), 1);
         let mut out = Vec::new();
         s.place(&mut cs, &req(0, fma, 300, 132), &l, LOCKED, &mut out);
         assert_eq!(s.busy_sms, 132);

@@ -116,7 +116,7 @@ pub struct LaunchParams {
     pub block_dispatch_ns: Param<f64>,
 }
 
-/// Mechanism parameters of sharing (phenomenon 1 of DESIGN.md, time-slicing, MPS).
+/// Mechanism parameters of sharing (docs/design.md, phenomenon 1; time-slicing; MPS).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SharingParams {

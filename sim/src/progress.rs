@@ -9,20 +9,20 @@
 //! Issue share on one SM: demands are min(1, warps / warps_to_saturate). The incumbent (the
 //! launch resident longest) is served first and newcomers get what it leaves, but at least
 //! `in_context_min_issue_share` (same process) or `cross_client_min_issue_share` (another MPS
-//! client) of the SM (DESIGN.md, phenomenon 1). Within a class, slots are shared max-min fairly
+//! client) of the SM (docs/design.md, phenomenon 1). Within a class, slots are shared max-min fairly
 //! in proportion to demand.
 
 use crate::fair_share::{water_fill, Claim};
 use crate::placement::{Cohorts, Group, Space};
-use crate::scenario::OpKind;
-use crate::workload::Workload;
+use crate::profile::GpuProfile;
+use crate::spec::OpKind;
+use crate::workload::{GpuWorkload, Kernel};
 
 /// Parameters of the progress model at the current clock.
 #[derive(Debug, Clone, Copy)]
 pub struct RateParams {
     /// SM clock in GHz (cycles per ns).
     pub clock_ghz: f64,
-    pub clock_ratio: f64,
     pub fp32: f64,
     pub fp16_tensor: f64,
     pub bf16_tensor: f64,
@@ -32,8 +32,6 @@ pub struct RateParams {
     pub warp_instructions_per_clk: f64,
     /// Per-SM DRAM cap at this clock, bytes per ns.
     pub per_sm_bw: f64,
-    /// GPU-wide DRAM bandwidth, bytes per ns.
-    pub total_bw: f64,
     pub block_min_ns: f64,
     pub warps_to_saturate: f64,
     pub tensor_warps_to_saturate: f64,
@@ -41,30 +39,48 @@ pub struct RateParams {
     pub in_context_min_share: f64,
 }
 
-impl RateParams {
-    pub fn new(w: &Workload, clock_mhz: f64) -> RateParams {
-        let g = &w.gpu;
-        let ratio = clock_mhz / g.clock.max_sm_mhz.value;
-        RateParams {
-            clock_ghz: clock_mhz / 1000.0,
-            clock_ratio: ratio,
+/// The progress model's parameters bound from a profile, for any clock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateBase {
+    at_max: RateParams,
+    max_mhz: f64,
+    per_sm_bw_gbs: f64,
+}
+
+impl RateBase {
+    pub fn from_profile(g: &GpuProfile) -> RateBase {
+        let max_mhz = g.clock.max_sm_mhz.value;
+        let at_max = RateParams {
+            clock_ghz: max_mhz / 1000.0,
             fp32: g.rates.fp32_flops_per_clk.value,
             fp16_tensor: g.rates.fp16_tensor_flops_per_clk.value,
             bf16_tensor: g.rates.bf16_tensor_flops_per_clk.value,
             fp8_tensor: g.rates.fp8_tensor_flops_per_clk.value,
             int32: g.rates.int32_ops_per_clk.value,
             warp_instructions_per_clk: g.rates.warp_instructions_per_clk.value,
-            // Outstanding requests per SM are fixed, so its pull scales with the clock (assumed).
-            per_sm_bw: g.memory.per_sm_bw_gbs.value * ratio,
-            total_bw: g.memory.achievable_bw_gbs.value,
+            per_sm_bw: g.memory.per_sm_bw_gbs.value,
             block_min_ns: g.launch.block_min_us.value * 1000.0,
             warps_to_saturate: g.sharing.warps_to_saturate_issue.value,
             tensor_warps_to_saturate: g.sharing.tensor_warps_to_saturate_issue.value,
             cross_min_share: g.sharing.cross_client_min_issue_share.value,
             in_context_min_share: g.sharing.in_context_min_issue_share.value,
-        }
+        };
+        RateBase { at_max, max_mhz, per_sm_bw_gbs: g.memory.per_sm_bw_gbs.value }
     }
 
+    /// The parameters at an SM clock.
+    pub fn at(&self, clock_mhz: f64) -> RateParams {
+        let ratio = clock_mhz / self.max_mhz;
+        RateParams {
+            clock_ghz: clock_mhz / 1000.0,
+            // Outstanding requests per SM are fixed, so its pull scales with the clock (assumed).
+            per_sm_bw: self.per_sm_bw_gbs * ratio,
+            ..self.at_max
+        }
+    }
+}
+
+impl RateParams {
     /// Peak operations per ns of one fully issued SM.
     pub fn peak_per_ns(&self, op: OpKind) -> f64 {
         let per_clk = match op {
@@ -79,7 +95,7 @@ impl RateParams {
 
     /// Nanoseconds one block of `k` needs with a whole SM's issue slots to itself: its FLOPs at
     /// the peak rate of its kind, or its warp instructions at the issue rate, whichever is longer.
-    pub fn full_sm_ns(&self, k: &crate::workload::KernelSpec) -> f64 {
+    pub fn full_sm_ns(&self, k: &Kernel) -> f64 {
         let peak = self.peak_per_ns(k.op);
         let by_flops = if peak > 0.0 { k.flops_per_block / peak } else { 0.0 };
         let by_instructions = k.instructions_per_block / (self.warp_instructions_per_clk * self.clock_ghz);
@@ -141,7 +157,7 @@ fn share_issue(group: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scr
 /// Recomputes `rate` of every live cohort. `running(space)` says whether a space's blocks run
 /// now (time-slicing freezes the others).
 pub fn recompute(
-    w: &Workload,
+    w: &GpuWorkload,
     spaces: &[Space],
     cohorts: &mut Cohorts,
     p: &RateParams,
@@ -168,7 +184,7 @@ pub fn recompute(
                 share_sm_bandwidth(w, g, cohorts, p, s);
             }
         }
-        share_global_bandwidth(w, cohorts, p, running, s);
+        share_global_bandwidth(w, cohorts, running, s);
         if pass == 1 {
             break;
         }
@@ -198,7 +214,7 @@ pub fn recompute(
 }
 
 /// Per-block rate (fraction/ns) allowed by issue share and minimum block time.
-fn compute_bound_rates(w: &Workload, g: &Group, cohorts: &mut Cohorts, p: &RateParams) {
+fn compute_bound_rates(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &RateParams) {
     for &r in &g.residents {
         let c = cohorts.get_mut(r);
         let k = &w.kernels[c.kernel as usize];
@@ -209,7 +225,7 @@ fn compute_bound_rates(w: &Workload, g: &Group, cohorts: &mut Cohorts, p: &RateP
 }
 
 /// Splits one SM's DRAM cap among its residents (writes `sm_bw`, bytes/ns per SM).
-fn share_sm_bandwidth(w: &Workload, g: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scratch) {
+fn share_sm_bandwidth(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scratch) {
     s.claims.clear();
     for &r in &g.residents {
         let c = &cohorts.get(r);
@@ -226,32 +242,34 @@ fn share_sm_bandwidth(w: &Workload, g: &Group, cohorts: &mut Cohorts, p: &RatePa
     }
 }
 
-/// Shares GPU-wide bandwidth per block and sets each running cohort's final rate.
+/// Shares each pool's bandwidth (the whole GPU's, or a partition's) per block and sets each
+/// running cohort's final rate.
 fn share_global_bandwidth(
-    w: &Workload,
+    w: &GpuWorkload,
     cohorts: &mut Cohorts,
-    p: &RateParams,
     running: &dyn Fn(u32) -> bool,
     s: &mut Scratch,
 ) {
-    s.claims.clear();
-    s.ids.clear();
-    for &id in &cohorts.live {
-        let c = &cohorts.get(id);
-        if running(c.space) {
-            s.claims.push(Claim {
-                demand: c.sm_bw * c.n_sms as f64,
-                weight: (c.n_sms * c.blocks_per_sm) as f64,
-                alloc: 0.0,
-            });
-            s.ids.push(id);
+    for (pool, &capacity) in w.pools.iter().enumerate() {
+        s.claims.clear();
+        s.ids.clear();
+        for &id in &cohorts.live {
+            let c = &cohorts.get(id);
+            if running(c.space) && w.spaces[c.space as usize].pool == pool {
+                s.claims.push(Claim {
+                    demand: c.sm_bw * c.n_sms as f64,
+                    weight: (c.n_sms * c.blocks_per_sm) as f64,
+                    alloc: 0.0,
+                });
+                s.ids.push(id);
+            }
         }
-    }
-    water_fill(p.total_bw, &mut s.claims);
-    for (&id, cl) in s.ids.iter().zip(&s.claims) {
-        let c = cohorts.get_mut(id);
-        let k = &w.kernels[c.kernel as usize];
-        let blocks = (c.n_sms * c.blocks_per_sm) as f64;
-        c.rate = if k.bytes_per_block > 0.0 { c.r0.min(cl.alloc / blocks / k.bytes_per_block) } else { c.r0 };
+        water_fill(capacity, &mut s.claims);
+        for (&id, cl) in s.ids.iter().zip(&s.claims) {
+            let c = cohorts.get_mut(id);
+            let k = &w.kernels[c.kernel as usize];
+            let blocks = (c.n_sms * c.blocks_per_sm) as f64;
+            c.rate = if k.bytes_per_block > 0.0 { c.r0.min(cl.alloc / blocks / k.bytes_per_block) } else { c.r0 };
+        }
     }
 }

@@ -1,66 +1,17 @@
 //! The scenario format (TOML): what a user knows about their workloads and how they share a GPU.
 //!
 //! Nothing here tunes the outcome: mechanism strengths live in the GPU profile. See
-//! docs/scenarios.md for the format. Parsing checks syntax and types; [`Scenario::check`] checks
-//! values against a GPU profile and reports the file, line and field of what is wrong.
+//! docs/scenarios.md for the format. This is one front end of the engine: parsing checks syntax,
+//! types and what only the format knows (grid dimensions, totals against per-block values);
+//! [`Scenario::to_spec`] builds the typed [`WorkloadSpec`] and [`Layout`], whose own checks
+//! come back as errors located at the file, line and field.
 
 use crate::input_error::InputError;
 use crate::profile::GpuProfile;
+use crate::spec::{self, Arrivals, BlockWork, Layout, OpKind, Sharing, SpecError, Timing, WorkloadSpec};
+use crate::workload::Workload;
 use serde::Deserialize;
 use toml::Spanned;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Sharing {
-    /// Each client alone on a GPU of its own.
-    Dedicated,
-    /// All clients are streams of one process (one context).
-    Streams,
-    /// One context per client; the GPU runs one at a time.
-    Timeslice,
-    /// One shared context through the MPS server; per-client SM caps.
-    Mps,
-}
-
-impl Sharing {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sharing::Dedicated => "dedicated",
-            Sharing::Streams => "streams",
-            Sharing::Timeslice => "timeslice",
-            Sharing::Mps => "mps",
-        }
-    }
-}
-
-/// How a client times a request (the seeds time with CUDA events on the GPU).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Timing {
-    /// From the host issuing the request to its completion.
-    #[default]
-    Host,
-    /// From a start event executing on the GPU (the stream reached it and its context ran) to the end.
-    CudaEvents,
-}
-
-/// Which peak rate a kernel's work runs at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum OpKind {
-    #[default]
-    Fp32,
-    Fp16Tensor,
-    Bf16Tensor,
-    Fp8Tensor,
-    Int32,
-}
-
-impl OpKind {
-    pub fn is_tensor(self) -> bool {
-        matches!(self, OpKind::Fp16Tensor | OpKind::Bf16Tensor | OpKind::Fp8Tensor)
-    }
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,11 +34,10 @@ pub struct ClientFile {
     /// Requests (loop iterations) to run; omitted: until the horizon.
     pub requests: Option<Spanned<u64>>,
     /// Leading requests left out of the statistics (warm-up).
-    #[serde(default)]
-    pub warmup_requests: u64,
+    #[serde(default = "zero_u64")]
+    pub warmup_requests: Spanned<u64>,
     /// Host time between one request's completion and the next (closed loop).
-    #[serde(default = "zero")]
-    pub think_us: Spanned<f64>,
+    pub think_us: Option<Spanned<f64>>,
     /// Open loop: requests arrive as a Poisson process at this rate instead.
     pub arrival_rate_per_s: Option<Spanned<f64>>,
     #[serde(default)]
@@ -104,7 +54,7 @@ pub struct ClientFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelFile {
-    pub name: String,
+    pub name: Spanned<String>,
     /// Blocks in the grid: a number or [x, y, z].
     pub grid: Spanned<Grid>,
     /// Threads per block: a number or [x, y, z].
@@ -121,8 +71,8 @@ pub struct KernelFile {
     /// Warp instructions issued by the launch (Nsight Compute's `smsp__inst_executed.sum`), or per block.
     pub instructions: Option<Spanned<f64>>,
     pub instructions_per_block: Option<Spanned<f64>>,
-    #[serde(default)]
-    pub op: OpKind,
+    #[serde(default = "default_op")]
+    pub op: Spanned<OpKind>,
     /// Host time spent before this launch; defaults to the profile's launch cost.
     pub host_gap_us: Option<Spanned<f64>>,
     /// The host waits for this kernel before going on.
@@ -133,15 +83,45 @@ pub struct KernelFile {
     pub repeat: Spanned<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+/// A grid or block size: a count or up to three dimensions.
+#[derive(Debug, Clone)]
 pub enum Grid {
     Count(u64),
     Dims(Vec<u64>),
 }
 
+impl<'de> Deserialize<'de> for Grid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Grid, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Grid;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "a positive whole number or a list [x, y, z] of them")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Grid, E> {
+                Ok(Grid::Count(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Grid, E> {
+                u64::try_from(v).map(Grid::Count).map_err(|_| E::custom(format!("{v} is negative; {}", EXPECT_DIMS)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Grid, A::Error> {
+                let mut dims = Vec::new();
+                while let Some(x) = seq.next_element::<i64>()? {
+                    let x = u64::try_from(x)
+                        .map_err(|_| serde::de::Error::custom(format!("{x} is negative; {EXPECT_DIMS}")))?;
+                    dims.push(x);
+                }
+                Ok(Grid::Dims(dims))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+const EXPECT_DIMS: &str = "expected a positive whole number or a list [x, y, z] of them";
+
 impl Grid {
-    /// Product of the dimensions, or None for an empty or over-long list.
+    /// Product of the dimensions, or None for an empty or over-long list or an overflow.
     pub fn total(&self) -> Option<u64> {
         match self {
             Grid::Count(n) => Some(*n),
@@ -154,10 +134,13 @@ impl Grid {
 fn default_unit() -> String {
     "requests".to_string()
 }
-fn zero() -> Spanned<f64> {
-    Spanned::new(0..0, 0.0)
+fn default_op() -> Spanned<OpKind> {
+    Spanned::new(0..0, OpKind::default())
 }
 fn zero_u32() -> Spanned<u32> {
+    Spanned::new(0..0, 0)
+}
+fn zero_u64() -> Spanned<u64> {
     Spanned::new(0..0, 0)
 }
 fn one() -> Spanned<f64> {
@@ -175,12 +158,21 @@ pub struct Scenario {
     pub spec: ScenarioFile,
 }
 
+/// The default horizon when a scenario gives none.
+pub const DEFAULT_DURATION_S: f64 = 60.0;
+
 impl Scenario {
-    /// Parses scenario text; `file` names it in errors.
+    /// Parses scenario text; `file` names it in errors. Every value is checked (apart from
+    /// those that need the GPU profile, which [`Scenario::bind`] checks).
     pub fn parse(file: &str, text: &str) -> Result<Scenario, InputError> {
         let spec: ScenarioFile = toml::from_str(text).map_err(|e| InputError::from_toml(file, text, &e))?;
         let s = Scenario { file: file.to_string(), text: text.to_string(), spec };
-        s.check_shape()?;
+        s.check_format()?;
+        let (w, layout) = s.to_spec();
+        w.check().map_err(|e| s.located(e))?;
+        for p in layout.gpus.iter().flat_map(|g| &g.partitions) {
+            crate::sharing::check_partition(p).map_err(|e| s.located(e))?;
+        }
         Ok(s)
     }
 
@@ -192,71 +184,31 @@ impl Scenario {
     }
 
     pub fn err<T>(&self, spanned: &Spanned<T>, field: &str, msg: impl Into<String>) -> InputError {
-        let span = spanned.span();
-        let span = if span.is_empty() && span.start == 0 { None } else { Some(span) };
-        InputError::new(&self.file, &self.text, span, field, msg)
+        InputError::new(&self.file, &self.text, real_span(spanned), field, msg)
     }
 
-    /// Checks that need no GPU profile.
-    fn check_shape(&self) -> Result<(), InputError> {
-        let s = &self.spec;
-        if let Some(d) = &s.duration_s {
-            if !(d.get_ref().is_finite() && *d.get_ref() > 0.0 && *d.get_ref() <= 1.0e6) {
-                return Err(self.err(d, "duration_s", "must be a positive number of seconds (at most 1e6)"));
-            }
-        }
-        if s.clients.get_ref().is_empty() {
-            return Err(self.err(&s.clients, "clients", "at least one client is needed"));
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for (ci, c) in s.clients.get_ref().iter().enumerate() {
-            let f = |x: &str| format!("clients[{ci}].{x}");
-            if c.name.get_ref().trim().is_empty() || !names.insert(c.name.get_ref().clone()) {
-                return Err(self.err(&c.name, &f("name"), "client names must be non-empty and unique"));
-            }
-            non_negative(self, &c.think_us, &f("think_us"))?;
-            if let Some(r) = &c.arrival_rate_per_s {
-                if !(r.get_ref().is_finite() && *r.get_ref() > 0.0) {
-                    return Err(self.err(r, &f("arrival_rate_per_s"), "must be a positive rate"));
-                }
-            }
-            if !(c.units_per_request.get_ref().is_finite() && *c.units_per_request.get_ref() > 0.0) {
-                return Err(self.err(&c.units_per_request, &f("units_per_request"), "must be positive"));
-            }
-            if let Some(p) = &c.mps_thread_percentage {
-                if s.sharing != Sharing::Mps {
-                    return Err(self.err(p, &f("mps_thread_percentage"), "only applies with sharing = \"mps\""));
-                }
-                if !(p.get_ref().is_finite() && *p.get_ref() > 0.0 && *p.get_ref() <= 100.0) {
-                    return Err(self.err(p, &f("mps_thread_percentage"), "must be above 0 and at most 100"));
-                }
-            }
-            if let Some(r) = &c.requests {
-                if *r.get_ref() == 0 {
-                    return Err(self.err(r, &f("requests"), "must be at least 1 (omit it to run until the horizon)"));
-                }
-            }
-            if c.kernels.get_ref().is_empty() {
-                return Err(self.err(&c.kernels, &f("kernels"), "a client needs at least one kernel"));
+    /// What only the file format knows: grid lists, totals beside per-block values.
+    fn check_format(&self) -> Result<(), InputError> {
+        for (ci, c) in self.spec.clients.get_ref().iter().enumerate() {
+            if let (Some(t), Some(_)) = (&c.think_us, &c.arrival_rate_per_s) {
+                return Err(self.err(
+                    t,
+                    &format!("clients[{ci}].think_us"),
+                    "give think_us (closed loop) or arrival_rate_per_s (open loop), not both",
+                ));
             }
             for (ki, k) in c.kernels.get_ref().iter().enumerate() {
                 let g = |x: &str| format!("clients[{ci}].kernels[{ki}].{x}");
                 match k.grid.get_ref().total() {
-                    Some(n) if (1..=(1u64 << 40)).contains(&n) => {}
+                    Some(n) if (1..=spec::MAX_GRID).contains(&n) => {}
                     _ => return Err(self.err(&k.grid, &g("grid"), "must be 1 to 2^40 blocks (a number or [x, y, z])")),
                 }
-                if k.block.get_ref().total().is_none_or(|n| n == 0) {
+                if k.block.get_ref().total().is_none_or(|n| n == 0 || n > u32::MAX as u64) {
                     return Err(self.err(
                         &k.block,
                         &g("block"),
                         "must be a positive thread count (a number or [x, y, z])",
                     ));
-                }
-                if *k.repeat.get_ref() == 0 {
-                    return Err(self.err(&k.repeat, &g("repeat"), "must be at least 1"));
-                }
-                if let Some(h) = &k.host_gap_us {
-                    non_negative(self, h, &g("host_gap_us"))?;
                 }
                 for (name, total, per_block) in [
                     ("flops", &k.flops, &k.flops_per_block),
@@ -267,7 +219,9 @@ impl Scenario {
                         return Err(self.err(t, &g(name), format!("give either {name} or {name}_per_block, not both")));
                     }
                     for v in [total, per_block].into_iter().flatten() {
-                        non_negative(self, v, &g(name))?;
+                        if !(v.get_ref().is_finite() && *v.get_ref() >= 0.0) {
+                            return Err(self.err(v, &g(name), "must be a finite number >= 0"));
+                        }
                     }
                 }
             }
@@ -275,78 +229,145 @@ impl Scenario {
         Ok(())
     }
 
-    /// Checks kernels against the GPU's per-SM limits (an impossible kernel is an error).
-    pub fn check_against(&self, gpu: &GpuProfile) -> Result<(), InputError> {
-        let sm = &gpu.sm;
-        for (ci, c) in self.spec.clients.get_ref().iter().enumerate() {
-            for (ki, k) in c.kernels.get_ref().iter().enumerate() {
-                let g = |x: &str| format!("clients[{ci}].kernels[{ki}].{x}");
-                let threads = k.block.get_ref().total().unwrap_or(0);
-                if threads > sm.max_threads_per_block.value as u64 {
-                    return Err(self.err(
-                        &k.block,
-                        &g("block"),
-                        format!(
-                            "{threads} threads per block; {} allows at most {}",
-                            gpu.name, sm.max_threads_per_block.value
-                        ),
-                    ));
-                }
-                let regs = *k.regs_per_thread.get_ref();
-                if regs == 0 || regs > sm.max_regs_per_thread.value {
-                    return Err(self.err(
-                        &k.regs_per_thread,
-                        &g("regs_per_thread"),
-                        format!("must be 1 to {} on {}", sm.max_regs_per_thread.value, gpu.name),
-                    ));
-                }
-                let shape = crate::occupancy::BlockShape {
-                    threads: threads as u32,
-                    regs_per_thread: regs,
-                    smem_bytes: *k.smem_bytes.get_ref(),
-                };
-                if crate::occupancy::regs_per_block(gpu, &shape) > sm.registers.value {
-                    return Err(self.err(
-                        &k.regs_per_thread,
-                        &g("regs_per_thread"),
-                        format!(
-                            "a block needs {} registers; an SM of {} has {}",
-                            crate::occupancy::regs_per_block(gpu, &shape),
-                            gpu.name,
-                            sm.registers.value
-                        ),
-                    ));
-                }
-                if *k.smem_bytes.get_ref() as u64 > sm.smem_per_block_max_kb.value as u64 * 1024 {
-                    return Err(self.err(
-                        &k.smem_bytes,
-                        &g("smem_bytes"),
-                        format!(
-                            "at most {} KB of shared memory per block on {}",
-                            sm.smem_per_block_max_kb.value, gpu.name
-                        ),
-                    ));
-                }
-                if k.op == OpKind::Fp8Tensor && gpu.rates.fp8_tensor_flops_per_clk.value <= 0.0 {
-                    return Err(InputError::new(
-                        &self.file,
-                        &self.text,
-                        None,
-                        &g("op"),
-                        format!("{} has no FP8 tensor cores", gpu.name),
-                    ));
-                }
-            }
+    /// The typed workload and layout this scenario describes.
+    pub fn to_spec(&self) -> (WorkloadSpec, Layout) {
+        let s = &self.spec;
+        let clients: Vec<spec::ClientSpec> = s.clients.get_ref().iter().map(client_spec).collect();
+        let pcts: Vec<Option<f64>> =
+            s.clients.get_ref().iter().map(|c| c.mps_thread_percentage.as_ref().map(|p| *p.get_ref())).collect();
+        let w = WorkloadSpec {
+            name: self.name(),
+            seed: s.seed,
+            duration_s: s.duration_s.as_ref().map(|d| *d.get_ref()).unwrap_or(DEFAULT_DURATION_S),
+            clients,
+        };
+        (w, Layout::whole_gpu(s.sharing, &pcts))
+    }
+
+    /// Binds the scenario to a GPU profile: the engine's input. Errors point at the line.
+    pub fn bind(&self, gpu: &GpuProfile) -> Result<Workload, InputError> {
+        let (w, layout) = self.to_spec();
+        Workload::build(&w, &layout, gpu).map_err(|e| self.located(e))
+    }
+
+    /// A spec error at the line of the field its path names (or of the nearest enclosing one).
+    pub fn located(&self, e: SpecError) -> InputError {
+        let span = self.span_of(&e.path);
+        InputError::new(&self.file, &self.text, span, &e.path, e.message)
+    }
+
+    /// The span of a scenario-format path such as `clients[1].kernels[0].block`.
+    fn span_of(&self, path: &str) -> Option<std::ops::Range<usize>> {
+        let s = &self.spec;
+        let mut parts = path.split('.');
+        let first = parts.next()?;
+        if first == "duration_s" {
+            return s.duration_s.as_ref().and_then(real_span);
         }
-        Ok(())
+        if first == "gpu" {
+            return real_span(&s.gpu);
+        }
+        let Some(ci) = index_of(first, "clients") else { return real_span(&s.clients) };
+        let Some(c) = s.clients.get_ref().get(ci) else { return real_span(&s.clients) };
+        let here = real_span(&c.name);
+        let Some(field) = parts.next() else { return here };
+        let found = match field {
+            "name" => real_span(&c.name),
+            "requests" => c.requests.as_ref().and_then(real_span),
+            "warmup_requests" => real_span(&c.warmup_requests),
+            "think_us" => c.think_us.as_ref().and_then(real_span),
+            "arrival_rate_per_s" => c.arrival_rate_per_s.as_ref().and_then(real_span),
+            "units_per_request" => real_span(&c.units_per_request),
+            "mps_thread_percentage" => c.mps_thread_percentage.as_ref().and_then(real_span),
+            "kernels" => real_span(&c.kernels),
+            f => match index_of(f, "kernels").and_then(|ki| c.kernels.get_ref().get(ki)) {
+                Some(k) => {
+                    let kfield = parts.next().unwrap_or("name");
+                    let total_or_per = |t: &Option<Spanned<f64>>, p: &Option<Spanned<f64>>| {
+                        t.as_ref().or(p.as_ref()).and_then(real_span)
+                    };
+                    let ks = match kfield {
+                        "grid" => real_span(&k.grid),
+                        "block" => real_span(&k.block),
+                        "regs_per_thread" => real_span(&k.regs_per_thread),
+                        "smem_bytes" => real_span(&k.smem_bytes),
+                        "flops" => total_or_per(&k.flops, &k.flops_per_block),
+                        "dram_bytes" => total_or_per(&k.dram_bytes, &k.dram_bytes_per_block),
+                        "instructions" => total_or_per(&k.instructions, &k.instructions_per_block),
+                        "op" => real_span(&k.op),
+                        "host_gap_us" => k.host_gap_us.as_ref().and_then(real_span),
+                        "repeat" => real_span(&k.repeat),
+                        _ => None,
+                    };
+                    ks.or_else(|| real_span(&k.name))
+                }
+                None => None,
+            },
+        };
+        found.or(here)
+    }
+
+    /// Checks kernels against the GPU's limits (an impossible kernel is an error).
+    pub fn check_against(&self, gpu: &GpuProfile) -> Result<(), InputError> {
+        self.bind(gpu).map(|_| ())
     }
 }
 
-fn non_negative(s: &Scenario, v: &Spanned<f64>, field: &str) -> Result<(), InputError> {
-    if v.get_ref().is_finite() && *v.get_ref() >= 0.0 {
-        Ok(())
+/// Spans of defaults are empty at 0: no place in the file.
+fn real_span<T>(s: &Spanned<T>) -> Option<std::ops::Range<usize>> {
+    let span = s.span();
+    if span.is_empty() && span.start == 0 {
+        None
     } else {
-        Err(s.err(v, field, "must be a finite number >= 0"))
+        Some(span)
+    }
+}
+
+/// `clients[3]` with `name = "clients"` gives 3.
+fn index_of(part: &str, name: &str) -> Option<usize> {
+    part.strip_prefix(name)?.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
+}
+
+fn client_spec(c: &ClientFile) -> spec::ClientSpec {
+    let arrivals = match &c.arrival_rate_per_s {
+        Some(r) => Arrivals::Poisson { rate_per_s: *r.get_ref() },
+        None => Arrivals::ClosedLoop { think_us: c.think_us.as_ref().map(|t| *t.get_ref()).unwrap_or(0.0) },
+    };
+    spec::ClientSpec {
+        name: c.name.get_ref().clone(),
+        requests: c.requests.as_ref().map(|r| *r.get_ref()),
+        warmup_requests: *c.warmup_requests.get_ref(),
+        arrivals,
+        timing: c.timing,
+        unit: c.unit.clone(),
+        units_per_request: *c.units_per_request.get_ref(),
+        kernels: c.kernels.get_ref().iter().map(kernel_spec).collect(),
+    }
+}
+
+fn kernel_spec(k: &KernelFile) -> spec::KernelSpec {
+    // Checked by `check_format` before any spec is built.
+    let grid = k.grid.get_ref().total().unwrap_or(1);
+    let per_block = |total: &Option<Spanned<f64>>, per: &Option<Spanned<f64>>| match (total, per) {
+        (Some(t), _) => *t.get_ref() / grid as f64,
+        (_, Some(p)) => *p.get_ref(),
+        _ => 0.0,
+    };
+    spec::KernelSpec {
+        name: k.name.get_ref().clone(),
+        grid,
+        threads_per_block: k.block.get_ref().total().unwrap_or(1).min(u32::MAX as u64) as u32,
+        regs_per_thread: *k.regs_per_thread.get_ref(),
+        smem_bytes: *k.smem_bytes.get_ref(),
+        per_block: BlockWork {
+            flops: per_block(&k.flops, &k.flops_per_block),
+            dram_bytes: per_block(&k.dram_bytes, &k.dram_bytes_per_block),
+            instructions: per_block(&k.instructions, &k.instructions_per_block),
+        },
+        op: *k.op.get_ref(),
+        host_gap_us: k.host_gap_us.as_ref().map(|h| *h.get_ref()),
+        sync: k.sync,
+        repeat: *k.repeat.get_ref(),
     }
 }
 

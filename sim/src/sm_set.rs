@@ -24,20 +24,13 @@ impl SmSet {
         s
     }
 
+    /// SMs first..first + count (clipped to the largest GPU supported).
+    pub fn range(first: usize, count: usize) -> SmSet {
+        SmSet::first(first.saturating_add(count)).minus(&SmSet::first(first))
+    }
+
     pub fn len(&self) -> u32 {
         self.0.iter().map(|w| w.count_ones()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|&w| w == 0)
-    }
-
-    pub fn contains(&self, i: usize) -> bool {
-        i < MAX_SMS && self.0[i / 64] >> (i % 64) & 1 == 1
-    }
-
-    pub fn insert(&mut self, i: usize) {
-        self.0[i / 64] |= 1 << (i % 64);
     }
 
     pub fn union(&self, o: &SmSet) -> SmSet {
@@ -126,5 +119,14 @@ mod tests {
         assert_eq!(all.take(200, 5).len(), 132);
         assert_eq!(SmSet::first(0).lowest(), None);
         assert_eq!(t.lowest(), Some(0));
+    }
+
+    #[test]
+    fn ranges_and_takes_inside_them() {
+        let r = SmSet::range(60, 10);
+        assert_eq!(r.iter().collect::<Vec<_>>(), (60..70).collect::<Vec<_>>());
+        // Taking from a position inside the range wraps round to its start, never outside it.
+        assert_eq!(r.take(4, 68).iter().collect::<Vec<_>>(), vec![60, 61, 68, 69]);
+        assert_eq!(SmSet::range(250, 100).len(), 6);
     }
 }

@@ -1,16 +1,20 @@
-//! A scenario bound to a GPU profile: the engine's input, with every derived quantity
-//! (footprints, per-block work, caps, latencies in ns) computed once.
+//! A workload spec and a layout bound to a GPU profile: the engine's input, with every derived
+//! quantity (footprints, per-block work, contexts, caps, latencies in ns, bandwidth pools)
+//! computed once. One [`GpuWorkload`] per GPU of the layout; GPUs do not interact yet, so each
+//! is simulated on its own.
 
 use crate::event_queue::{us_to_ns, Ns};
-use crate::input_error::InputError;
-use crate::occupancy::{BlockShape, Footprint, SmLimits};
+use crate::gpu_params::GpuParams;
+use crate::occupancy::{BlockShape, Footprint};
 use crate::profile::GpuProfile;
-use crate::scenario::{OpKind, Scenario, Sharing, Timing};
+use crate::sharing::{self, SliceParams};
+use crate::sm_set::SmSet;
+use crate::spec::{Arrivals, Layout, OpKind, SmSelection, SpecError, Timing, WorkloadSpec};
 
+/// A kernel bound to the profile.
 #[derive(Debug, Clone)]
-pub struct KernelSpec {
+pub(crate) struct Kernel {
     pub name: String,
-    pub client: usize,
     pub footprint: Footprint,
     pub grid: u64,
     pub flops_per_block: f64,
@@ -22,16 +26,27 @@ pub struct KernelSpec {
     pub sync: bool,
 }
 
+/// A run of identical launches in a request (a kernel with `repeat`), kept as one entry so that
+/// memory does not grow with the repeat count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Op {
+    pub kernel: u32,
+    pub repeat: u32,
+}
+
+/// A client bound to its place in the layout.
 #[derive(Debug, Clone)]
-pub struct ClientSpec {
+pub(crate) struct Client {
     pub name: String,
-    /// Processes decide issue classes and carve-out rules (streams mode: one process).
+    /// Index in the workload spec (seeds its arrival stream).
+    pub global: usize,
+    /// Blocks of different processes follow the cross-client rules.
     pub process: usize,
-    /// SM space: one per context (timeslice: one per client; else one shared).
+    /// SM space (context) it runs in.
     pub space: usize,
-    /// Kernel indices (into Workload::kernels) launched by one request, in stream order.
-    pub ops: Vec<u32>,
-    /// Distinct kernel indices of this client, for reporting.
+    /// Launches of one request, in stream order.
+    pub ops: Vec<Op>,
+    /// Distinct kernels of this client, for reporting.
     pub kernel_ids: Vec<u32>,
     pub requests: Option<u64>,
     pub warmup: u64,
@@ -41,127 +56,224 @@ pub struct ClientSpec {
     pub unit: String,
     pub units_per_request: f64,
     pub sm_cap: u32,
-    pub mps_percentage: Option<f64>,
     pub launch_latency_ns: Ns,
 }
 
+/// The SMs one context sees, and the bandwidth pool its blocks draw on.
 #[derive(Debug, Clone)]
-pub struct Workload {
-    pub name: String,
-    pub gpu: GpuProfile,
-    pub limits: SmLimits,
-    pub sharing: Sharing,
-    pub seed: u64,
-    pub horizon_ns: Ns,
-    pub clients: Vec<ClientSpec>,
-    pub kernels: Vec<KernelSpec>,
+pub(crate) struct SpaceDef {
+    pub sms: SmSet,
+    pub pool: usize,
 }
 
-/// Simulated horizon when a scenario gives none.
-pub const DEFAULT_DURATION_S: f64 = 60.0;
+/// Spaces that take turns on the same SMs.
+#[derive(Debug, Clone)]
+pub(crate) struct SliceGroup {
+    pub spaces: Vec<usize>,
+    pub params: SliceParams,
+}
+
+/// Everything the engine needs for one GPU.
+#[derive(Debug, Clone)]
+pub struct GpuWorkload {
+    pub(crate) name: String,
+    pub(crate) label: String,
+    pub(crate) gpu_name: String,
+    pub(crate) params: GpuParams,
+    pub(crate) clients: Vec<Client>,
+    pub(crate) kernels: Vec<Kernel>,
+    pub(crate) spaces: Vec<SpaceDef>,
+    /// DRAM bandwidth of each pool, bytes per ns.
+    pub(crate) pools: Vec<f64>,
+    pub(crate) slice_groups: Vec<SliceGroup>,
+    pub(crate) seed: u64,
+    pub(crate) horizon_ns: Ns,
+}
+
+/// A workload bound to a layout and a GPU profile.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub(crate) name: String,
+    /// The layout's label (the scenario's `sharing`).
+    pub(crate) label: String,
+    pub(crate) gpu_name: String,
+    pub(crate) seed: u64,
+    pub(crate) horizon_ns: Ns,
+    pub(crate) gpus: Vec<GpuWorkload>,
+}
 
 impl Workload {
-    pub fn build(scn: &Scenario, gpu: &GpuProfile) -> Result<Workload, InputError> {
-        scn.check_against(gpu)?;
-        let spec = &scn.spec;
-        let limits = SmLimits::from_profile(gpu);
+    /// Binds `spec` and `layout` to `gpu`. Every value is checked; errors name the field.
+    pub fn build(spec: &WorkloadSpec, layout: &Layout, gpu: &GpuProfile) -> Result<Workload, SpecError> {
+        spec.check()?;
         let n_sms = gpu.sm_count();
-        let mut clients = Vec::new();
-        let mut kernels: Vec<KernelSpec> = Vec::new();
-        for (ci, c) in spec.clients.get_ref().iter().enumerate() {
-            let mut ops = Vec::new();
-            let mut kernel_ids = Vec::new();
-            for k in c.kernels.get_ref() {
-                let grid = k.grid.get_ref().total().unwrap_or(1);
-                let threads = k.block.get_ref().total().unwrap_or(1) as u32;
-                let shape = BlockShape {
-                    threads,
-                    regs_per_thread: *k.regs_per_thread.get_ref(),
-                    smem_bytes: *k.smem_bytes.get_ref(),
-                };
-                let per_block =
-                    |total: &Option<toml::Spanned<f64>>, per: &Option<toml::Spanned<f64>>| match (total, per) {
-                        (Some(t), _) => *t.get_ref() / grid as f64,
-                        (_, Some(p)) => *p.get_ref(),
-                        _ => 0.0,
-                    };
-                let id = kernels.len() as u32;
-                kernels.push(KernelSpec {
-                    name: k.name.clone(),
-                    client: ci,
-                    footprint: Footprint::new(gpu, &limits, &shape),
-                    grid,
-                    flops_per_block: per_block(&k.flops, &k.flops_per_block),
-                    bytes_per_block: per_block(&k.dram_bytes, &k.dram_bytes_per_block),
-                    instructions_per_block: per_block(&k.instructions, &k.instructions_per_block),
-                    op: k.op,
-                    host_gap_ns: us_to_ns(
-                        k.host_gap_us.as_ref().map(|h| *h.get_ref()).unwrap_or(gpu.launch.host_launch_us.value),
-                    ),
-                    sync: k.sync,
-                });
-                kernel_ids.push(id);
-                ops.extend(std::iter::repeat_n(id, *k.repeat.get_ref() as usize));
+        layout.check(spec, n_sms)?;
+        let params = GpuParams::from_profile(gpu);
+        // Kernels are checked against the profile once, wherever they run.
+        for (ci, c) in spec.clients.iter().enumerate() {
+            for (ki, k) in c.kernels.iter().enumerate() {
+                check_kernel(gpu, k, &format!("clients[{ci}].kernels[{ki}]"))?;
             }
-            let pct = c.mps_thread_percentage.as_ref().map(|p| *p.get_ref());
-            let sm_cap = match (spec.sharing, pct) {
-                (Sharing::Mps, Some(p)) => {
-                    crate::mps::sm_cap(p, n_sms, gpu.sharing.mps_sm_granularity.value, gpu.sharing.mps_min_sms.value)
-                }
-                _ => n_sms,
-            };
-            let mut latency = gpu.launch.launch_latency_us.value;
-            if spec.sharing == Sharing::Mps {
-                latency += gpu.launch.mps_extra_latency_us.value;
-            }
-            clients.push(ClientSpec {
-                name: c.name.get_ref().clone(),
-                process: if spec.sharing == Sharing::Streams { 0 } else { ci },
-                space: if spec.sharing == Sharing::Timeslice { ci } else { 0 },
-                ops,
-                kernel_ids,
-                requests: c.requests.as_ref().map(|r| *r.get_ref()),
-                warmup: c.warmup_requests,
-                think_ns: us_to_ns(*c.think_us.get_ref()),
-                arrival_rate_per_s: c.arrival_rate_per_s.as_ref().map(|r| *r.get_ref()),
-                timing: c.timing,
-                unit: c.unit.clone(),
-                units_per_request: *c.units_per_request.get_ref(),
-                sm_cap,
-                mps_percentage: pct,
-                launch_latency_ns: us_to_ns(latency),
-            });
         }
-        let duration = spec.duration_s.as_ref().map(|d| *d.get_ref()).unwrap_or(DEFAULT_DURATION_S);
+        let horizon_ns = (spec.duration_s * 1e9) as Ns;
+        let mut gpus = Vec::new();
+        for g in &layout.gpus {
+            let mut w = GpuWorkload {
+                name: spec.name.clone(),
+                label: layout.label.clone(),
+                gpu_name: gpu.name.clone(),
+                params: params.clone(),
+                clients: Vec::new(),
+                kernels: Vec::new(),
+                spaces: Vec::new(),
+                pools: Vec::new(),
+                slice_groups: Vec::new(),
+                seed: spec.seed,
+                horizon_ns,
+            };
+            let mut processes = 0;
+            for p in &g.partitions {
+                let sms = match p.sms {
+                    SmSelection::All => SmSet::first(n_sms as usize),
+                    SmSelection::Range { first, count } => SmSet::range(first as usize, count as usize),
+                };
+                let plan = sharing::mode(p.sharing).arrange(p, sms.len(), gpu);
+                let pool = w.pools.len();
+                w.pools.push(params.achievable_bw * p.bandwidth_share);
+                let first_space = w.spaces.len();
+                w.spaces.extend((0..plan.contexts).map(|_| SpaceDef { sms, pool }));
+                if let Some(params) = plan.time_slice {
+                    w.slice_groups.push(SliceGroup { spaces: (first_space..w.spaces.len()).collect(), params });
+                }
+                for (m, mp) in p.members.iter().zip(&plan.members) {
+                    bind_client(&mut w, gpu, spec, m.client, processes + mp.process, first_space + mp.context, mp);
+                }
+                processes += plan.members.iter().map(|m| m.process + 1).max().unwrap_or(0);
+            }
+            gpus.push(w);
+        }
         Ok(Workload {
-            name: scn.name(),
-            gpu: gpu.clone(),
-            limits,
-            sharing: spec.sharing,
+            name: spec.name.clone(),
+            label: layout.label.clone(),
+            gpu_name: gpu.name.clone(),
             seed: spec.seed,
-            horizon_ns: (duration * 1e9) as Ns,
-            clients,
-            kernels,
+            horizon_ns,
+            gpus,
         })
     }
 
-    /// Number of SM spaces (contexts that each see the whole GPU).
-    pub fn spaces(&self) -> usize {
-        self.clients.iter().map(|c| c.space + 1).max().unwrap_or(1)
+    /// Replaces the seed (e.g. `simgpu run --seed`).
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+        for g in &mut self.gpus {
+            g.seed = seed;
+        }
     }
 
-    /// The workload of one client alone (dedicated mode runs one of these per client).
-    pub fn only_client(&self, ci: usize) -> Workload {
-        let mut w = self.clone();
-        let keep: Vec<u32> = self.clients[ci].kernel_ids.clone();
-        let remap = |id: u32| keep.iter().position(|&k| k == id).unwrap_or(0) as u32;
-        let mut c = self.clients[ci].clone();
-        c.ops = c.ops.iter().map(|&id| remap(id)).collect();
-        c.kernel_ids = (0..keep.len() as u32).collect();
-        c.process = 0;
-        c.space = 0;
-        w.kernels = keep.iter().map(|&id| KernelSpec { client: 0, ..self.kernels[id as usize].clone() }).collect();
-        w.clients = vec![c];
-        w
+    pub fn gpu_count(&self) -> usize {
+        self.gpus.len()
     }
+
+    /// The part of the workload that runs on GPU `i` of the layout.
+    pub fn gpu(&self, i: usize) -> &GpuWorkload {
+        &self.gpus[i]
+    }
+
+    pub fn horizon_ns(&self) -> Ns {
+        self.horizon_ns
+    }
+}
+
+fn bind_client(
+    w: &mut GpuWorkload,
+    gpu: &GpuProfile,
+    spec: &WorkloadSpec,
+    ci: usize,
+    process: usize,
+    space: usize,
+    plan: &sharing::MemberPlan,
+) {
+    let c = &spec.clients[ci];
+    let mut ops = Vec::new();
+    let mut kernel_ids = Vec::new();
+    for k in &c.kernels {
+        let shape = BlockShape {
+            threads: k.threads_per_block,
+            regs_per_thread: k.regs_per_thread,
+            smem_bytes: k.smem_bytes,
+        };
+        let id = w.kernels.len() as u32;
+        w.kernels.push(Kernel {
+            name: k.name.clone(),
+            footprint: Footprint::new(gpu, &w.params.limits, &shape),
+            grid: k.grid,
+            flops_per_block: k.per_block.flops,
+            bytes_per_block: k.per_block.dram_bytes,
+            instructions_per_block: k.per_block.instructions,
+            op: k.op,
+            host_gap_ns: us_to_ns(k.host_gap_us.unwrap_or(gpu.launch.host_launch_us.value)),
+            sync: k.sync,
+        });
+        kernel_ids.push(id);
+        ops.push(Op { kernel: id, repeat: k.repeat });
+    }
+    let (think_ns, arrival_rate_per_s) = match c.arrivals {
+        Arrivals::ClosedLoop { think_us } => (us_to_ns(think_us), None),
+        Arrivals::Poisson { rate_per_s } => (0, Some(rate_per_s)),
+    };
+    w.clients.push(Client {
+        name: c.name.clone(),
+        global: ci,
+        process,
+        space,
+        ops,
+        kernel_ids,
+        requests: c.requests,
+        warmup: c.warmup_requests,
+        think_ns,
+        arrival_rate_per_s,
+        timing: c.timing,
+        unit: c.unit.clone(),
+        units_per_request: c.units_per_request,
+        sm_cap: plan.sm_cap,
+        launch_latency_ns: us_to_ns(plan.launch_latency_us),
+    });
+}
+
+/// A kernel the GPU cannot run at all is an error, not a kernel that never starts.
+fn check_kernel(gpu: &GpuProfile, k: &crate::spec::KernelSpec, at: &str) -> Result<(), SpecError> {
+    let sm = &gpu.sm;
+    let g = |x: &str| format!("{at}.{x}");
+    let threads = k.threads_per_block;
+    if threads > sm.max_threads_per_block.value {
+        return Err(SpecError::new(
+            g("block"),
+            format!("{threads} threads per block; {} allows at most {}", gpu.name, sm.max_threads_per_block.value),
+        ));
+    }
+    let regs = k.regs_per_thread;
+    if regs == 0 || regs > sm.max_regs_per_thread.value {
+        return Err(SpecError::new(
+            g("regs_per_thread"),
+            format!("must be 1 to {} on {}", sm.max_regs_per_thread.value, gpu.name),
+        ));
+    }
+    let shape = BlockShape { threads, regs_per_thread: regs, smem_bytes: k.smem_bytes };
+    let need = crate::occupancy::regs_per_block(gpu, &shape);
+    if need > sm.registers.value {
+        return Err(SpecError::new(
+            g("regs_per_thread"),
+            format!("a block needs {need} registers; an SM of {} has {}", gpu.name, sm.registers.value),
+        ));
+    }
+    if k.smem_bytes as u64 > sm.smem_per_block_max_kb.value as u64 * 1024 {
+        return Err(SpecError::new(
+            g("smem_bytes"),
+            format!("at most {} KB of shared memory per block on {}", sm.smem_per_block_max_kb.value, gpu.name),
+        ));
+    }
+    if k.op == OpKind::Fp8Tensor && gpu.rates.fp8_tensor_flops_per_clk.value <= 0.0 {
+        return Err(SpecError::new(g("op"), format!("{} has no FP8 tensor cores", gpu.name)));
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ pub fn h100() -> GpuProfile {
 
 pub fn workload(text: &str, gpu: &GpuProfile) -> Workload {
     let s = Scenario::parse("test.toml", text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    Workload::build(&s, gpu).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    s.bind(gpu).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 /// One kernel of a generated scenario.

@@ -1,13 +1,48 @@
-//! Time-slicing between contexts: one context runs at a time. While another context waits, the
+//! Time-slicing: one context per client; the partition runs one context at a time.
+//!
+//! Mode rules: each member is a process with a context of its own that sees all of the
+//! partition's SMs; contexts take turns ([`TimeSlicer`]) with the profile's slice length and
+//! switch cost (`sharing.timeslice_us`, `sharing.context_switch_us`; calibrated by
+//! `simgpu calibrate`'s time-slice step).
+//!
+//! The scheduler: while another context waits, the
 //! running one keeps the GPU to the end of its current slice (slices tick from when it got the
 //! GPU); then the GPU switches, paying the switch cost, to the next waiting context in
 //! round-robin order. A context with nothing to run is skipped, and one that runs dry gives the
 //! GPU up at once. Blocks of a context that is switched out are preempted and resume later.
 
+use super::{Arrangement, MemberPlan, Mode, SliceParams};
 use crate::event_queue::Ns;
+use crate::profile::GpuProfile;
+use crate::spec::{Partition, SpecError};
+
+pub(crate) struct Timeslice;
+
+impl Mode for Timeslice {
+    fn check(&self, p: &Partition) -> Result<(), SpecError> {
+        super::no_mps_percentages(p)
+    }
+
+    fn arrange(&self, p: &Partition, partition_sms: u32, gpu: &GpuProfile) -> Arrangement {
+        let members = (0..p.members.len())
+            .map(|i| MemberPlan {
+                context: i,
+                process: i,
+                sm_cap: partition_sms,
+                launch_latency_us: gpu.launch.launch_latency_us.value,
+            })
+            .collect();
+        let slice = SliceParams {
+            // Truncated, not rounded: the values reports were committed with.
+            slice_ns: (gpu.sharing.timeslice_us.value * 1e3) as Ns,
+            switch_ns: (gpu.sharing.context_switch_us.value * 1e3) as Ns,
+        };
+        Arrangement { members, contexts: p.members.len(), time_slice: Some(slice) }
+    }
+}
 
 #[derive(Debug, Clone)]
-pub struct TimeSlicer {
+pub(crate) struct TimeSlicer {
     pub active: usize,
     /// Some(t): a switch to `active` is under way and completes at t.
     pub switching_until: Option<Ns>,
@@ -23,7 +58,7 @@ pub struct TimeSlicer {
 
 /// What the engine should do after a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     None,
     /// Arm a slice-end timer at this time with this generation.
     ArmTimer(Ns, u64),

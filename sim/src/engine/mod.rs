@@ -1,0 +1,484 @@
+//! The discrete-event engine of one GPU: host threads ([`host`]) issue launches into in-order
+//! streams; the block scheduler places runnable kernels on SM spaces; cohorts progress fluidly
+//! between events; time-slice groups and the power controller act on their own events.
+//! Statistics live in [`crate::stats`]; the engine only tells them what happened.
+//!
+//! Events in the heap are host steps, launches becoming visible on the GPU, arrivals, slice and
+//! switch timers and controller ticks. Cohort completions are not queued: their times follow from
+//! the fluid rates, which change only at events, so the next completion is found when rates are
+//! recomputed.
+
+mod host;
+
+use crate::event_queue::{EventQueue, Ns};
+use crate::occupancy::Footprint;
+use crate::placement::{Cohorts, PlaceRequest, Space};
+use crate::power::{Activity, ClockController, PowerModel};
+use crate::progress::{self, RateParams};
+use crate::report::Report;
+use crate::sharing::timeslice::{Action, TimeSlicer};
+use crate::slab::Slab;
+use crate::stats::Stats;
+use crate::trace::{Recording, Series, Span, Track, SMS_PER_TRACK};
+use crate::workload::GpuWorkload;
+use host::Host;
+
+#[derive(Debug, Clone, Copy)]
+enum Ev {
+    Host(u32),
+    Visible(u32),
+    Arrival(u32),
+    /// A slice-end timer of a time-slice group, with the generation it was armed in.
+    SliceEnd(u32, u64),
+    SwitchDone(u32),
+    PowerTick,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Launch {
+    kernel: u32,
+    client: u32,
+    first_of_request: bool,
+    visible: bool,
+    unplaced: u64,
+    running: u64,
+    first_start: Option<Ns>,
+}
+
+/// Where a space sits in the time-slice groups: (group, index within it).
+type SliceSlot = Option<(usize, usize)>;
+
+pub struct Engine<'w> {
+    w: &'w GpuWorkload,
+    now: Ns,
+    q: EventQueue<Ev>,
+    spaces: Vec<Space>,
+    runnable: Vec<Vec<u32>>,
+    cohorts: Cohorts,
+    launches: Slab<Launch>,
+    hosts: Vec<Host>,
+    slicers: Vec<TimeSlicer>,
+    slots: Vec<SliceSlot>,
+    power: PowerModel,
+    clock: ClockController,
+    rate_params: RateParams,
+    scratch: progress::Scratch,
+    new_cohorts: Vec<u32>,
+    caps: Vec<u32>,
+    footprints: Vec<Footprint>,
+    place_dirty: Vec<bool>,
+    rates_dirty: bool,
+    next_done: Option<(Ns, u32)>,
+    activity: Activity,
+    watts: f64,
+    stats: Stats,
+    events: u64,
+    stopped: bool,
+    finished_clients: usize,
+    rec: Option<Recording>,
+}
+
+/// Whether a space's blocks run now (time-slicing freezes all but the active context).
+fn space_running(slicers: &[TimeSlicer], slots: &[SliceSlot], space: u32) -> bool {
+    slots[space as usize].is_none_or(|(g, i)| slicers[g].running(i))
+}
+
+impl<'w> Engine<'w> {
+    pub fn new(w: &'w GpuWorkload, record: bool) -> Engine<'w> {
+        let p = &w.params;
+        let n_spaces = w.spaces.len();
+        let clock = p.clock;
+        let mut slots: Vec<SliceSlot> = vec![None; n_spaces];
+        let slicers = w
+            .slice_groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                for (i, &s) in group.spaces.iter().enumerate() {
+                    slots[s] = Some((g, i));
+                }
+                TimeSlicer::new(group.spaces.len(), group.params.slice_ns, group.params.switch_ns)
+            })
+            .collect();
+        let mut e = Engine {
+            w,
+            now: 0,
+            q: EventQueue::default(),
+            spaces: w.spaces.iter().enumerate().map(|(i, s)| Space::new(i as u32, s.sms, w.clients.len())).collect(),
+            runnable: vec![Vec::new(); n_spaces],
+            cohorts: Cohorts::default(),
+            launches: Slab::default(),
+            hosts: (0..w.clients.len()).map(|_| Host::default()).collect(),
+            slicers,
+            slots,
+            power: p.power,
+            rate_params: p.rates.at(clock.mhz),
+            clock,
+            scratch: progress::Scratch::default(),
+            new_cohorts: Vec::new(),
+            caps: w.clients.iter().map(|c| c.sm_cap).collect(),
+            footprints: w.kernels.iter().map(|k| k.footprint).collect(),
+            place_dirty: vec![false; n_spaces],
+            rates_dirty: false,
+            next_done: None,
+            activity: Activity::default(),
+            watts: p.power.idle_w,
+            stats: Stats::new(w, clock.mhz, p.power.idle_w),
+            events: 0,
+            stopped: false,
+            finished_clients: 0,
+            rec: record.then(|| Recording {
+                client_names: w.clients.iter().map(|c| c.name.clone()).collect(),
+                kernel_names: w.kernels.iter().map(|k| k.name.clone()).collect(),
+                n_sms: p.n_sms,
+                client_sms: w.clients.iter().map(|c| Series { name: c.name.clone(), points: vec![(0, 0.0)] }).collect(),
+                ..Recording::default()
+            }),
+        };
+        for ci in 0..w.clients.len() {
+            e.start_client(ci);
+        }
+        e.q.push(p.control_period_ns, Ev::PowerTick);
+        e
+    }
+
+    pub fn now(&self) -> Ns {
+        self.now
+    }
+
+    fn running(&self, space: u32) -> bool {
+        space_running(&self.slicers, &self.slots, space)
+    }
+
+    fn has_work(spaces: &[Space], runnable: &[Vec<u32>], s: usize) -> bool {
+        !spaces[s].is_idle() || !runnable[s].is_empty()
+    }
+
+    /// Processes one event (or simultaneous cohort completions). Returns false when the run is over.
+    pub fn step(&mut self) -> bool {
+        if self.stopped {
+            return false;
+        }
+        let heap_t = self.q.peek_time();
+        let done_t = self.next_done.map(|d| d.0);
+        let t = match (heap_t, done_t) {
+            (None, None) => {
+                self.stopped = true;
+                return false;
+            }
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (Some(a), Some(b)) => a.min(b),
+        };
+        if t > self.w.horizon_ns {
+            self.advance(self.w.horizon_ns);
+            self.stopped = true;
+            return false;
+        }
+        self.advance(t);
+        self.events += 1;
+        if done_t == Some(t) {
+            self.complete_due_cohorts();
+        } else if let Some((_, ev)) = self.q.pop() {
+            self.handle(ev);
+        }
+        self.settle();
+        !self.stopped
+    }
+
+    /// Moves time forward, advancing every running cohort and the statistics integrals.
+    fn advance(&mut self, t: Ns) {
+        let dt = t.saturating_sub(self.now);
+        if dt > 0 {
+            self.cohorts.advance(dt as f64);
+            self.stats.advance(dt, self.watts, self.clock.mhz, &self.activity);
+        }
+        self.now = t;
+    }
+
+    fn complete_due_cohorts(&mut self) {
+        // Every cohort due now finishes (ties resolved in creation order).
+        let now = self.now;
+        let mut i = 0;
+        while i < self.cohorts.live.len() {
+            let id = self.cohorts.live[i];
+            let c = &self.cohorts.get(id);
+            let due = c.rate > 0.0 && self.running(c.space) && now + ceil_ns(c.remaining / c.rate) <= now;
+            let is_next = self.next_done.is_some_and(|d| d.1 == id);
+            if due || is_next {
+                self.complete_cohort(id);
+            } else {
+                i += 1;
+            }
+        }
+        self.next_done = None;
+        self.rates_dirty = true;
+    }
+
+    fn complete_cohort(&mut self, id: u32) {
+        let c = self.cohorts.get(id).clone();
+        if let Some(rec) = self.rec.as_mut() {
+            let g = &self.spaces[c.space as usize].groups[c.group as usize];
+            let mut counts = [0u32; crate::sm_set::MAX_SMS / SMS_PER_TRACK];
+            for sm in g.sms.iter() {
+                counts[sm / SMS_PER_TRACK] += 1;
+            }
+            for (t, &n) in counts.iter().enumerate().filter(|(_, &n)| n > 0) {
+                rec.spans.push(Span {
+                    track: Track::Sms(t as u32),
+                    kernel: c.kernel,
+                    start: c.placed_at,
+                    end: self.now,
+                    sms: n,
+                    blocks: c.blocks_per_sm as u64,
+                });
+            }
+        }
+        self.spaces[c.space as usize].remove(&mut self.cohorts, id, &self.footprints, &self.w.params.limits);
+        self.place_dirty[c.space as usize] = true;
+        let l = &mut self.launches.v[c.launch as usize];
+        l.running -= (c.blocks_per_sm * c.n_sms) as u64;
+        if l.running == 0 && l.unplaced == 0 {
+            self.complete_launch(c.launch);
+        }
+    }
+
+    fn complete_launch(&mut self, lid: u32) {
+        let l = self.launches.v[lid as usize].clone();
+        let start = l.first_start.unwrap_or(self.now);
+        self.stats.launch_done(l.kernel, self.now - start);
+        if let Some(rec) = self.rec.as_mut() {
+            let k = &self.w.kernels[l.kernel as usize];
+            rec.spans.push(Span {
+                track: Track::Client(l.client),
+                kernel: l.kernel,
+                start,
+                end: self.now,
+                sms: 0,
+                blocks: k.grid,
+            });
+        }
+        self.launches.release(lid);
+        self.stream_advanced(l.client as usize, lid);
+    }
+
+    fn make_runnable(&mut self, lid: u32) {
+        let l = &self.launches.v[lid as usize];
+        let ci = l.client as usize;
+        let space = self.w.clients[ci].space;
+        let first = l.first_of_request;
+        self.runnable[space].push(lid);
+        self.place_dirty[space] = true;
+        if first && self.running(space as u32) && self.hosts[ci].gpu_start.is_none() {
+            self.hosts[ci].gpu_start = Some(self.now);
+        }
+        if let Some((g, _)) = self.slots[space] {
+            self.timeslice_changed(g);
+        }
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Host(c) => self.host_step(c as usize),
+            Ev::Visible(lid) => {
+                self.launches.v[lid as usize].visible = true;
+                let ci = self.launches.v[lid as usize].client as usize;
+                if self.hosts[ci].stream.front() == Some(&lid) {
+                    self.make_runnable(lid);
+                }
+            }
+            Ev::Arrival(c) => self.arrival(c as usize),
+            Ev::SliceEnd(g, generation) => {
+                let g = g as usize;
+                let (spaces, runnable, members) = (&self.spaces, &self.runnable, &self.w.slice_groups[g].spaces);
+                let a = self.slicers[g].on_timer(self.now, generation, &|x| Self::has_work(spaces, runnable, members[x]));
+                self.apply_slice_action(g, a);
+            }
+            Ev::SwitchDone(g) => {
+                let g = g as usize;
+                let (spaces, runnable, members) = (&self.spaces, &self.runnable, &self.w.slice_groups[g].spaces);
+                let a = self.slicers[g].on_switch_done(self.now, &|x| Self::has_work(spaces, runnable, members[x]));
+                let active = members[self.slicers[g].active];
+                self.place_dirty[active] = true;
+                self.rates_dirty = true;
+                // Requests whose first kernel waited for this context start (CUDA events) now.
+                for i in 0..self.runnable[active].len() {
+                    let l = &self.launches.v[self.runnable[active][i] as usize];
+                    let h = &mut self.hosts[l.client as usize];
+                    if l.first_of_request && h.gpu_start.is_none() {
+                        h.gpu_start = Some(self.now);
+                    }
+                }
+                self.apply_slice_action(g, a);
+            }
+            Ev::PowerTick => self.power_tick(),
+        }
+    }
+
+    fn power_tick(&mut self) {
+        let period = self.w.params.control_period_ns;
+        let avg = self.stats.take_period_energy() / (period as f64 * 1e-9);
+        let up = self.power.watts(&self.activity, (self.clock.mhz + self.clock.step_mhz).min(self.clock.max_mhz));
+        if self.clock.update(avg, up) {
+            self.rate_params = self.w.params.rates.at(self.clock.mhz);
+            self.rates_dirty = true;
+            self.stats.clock_moved(self.clock.mhz);
+        }
+        if let Some(rec) = self.rec.as_mut() {
+            rec.power_w.push(self.now, avg);
+            rec.clock_mhz.push(self.now, self.clock.mhz);
+        }
+        self.q.push(self.now + period, Ev::PowerTick);
+    }
+
+    fn timeslice_changed(&mut self, g: usize) {
+        let (spaces, runnable, members) = (&self.spaces, &self.runnable, &self.w.slice_groups[g].spaces);
+        let a = self.slicers[g].on_change(self.now, &|x| Self::has_work(spaces, runnable, members[x]));
+        self.apply_slice_action(g, a);
+    }
+
+    fn apply_slice_action(&mut self, g: usize, a: Action) {
+        match a {
+            Action::None => {}
+            Action::ArmTimer(t, generation) => self.q.push(t, Ev::SliceEnd(g as u32, generation)),
+            Action::Switching(t) => {
+                self.rates_dirty = true;
+                self.q.push(t, Ev::SwitchDone(g as u32));
+            }
+        }
+    }
+
+    /// Places what can be placed, then recomputes rates if anything changed.
+    fn settle(&mut self) {
+        for s in 0..self.spaces.len() {
+            if self.place_dirty[s] {
+                self.place_dirty[s] = false;
+                if self.running(s as u32) {
+                    self.place_space(s);
+                }
+                if let Some((g, _)) = self.slots[s] {
+                    self.timeslice_changed(g);
+                }
+            }
+        }
+        if self.rates_dirty {
+            self.rates_dirty = false;
+            self.recompute_rates();
+        }
+    }
+
+    fn place_space(&mut self, s: usize) {
+        let mut i = 0;
+        while i < self.runnable[s].len() {
+            let lid = self.runnable[s][i];
+            let l = &self.launches.v[lid as usize];
+            let ci = l.client as usize;
+            let req = PlaceRequest {
+                launch: lid,
+                kernel: l.kernel,
+                client: l.client,
+                process: self.w.clients[ci].process as u32,
+                footprint: self.footprints[l.kernel as usize],
+                blocks: l.unplaced,
+                cap: self.caps[ci],
+                now: self.now,
+            };
+            self.new_cohorts.clear();
+            let p = &self.w.params;
+            let placed = self.spaces[s].place(&mut self.cohorts, &req, &p.limits, p.carveout, &mut self.new_cohorts);
+            if placed > 0 {
+                self.rates_dirty = true;
+                let l = &mut self.launches.v[lid as usize];
+                l.unplaced -= placed;
+                l.running += placed;
+                l.first_start.get_or_insert(self.now);
+            }
+            if self.launches.v[lid as usize].unplaced == 0 {
+                self.runnable[s].remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn recompute_rates(&mut self) {
+        let (slicers, slots) = (&self.slicers, &self.slots);
+        let running = |s: u32| space_running(slicers, slots, s);
+        progress::recompute(self.w, &self.spaces, &mut self.cohorts, &self.rate_params, &running, &mut self.scratch);
+        // Activity for power, and the next completion.
+        let mut a = Activity::default();
+        let mut next: Option<(Ns, u32)> = None;
+        for (si, s) in self.spaces.iter().enumerate() {
+            if running(si as u32) {
+                a.active_sms += s.busy_sms as f64;
+            }
+        }
+        for &id in &self.cohorts.live {
+            let c = &self.cohorts.get(id);
+            if c.rate <= 0.0 {
+                continue;
+            }
+            let k = &self.w.kernels[c.kernel as usize];
+            if k.op.is_tensor() {
+                a.tensor_busy_sms += c.issue_used * c.n_sms as f64;
+            } else {
+                a.fp32_busy_sms += c.issue_used * c.n_sms as f64;
+            }
+            a.dram_gbs += c.dram_bytes_per_ns;
+            let t = self.now + ceil_ns(c.remaining / c.rate);
+            if next.is_none_or(|(nt, _)| t < nt) {
+                next = Some((t, id));
+            }
+        }
+        self.next_done = next;
+        self.activity = a;
+        self.watts = self.power.watts(&a, self.clock.mhz);
+        self.stats.power_sampled(self.watts);
+        if let Some(rec) = self.rec.as_mut() {
+            for (ci, c) in self.w.clients.iter().enumerate() {
+                let v = if running(c.space as u32) { self.spaces[c.space].client_sms[ci] as f64 } else { 0.0 };
+                rec.client_sms[ci].push(self.now, v);
+            }
+        }
+    }
+
+    /// Checks the invariants of every space (for tests).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let fp = |k: u32| self.footprints[k as usize];
+        for s in &self.spaces {
+            s.check(&self.cohorts, &self.w.params.limits, &fp, &self.caps)?;
+        }
+        for &id in &self.cohorts.live {
+            let c = &self.cohorts.get(id);
+            if !(0.0..=1.0).contains(&c.remaining) || !c.rate.is_finite() || c.rate < 0.0 {
+                return Err(format!("cohort {id}: remaining {} rate {}", c.remaining, c.rate));
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks launched and completed so far, over all kernels.
+    pub fn block_counts(&self) -> (u64, u64) {
+        self.stats.block_counts(self.w)
+    }
+
+    /// Ends the run: the report of this GPU and, if asked for, the recording.
+    pub fn finish(mut self) -> (Report, Option<Recording>) {
+        let switches = self.slicers.iter().map(|s| s.switches).sum();
+        let mut rec = self.rec.take();
+        if let Some(r) = rec.as_mut() {
+            r.end = self.now;
+        }
+        let report = self.stats.report(self.w, self.now, self.events, switches);
+        (report, rec)
+    }
+}
+
+/// Nanoseconds to cover `x` (>= 0), rounded up; huge values saturate.
+fn ceil_ns(x: f64) -> Ns {
+    if x.is_finite() {
+        x.max(0.0).ceil().min(u64::MAX as f64 / 4.0) as Ns
+    } else {
+        u64::MAX / 4
+    }
+}

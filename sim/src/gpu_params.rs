@@ -1,0 +1,42 @@
+//! The profile values the engine needs, bound once into typed fields, so the event loop never
+//! reads the raw profile (whose values carry their sources as strings).
+
+use crate::event_queue::Ns;
+use crate::occupancy::SmLimits;
+use crate::placement::CarveoutRules;
+use crate::power::{ClockController, PowerModel};
+use crate::profile::GpuProfile;
+use crate::progress::RateBase;
+
+#[derive(Debug, Clone)]
+pub(crate) struct GpuParams {
+    pub n_sms: u32,
+    pub limits: SmLimits,
+    pub carveout: CarveoutRules,
+    pub rates: RateBase,
+    /// GPU-wide achievable DRAM bandwidth, bytes per ns.
+    pub achievable_bw: f64,
+    pub power: PowerModel,
+    /// The controller as it starts: at the maximum clock.
+    pub clock: ClockController,
+    pub control_period_ns: Ns,
+}
+
+impl GpuParams {
+    pub fn from_profile(g: &GpuProfile) -> GpuParams {
+        GpuParams {
+            n_sms: g.sm_count(),
+            limits: SmLimits::from_profile(g),
+            carveout: CarveoutRules {
+                locked_across_clients: g.sharing.carveout_locked_across_clients.value,
+                locked_in_context: g.sharing.carveout_locked_in_context.value,
+            },
+            rates: RateBase::from_profile(g),
+            achievable_bw: g.memory.achievable_bw_gbs.value,
+            power: PowerModel::new(g),
+            clock: ClockController::new(g),
+            // Truncated, not rounded: the values reports were committed with.
+            control_period_ns: ((g.clock.period_ms.value * 1e6) as Ns).max(1),
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The front door: what a caller gives the engine, as plain typed values.
+//!
+//! A [`WorkloadSpec`] says what runs (clients, their kernels, arrivals, timing); a [`Layout`]
+//! says where (which GPUs; on each, the partitions of SMs and memory, and how the clients in a
+//! partition share it). The TOML scenario is one front end that builds these values
+//! ([`crate::Scenario::to_spec`]); a workload generator or the planner builds them directly.
+//!
+//! Checks here are the only checks of values: they return a [`SpecError`] whose `path` uses the
+//! scenario format's field names (`clients[1].kernels[0].block`), so the TOML front end can point
+//! at the line.
+
+use std::fmt;
+
+/// Longest host-side time a scenario may state (think time, host gap), in microseconds: 1e6 s,
+/// the longest horizon. Bounding inputs here keeps every sum of simulated times far below
+/// `u64::MAX` nanoseconds (1.8e19 ns), so time arithmetic cannot wrap.
+pub const MAX_HOST_US: f64 = 1.0e12;
+/// Longest horizon in seconds.
+pub const MAX_DURATION_S: f64 = 1.0e6;
+/// Most blocks in one grid (2^40; CUDA allows 2^31-1 x 65535 x 65535, far beyond what one run can simulate).
+pub const MAX_GRID: u64 = 1 << 40;
+/// Most launches of one kernel in a row.
+pub const MAX_REPEAT: u32 = 1_000_000;
+/// Highest Poisson arrival rate per client (one request per microsecond).
+pub const MAX_ARRIVAL_RATE: f64 = 1.0e6;
+
+/// Which peak rate a kernel's work runs at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    #[default]
+    Fp32,
+    Fp16Tensor,
+    Bf16Tensor,
+    Fp8Tensor,
+    Int32,
+}
+
+impl OpKind {
+    pub fn is_tensor(self) -> bool {
+        matches!(self, OpKind::Fp16Tensor | OpKind::Bf16Tensor | OpKind::Fp8Tensor)
+    }
+}
+
+/// How a client times a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timing {
+    /// From the host issuing the request to its completion.
+    #[default]
+    Host,
+    /// From a start event executing on the GPU (the stream reached it and its context ran) to the end.
+    CudaEvents,
+}
+
+impl Timing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Timing::Host => "host",
+            Timing::CudaEvents => "cuda_events",
+        }
+    }
+}
+
+/// Work of one block.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BlockWork {
+    pub flops: f64,
+    pub dram_bytes: f64,
+    /// Warp instructions (as Nsight Compute counts them); 0 when unknown.
+    pub instructions: f64,
+}
+
+/// One kernel as a client launches it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelSpec {
+    pub name: String,
+    /// Blocks in the grid.
+    pub grid: u64,
+    pub threads_per_block: u32,
+    pub regs_per_thread: u32,
+    /// Static plus dynamic shared memory per block.
+    pub smem_bytes: u32,
+    pub per_block: BlockWork,
+    pub op: OpKind,
+    /// Host time before this launch; `None`: the profile's launch cost.
+    pub host_gap_us: Option<f64>,
+    /// The host waits for this kernel before going on.
+    pub sync: bool,
+    /// Launched this many times in a row.
+    pub repeat: u32,
+}
+
+/// When a client's requests start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arrivals {
+    /// The next request starts this long after the previous one completed.
+    ClosedLoop { think_us: f64 },
+    /// Requests arrive as a Poisson process; they queue while one is in flight.
+    Poisson { rate_per_s: f64 },
+}
+
+/// One client: a host thread with one in-order stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientSpec {
+    pub name: String,
+    /// Requests to run; `None`: until the horizon.
+    pub requests: Option<u64>,
+    /// Leading requests left out of the statistics.
+    pub warmup_requests: u64,
+    pub arrivals: Arrivals,
+    pub timing: Timing,
+    pub unit: String,
+    pub units_per_request: f64,
+    /// Kernels of one request, in stream order.
+    pub kernels: Vec<KernelSpec>,
+}
+
+/// What runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadSpec {
+    pub name: String,
+    pub seed: u64,
+    /// Simulated-time horizon.
+    pub duration_s: f64,
+    pub clients: Vec<ClientSpec>,
+}
+
+/// How the clients of one partition share it. Each mode's rules live in `sharing/<mode>.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sharing {
+    /// One client alone on the partition.
+    Dedicated,
+    /// All clients are streams of one process (one context).
+    Streams,
+    /// One context per client; the partition runs one at a time.
+    Timeslice,
+    /// One shared context through the MPS server; per-client SM caps.
+    Mps,
+}
+
+impl Sharing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sharing::Dedicated => "dedicated",
+            Sharing::Streams => "streams",
+            Sharing::Timeslice => "timeslice",
+            Sharing::Mps => "mps",
+        }
+    }
+}
+
+/// Which SMs of a GPU a partition owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmSelection {
+    All,
+    /// SMs `first .. first + count` (a MIG instance's GPCs, or a fixed SM partition).
+    Range { first: u32, count: u32 },
+}
+
+/// A client in a partition, with what its sharing mode needs to know about it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Member {
+    /// Index into [`WorkloadSpec::clients`].
+    pub client: usize,
+    /// MPS only: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE.
+    pub mps_thread_percentage: Option<f64>,
+}
+
+/// SMs and memory that some clients share in one way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partition {
+    pub sms: SmSelection,
+    /// Share of the GPU's DRAM bandwidth this partition's blocks draw on (1: the whole pool).
+    pub bandwidth_share: f64,
+    /// Share of the GPU's memory capacity.
+    pub capacity_share: f64,
+    pub sharing: Sharing,
+    pub members: Vec<Member>,
+}
+
+/// One GPU and its partitions (disjoint SMs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuLayout {
+    pub partitions: Vec<Partition>,
+}
+
+/// Where the clients run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// Name of the arrangement for reports (the scenario's `sharing`).
+    pub label: String,
+    pub gpus: Vec<GpuLayout>,
+}
+
+impl Layout {
+    /// The layout a scenario's `sharing` implies: one whole GPU shared in that mode, or, for
+    /// `dedicated`, one GPU per client. `mps_percentages[i]` belongs to client i.
+    pub fn whole_gpu(sharing: Sharing, mps_percentages: &[Option<f64>]) -> Layout {
+        let member = |client: usize| Member { client, mps_thread_percentage: mps_percentages[client] };
+        let whole = |sharing, members| Partition {
+            sms: SmSelection::All,
+            bandwidth_share: 1.0,
+            capacity_share: 1.0,
+            sharing,
+            members,
+        };
+        let gpus = match sharing {
+            Sharing::Dedicated => (0..mps_percentages.len())
+                .map(|c| GpuLayout { partitions: vec![whole(Sharing::Dedicated, vec![member(c)])] })
+                .collect(),
+            s => vec![GpuLayout { partitions: vec![whole(s, (0..mps_percentages.len()).map(member).collect())] }],
+        };
+        Layout { label: sharing.as_str().to_string(), gpus }
+    }
+}
+
+/// A value the engine cannot take, with the scenario-format path of the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// `clients[1].kernels[0].block`; empty when no single field is at fault.
+    pub path: String,
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> SpecError {
+        SpecError { path: path.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "field `{}`: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+fn finite_in(v: f64, lo: f64, hi: f64) -> bool {
+    v.is_finite() && v >= lo && v <= hi
+}
+
+impl WorkloadSpec {
+    /// Checks every value that needs no GPU profile.
+    pub fn check(&self) -> Result<(), SpecError> {
+        if !(self.duration_s.is_finite() && self.duration_s > 0.0 && self.duration_s <= MAX_DURATION_S) {
+            return Err(SpecError::new(
+                "duration_s",
+                format!("must be a positive number of seconds (at most {MAX_DURATION_S:e})"),
+            ));
+        }
+        if self.clients.is_empty() {
+            return Err(SpecError::new("clients", "at least one client is needed"));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (ci, c) in self.clients.iter().enumerate() {
+            c.check(ci)?;
+            if !names.insert(c.name.as_str()) {
+                return Err(SpecError::new(format!("clients[{ci}].name"), "client names must be non-empty and unique"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ClientSpec {
+    fn check(&self, ci: usize) -> Result<(), SpecError> {
+        let f = |x: &str| format!("clients[{ci}].{x}");
+        if self.name.trim().is_empty() {
+            return Err(SpecError::new(f("name"), "client names must be non-empty and unique"));
+        }
+        match self.arrivals {
+            Arrivals::ClosedLoop { think_us } => host_time(think_us, &f("think_us"))?,
+            Arrivals::Poisson { rate_per_s } => {
+                if !(rate_per_s.is_finite() && rate_per_s > 0.0 && rate_per_s <= MAX_ARRIVAL_RATE) {
+                    return Err(SpecError::new(
+                        f("arrival_rate_per_s"),
+                        format!("must be a positive rate of at most {MAX_ARRIVAL_RATE:e} per second"),
+                    ));
+                }
+            }
+        }
+        if !(self.units_per_request.is_finite() && self.units_per_request > 0.0) {
+            return Err(SpecError::new(f("units_per_request"), "must be positive"));
+        }
+        if self.requests == Some(0) {
+            return Err(SpecError::new(f("requests"), "must be at least 1 (omit it to run until the horizon)"));
+        }
+        if let Some(n) = self.requests {
+            if self.warmup_requests >= n {
+                return Err(SpecError::new(
+                    f("warmup_requests"),
+                    format!("must be less than requests ({n}), or no request would be measured"),
+                ));
+            }
+        }
+        if self.kernels.is_empty() {
+            return Err(SpecError::new(f("kernels"), "a client needs at least one kernel"));
+        }
+        for (ki, k) in self.kernels.iter().enumerate() {
+            k.check(&format!("clients[{ci}].kernels[{ki}]"))?;
+        }
+        Ok(())
+    }
+}
+
+impl KernelSpec {
+    fn check(&self, at: &str) -> Result<(), SpecError> {
+        let g = |x: &str| format!("{at}.{x}");
+        if self.name.trim().is_empty() {
+            return Err(SpecError::new(g("name"), "kernel names must be non-empty"));
+        }
+        if !(1..=MAX_GRID).contains(&self.grid) {
+            return Err(SpecError::new(g("grid"), "must be 1 to 2^40 blocks (a number or [x, y, z])"));
+        }
+        if self.threads_per_block == 0 {
+            return Err(SpecError::new(g("block"), "must be a positive thread count (a number or [x, y, z])"));
+        }
+        if !(1..=MAX_REPEAT).contains(&self.repeat) {
+            return Err(SpecError::new(g("repeat"), format!("must be 1 to {MAX_REPEAT}")));
+        }
+        if let Some(h) = self.host_gap_us {
+            host_time(h, &g("host_gap_us"))?;
+        }
+        let w = &self.per_block;
+        for (name, v) in [("flops", w.flops), ("dram_bytes", w.dram_bytes), ("instructions", w.instructions)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(SpecError::new(g(name), "must be a finite number >= 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn host_time(v: f64, path: &str) -> Result<(), SpecError> {
+    if finite_in(v, 0.0, MAX_HOST_US) {
+        Ok(())
+    } else {
+        Err(SpecError::new(path, format!("must be a number of microseconds from 0 to {MAX_HOST_US:e} (1e6 s)")))
+    }
+}
+
+impl Layout {
+    /// Checks the layout against the workload: every client in exactly one partition, partitions
+    /// within their GPU and disjoint, shares in (0, 1], per-mode rules.
+    pub fn check(&self, w: &WorkloadSpec, n_sms: u32) -> Result<(), SpecError> {
+        let mut seen = vec![false; w.clients.len()];
+        if self.gpus.is_empty() {
+            return Err(SpecError::new("", "a layout needs at least one GPU"));
+        }
+        for (gi, g) in self.gpus.iter().enumerate() {
+            let mut used = vec![false; n_sms as usize];
+            for (pi, p) in g.partitions.iter().enumerate() {
+                let at = format!("gpus[{gi}].partitions[{pi}]");
+                let (first, count) = match p.sms {
+                    SmSelection::All => (0, n_sms),
+                    SmSelection::Range { first, count } => (first, count),
+                };
+                if count == 0 || first.checked_add(count).is_none_or(|end| end > n_sms) {
+                    return Err(SpecError::new(format!("{at}.sms"), format!("SMs must lie within 0..{n_sms}")));
+                }
+                for sm in first..first + count {
+                    if std::mem::replace(&mut used[sm as usize], true) {
+                        return Err(SpecError::new(format!("{at}.sms"), format!("SM {sm} is in two partitions")));
+                    }
+                }
+                for (name, v) in [("bandwidth_share", p.bandwidth_share), ("capacity_share", p.capacity_share)] {
+                    if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+                        return Err(SpecError::new(format!("{at}.{name}"), "must lie in (0, 1]"));
+                    }
+                }
+                for m in &p.members {
+                    if m.client >= w.clients.len() {
+                        return Err(SpecError::new(format!("{at}.members"), format!("no client {}", m.client)));
+                    }
+                    if std::mem::replace(&mut seen[m.client], true) {
+                        return Err(SpecError::new(
+                            format!("clients[{}]", m.client),
+                            "a client runs in exactly one partition",
+                        ));
+                    }
+                }
+                crate::sharing::check_partition(p)?;
+            }
+        }
+        if let Some(c) = seen.iter().position(|s| !s) {
+            return Err(SpecError::new(format!("clients[{c}]"), "this client is in no partition of the layout"));
+        }
+        Ok(())
+    }
+}

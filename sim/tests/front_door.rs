@@ -1,0 +1,168 @@
+//! The typed front door: workloads and layouts built directly, without a scenario file.
+
+use simgpu_sim::spec::{
+    Arrivals, BlockWork, ClientSpec, GpuLayout, KernelSpec, Layout, Member, OpKind, Partition, Sharing, SmSelection,
+    Timing, WorkloadSpec,
+};
+use simgpu_sim::{Engine, GpuProfile, Workload};
+
+fn h100() -> GpuProfile {
+    GpuProfile::from_toml("h100-sxm.toml", include_str!("../../models/gpus/h100-sxm.toml")).expect("profile parses")
+}
+
+/// A client running `requests` launches of a long FP32 kernel of `grid` 1024-thread blocks.
+fn fma_client(name: &str, grid: u64, requests: u64) -> ClientSpec {
+    ClientSpec {
+        name: name.into(),
+        requests: Some(requests),
+        warmup_requests: 0,
+        arrivals: Arrivals::ClosedLoop { think_us: 0.0 },
+        timing: Timing::Host,
+        unit: "requests".into(),
+        units_per_request: 1.0,
+        kernels: vec![KernelSpec {
+            name: "fma".into(),
+            grid,
+            threads_per_block: 1024,
+            regs_per_thread: 32,
+            smem_bytes: 0,
+            per_block: BlockWork { flops: 1.0e9, dram_bytes: 0.0, instructions: 0.0 },
+            op: OpKind::Fp32,
+            host_gap_us: None,
+            sync: false,
+            repeat: 1,
+        }],
+    }
+}
+
+fn workload(clients: Vec<ClientSpec>) -> WorkloadSpec {
+    WorkloadSpec { name: "front-door".into(), seed: 1, duration_s: 100.0, clients }
+}
+
+fn partition(first: u32, count: u32, sharing: Sharing, members: &[usize]) -> Partition {
+    Partition {
+        sms: SmSelection::Range { first, count },
+        bandwidth_share: count as f64 / 132.0,
+        capacity_share: count as f64 / 132.0,
+        sharing,
+        members: members.iter().map(|&client| Member { client, mps_thread_percentage: None }).collect(),
+    }
+}
+
+fn run_checked(w: &Workload) -> simgpu_sim::Report {
+    let mut e = Engine::new(w.gpu(0), false);
+    while e.step() {
+        e.check_invariants().expect("invariants hold after every event");
+    }
+    let (launched, completed) = e.block_counts();
+    assert_eq!(launched, completed);
+    e.finish().0
+}
+
+#[test]
+fn fixed_sm_partitions_run_side_by_side_like_halves_of_the_gpu() {
+    let gpu = h100();
+    let spec = workload(vec![fma_client("a", 132, 1), fma_client("b", 132, 1)]);
+    let layout = Layout {
+        label: "partitions".into(),
+        gpus: vec![GpuLayout {
+            partitions: vec![
+                partition(0, 66, Sharing::Dedicated, &[0]),
+                partition(66, 66, Sharing::Dedicated, &[1]),
+            ],
+        }],
+    };
+    let w = Workload::build(&spec, &layout, &gpu).expect("valid layout");
+    let r = run_checked(&w);
+    // 132 blocks on 66 SMs: two per SM, twice the time of one block per SM on the whole GPU.
+    let alone = {
+        let spec = workload(vec![fma_client("a", 132, 1)]);
+        let w = Workload::build(&spec, &Layout::whole_gpu(Sharing::Dedicated, &[None]), &gpu).expect("valid");
+        run_checked(&w).clients[0].kernels[0].duration_us.max
+    };
+    for c in &r.clients {
+        let d = c.kernels[0].duration_us.max;
+        assert!((d / alone - 2.0).abs() < 0.01, "{}: {d} us on half the SMs, {alone} us on all", c.name);
+        assert_eq!(c.sm_cap, 66);
+    }
+    assert_eq!(r.sharing, "partitions");
+}
+
+#[test]
+fn time_slice_groups_in_two_partitions_are_independent() {
+    let gpu = h100();
+    let spec = workload(vec![
+        fma_client("a", 66, 2),
+        fma_client("b", 66, 2),
+        fma_client("c", 66, 2),
+        fma_client("d", 66, 2),
+    ]);
+    let layout = Layout {
+        label: "two-slice-groups".into(),
+        gpus: vec![GpuLayout {
+            partitions: vec![
+                partition(0, 66, Sharing::Timeslice, &[0, 1]),
+                partition(66, 66, Sharing::Timeslice, &[2, 3]),
+            ],
+        }],
+    };
+    let w = Workload::build(&spec, &layout, &gpu).expect("valid layout");
+    let r = run_checked(&w);
+    assert!(r.gpu_stats.context_switches > 0);
+    let lat: Vec<f64> = r.clients.iter().map(|c| c.latency_us.p50).collect();
+    // Symmetric halves give the same answer.
+    assert_eq!(lat[0], lat[2], "{lat:?}");
+    assert_eq!(lat[1], lat[3], "{lat:?}");
+}
+
+#[test]
+fn clients_of_several_gpus_report_in_workload_order() {
+    let gpu = h100();
+    let spec = workload(vec![fma_client("a", 10, 1), fma_client("b", 20, 1), fma_client("c", 30, 1)]);
+    let whole = |members: &[usize]| GpuLayout { partitions: vec![partition(0, 132, Sharing::Streams, members)] };
+    let layout = Layout { label: "two-gpus".into(), gpus: vec![whole(&[2, 0]), whole(&[1])] };
+    let w = Workload::build(&spec, &layout, &gpu).expect("valid layout");
+    let (r, _) = simgpu_sim::run(&w, false);
+    let names: Vec<&str> = r.clients.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(r.gpu_stats.gpus, 2);
+}
+
+#[test]
+fn bad_layouts_name_the_field() {
+    let gpu = h100();
+    let spec = workload(vec![fma_client("a", 1, 1), fma_client("b", 1, 1)]);
+    let check = |partitions: Vec<Partition>| {
+        let layout = Layout { label: "x".into(), gpus: vec![GpuLayout { partitions }] };
+        Workload::build(&spec, &layout, &gpu).expect_err("invalid layout").path
+    };
+    // Overlapping SMs.
+    assert_eq!(
+        check(vec![partition(0, 70, Sharing::Dedicated, &[0]), partition(66, 66, Sharing::Dedicated, &[1])]),
+        "gpus[0].partitions[1].sms"
+    );
+    // Beyond the GPU.
+    assert_eq!(check(vec![partition(100, 40, Sharing::Streams, &[0, 1])]), "gpus[0].partitions[0].sms");
+    // A client nowhere, a client twice.
+    assert_eq!(check(vec![partition(0, 132, Sharing::Streams, &[0])]), "clients[1]");
+    assert_eq!(
+        check(vec![partition(0, 66, Sharing::Streams, &[0, 1]), partition(66, 66, Sharing::Streams, &[1])]),
+        "clients[1]"
+    );
+    // Two clients in a dedicated partition; an MPS percentage outside MPS.
+    assert_eq!(check(vec![partition(0, 132, Sharing::Dedicated, &[0, 1])]), "clients[1]");
+    let mut p = partition(0, 132, Sharing::Streams, &[0, 1]);
+    p.members[0].mps_thread_percentage = Some(50.0);
+    assert_eq!(check(vec![p]), "clients[0].mps_thread_percentage");
+}
+
+#[test]
+fn mps_caps_count_the_partitions_sms() {
+    let gpu = h100();
+    let spec = workload(vec![fma_client("a", 64, 1)]);
+    let mut p = partition(0, 64, Sharing::Mps, &[0]);
+    p.members[0].mps_thread_percentage = Some(50.0);
+    let layout = Layout { label: "mps-half".into(), gpus: vec![GpuLayout { partitions: vec![p] }] };
+    let w = Workload::build(&spec, &layout, &gpu).expect("valid layout");
+    assert_eq!(run_checked(&w).clients[0].sm_cap, 32);
+}
