@@ -10,11 +10,14 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("seed000-mps-132", "scenarios/seed000/mps-132.toml", include_str!("../scenarios/seed000/mps-132.toml")),
     ("decode-mps", "scenarios/bench/decode-mps.toml", include_str!("../scenarios/bench/decode-mps.toml")),
 ];
-const H100: &str = include_str!("../models/gpus/h100-sxm.toml");
 
 #[derive(Serialize)]
 struct Bench {
     name: String,
+    /// The scenario file, as bundled.
+    scenario: String,
+    /// The profile the scenario resolves to, as `simgpu run` resolves it.
+    profile: simgpu_sim::report::ProfileUsed,
     events: u64,
     kernels: u64,
     wall_ms: f64,
@@ -26,6 +29,10 @@ struct Bench {
 
 #[derive(Serialize)]
 struct Benches {
+    /// Runs per benchmark; wall_ms is the fastest.
+    repeat: u32,
+    /// What heap_events_per_s measures.
+    heap_yardstick: &'static str,
     benchmarks: Vec<Bench>,
 }
 
@@ -49,16 +56,19 @@ fn heap_rate(n: u64) -> (f64, u64) {
 }
 
 pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
-    let gpu = simgpu_sim::GpuProfile::from_toml("h100-sxm.toml", H100).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for (name, file, text) in BENCHES {
         let scn = simgpu_sim::Scenario::parse(file, text).map_err(|e| e.to_string())?;
-        let w = scn.bind(&gpu).map_err(|e| e.to_string())?;
+        // The built-in profile, as `simgpu run` picks it from any directory.
+        let gpu = crate::profiles::builtin(scn.spec.gpu.get_ref())
+            .ok_or_else(|| format!("{file}: no built-in profile"))??;
+        let mut w = scn.bind(&gpu).map_err(|e| e.to_string())?;
+        w.set_profile_origin("built-in");
         let mut best = f64::INFINITY;
         let mut report = None;
         for _ in 0..repeat {
             let start = Instant::now();
-            let (r, _) = simgpu_sim::run(&w, false);
+            let r = simgpu_sim::run(&w);
             best = best.min(start.elapsed().as_secs_f64());
             report = Some(r);
         }
@@ -70,6 +80,8 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
         }
         out.push(Bench {
             name: name.to_string(),
+            scenario: file.to_string(),
+            profile: r.profile.clone(),
             events: r.sim.events,
             kernels,
             wall_ms: best * 1e3,
@@ -80,7 +92,11 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
         });
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&Benches { benchmarks: out }).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string_pretty(&Benches {
+                repeat,
+                heap_yardstick: "push all keys into a binary heap of (time, sequence), then pop them all; one push and one pop per event",
+                benchmarks: out,
+            }).map_err(|e| e.to_string())?);
     } else {
         println!(
             "{:<18} {:>10} {:>9} {:>10} {:>14} {:>12} {:>12} {:>16}",

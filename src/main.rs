@@ -5,10 +5,13 @@ mod bench;
 mod calibrate_cmd;
 mod files;
 mod output;
+mod plot_recorder;
 mod profiles;
+mod run_cmd;
+mod trace_file;
 
 use clap::{Parser, Subcommand};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -36,33 +39,53 @@ enum Cmd {
         /// Use this GPU profile file instead of the one the scenario names.
         #[arg(long, value_name = "FILE")]
         gpu_profile: Option<PathBuf>,
-        /// Directory holding gpus/<name>.toml (default: models/ beside or above the scenario, then ./models).
+        /// Directory holding gpus/<name>.toml, searched before the built-in profiles (it must exist).
         #[arg(long, value_name = "DIR")]
         models: Option<PathBuf>,
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Refuse or stop a run past this many events (an estimate is checked before the run).
+        #[arg(long, value_name = "N", default_value_t = run_cmd::DEFAULT_MAX_EVENTS)]
+        max_events: u64,
+        /// No progress bar on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Measure this machine's GPU with CUDA microbenchmarks and write a calibrated GPU profile.
+    ///
+    /// A full calibration starts from the datasheet profile of the GPU found and writes
+    /// models/gpus/<name>.calibrated.toml. With --only it starts from the calibrated profile
+    /// instead and writes a new dated file beside it (or --out; or, with --replace, the same file).
+    /// Flags are checked before any GPU is looked for.
+    #[command(after_help = calibrate_cmd::help_steps())]
     Calibrate {
-        /// Output profile (default: models/gpus/<name>.calibrated.toml); a .report.json goes beside it.
+        /// Profile to write; <same>.report.json goes beside it [default: models/gpus/<name>.calibrated.toml].
+        /// With --only, an existing FILE is the profile to start from.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// Bundled profile to start from (default: chosen from the device name).
+        /// Bundled datasheet profile of this GPU (h100-sxm, h200, rtx-4090, a100-sxm, l40s, l4)
+        /// [default: chosen from the device name].
         #[arg(long, value_name = "NAME")]
         base: Option<String>,
-        /// CUDA device ordinal.
+        /// CUDA device ordinal to calibrate.
         #[arg(long, default_value_t = 0)]
         device: usize,
-        /// Also run the MPS measurements (starts and always stops an MPS daemon of its own).
+        /// Also run the MPS step (starts an MPS control daemon of its own and always stops it;
+        /// needs nvidia-cuda-mps-control on the PATH).
         #[arg(long)]
         mps: bool,
-        /// Seconds of dense GEMMs for the power-controller trace.
-        #[arg(long, default_value_t = 12.0)]
+        /// Seconds of dense GEMMs for the power-controller trace, 2 to 120.
+        #[arg(long, value_name = "SECONDS", default_value_t = 12.0)]
         power_trace_s: f64,
-        /// Only these steps (comma-separated: fma, issue, dram, launch, gemm, streams, timeslice, mps, power).
-        #[arg(long, value_delimiter = ',')]
+        /// Run only these steps (comma-separated, listed below), starting from the calibrated
+        /// profile rather than the datasheet one.
+        #[arg(long, value_name = "STEP", value_delimiter = ',')]
         only: Vec<String>,
+        /// With --only: write the result back into the profile it started from instead of a new
+        /// dated file.
+        #[arg(long, requires = "only")]
+        replace: bool,
     },
     /// Internal: one process of a multi-process calibration measurement.
     #[command(hide = true)]
@@ -83,73 +106,34 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Run { scenario, json, trace, plot, gpu_profile, models, seed } => {
-            run(&scenario, json, trace.as_deref(), plot.as_deref(), gpu_profile.as_deref(), models.as_deref(), seed)
+        Cmd::Run { scenario, json, trace, plot, gpu_profile, models, seed, max_events, quiet } => {
+            run_cmd::run(&run_cmd::RunArgs {
+                scenario,
+                json,
+                trace,
+                plot,
+                gpu_profile,
+                models,
+                seed,
+                max_events,
+                quiet,
+            })
         }
         Cmd::Bench { json, repeat } => bench::bench(json, repeat.max(1)),
-        Cmd::Calibrate { out, base, device, mps, power_trace_s, only } => calibrate_cmd::calibrate(
-            out.as_deref(),
-            base.as_deref(),
-            device,
-            mps,
-            power_trace_s.clamp(2.0, 120.0),
-            only,
-        ),
+        Cmd::Calibrate { out, base, device, mps, power_trace_s, only, replace } => {
+            calibrate_cmd::calibrate(out.as_deref(), base.as_deref(), device, mps, power_trace_s, only, replace)
+        }
         Cmd::CalibrateWorker { args } => calibrate_cmd::worker(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(msg) if msg == run_cmd::INTERRUPTED => {
+            eprintln!("interrupted: nothing written");
+            ExitCode::from(130)
+        }
         Err(msg) => {
             eprintln!("error: {msg}");
             ExitCode::from(2)
         }
     }
-}
-
-fn run(
-    path: &Path,
-    json: bool,
-    trace: Option<&Path>,
-    plot: Option<&Path>,
-    gpu_profile: Option<&Path>,
-    models: Option<&Path>,
-    seed: Option<u64>,
-) -> Result<(), String> {
-    let plot_format = match plot {
-        Some(p) => Some(
-            simgpu_plots::Format::from_path(p)
-                .ok_or_else(|| format!("{}: --plot needs a .png or .svg file name", p.display()))?,
-        ),
-        None => None,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read scenario: {e}", path.display()))?;
-    let scn = simgpu_sim::Scenario::parse(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
-    let (gpu, _) = profiles::resolve(&scn, gpu_profile, models, path)?;
-    let mut w = scn.bind(&gpu).map_err(|e| e.to_string())?;
-    if let Some(s) = seed {
-        w.set_seed(s);
-    }
-    let start = std::time::Instant::now();
-    let (mut report, rec) = simgpu_sim::run(&w, trace.is_some() || plot.is_some());
-    report.sim.wall_ms = start.elapsed().as_secs_f64() * 1e3;
-    // Render everything before writing anything, so a failure leaves no partial output.
-    let mut outputs: Vec<(&Path, Vec<u8>)> = Vec::new();
-    if let (Some(p), Some(r)) = (trace, rec.as_ref()) {
-        let doc = serde_json::json!({"traceEvents": r.chrome_events(), "displayTimeUnit": "ns"});
-        outputs.push((p, serde_json::to_vec(&doc).map_err(|e| e.to_string())?));
-    }
-    if let (Some(p), Some(fmt), Some(r)) = (plot, plot_format, rec.as_ref()) {
-        let bytes = simgpu_plots::render(&output::chart(&report, r), fmt, 1400, 900)
-            .map_err(|e| format!("{}: {e}", p.display()))?;
-        outputs.push((p, bytes));
-    }
-    for (p, bytes) in outputs {
-        files::write_atomic(p, &bytes)?;
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
-    } else {
-        print!("{}", output::table(&report));
-    }
-    Ok(())
 }

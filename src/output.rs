@@ -1,39 +1,60 @@
 //! Human-readable output: the run table and the occupancy/power/clock chart.
 
+use crate::plot_recorder::{PlotRecorder, Steps};
 use simgpu_plots::{Panel, Series, TimeChart};
-use simgpu_sim::trace::Recording;
+use simgpu_sim::report::Percentiles;
 use simgpu_sim::Report;
 use std::fmt::Write;
 
+/// A percentile, or `-` where nothing was measured.
+fn pct(p: &Option<Percentiles>, f: fn(&Percentiles) -> f64) -> String {
+    p.as_ref().map_or_else(|| "-".to_string(), |p| format!("{:.1}", f(p)))
+}
+
 pub fn table(r: &Report) -> String {
     let mut s = String::new();
+    let p = &r.profile;
+    let cal = match (&p.calibrated, &p.calibration_date) {
+        (true, Some(d)) => format!("calibrated {d}"),
+        (true, None) => "calibrated".to_string(),
+        (false, _) => "datasheet, not calibrated".to_string(),
+    };
     let _ = writeln!(s, "scenario {}  gpu {}  sharing {}  seed {}", r.scenario, r.gpu, r.sharing, r.seed);
+    let _ = writeln!(s, "profile {} ({}, {})", p.name, p.origin, cal);
     let _ = writeln!(s, "simulated {:.6} s in {:.1} ms wall, {} events", r.simulated_s, r.sim.wall_ms, r.sim.events);
     let _ = writeln!(s);
+    let w = r.clients.iter().map(|c| c.name.chars().count()).max().unwrap_or(0).max(16);
+    let u = r.clients.iter().map(|c| c.unit.chars().count()).max().unwrap_or(0).max(10);
     let _ = writeln!(
         s,
-        "{:<16} {:>14} {:<10} {:>9} {:>12} {:>12} {:>12} {:>7} {:>12}",
+        "{:<w$} {:>14} {:<u$} {:>9} {:>12} {:>12} {:>12} {:>7} {:>12}",
         "client", "throughput/s", "unit", "requests", "p50 us", "p90 us", "p99 us", "SM cap", "timing"
     );
+    let kw = r.clients.iter().flat_map(|c| &c.kernels).map(|k| k.name.chars().count()).max().unwrap_or(0).max(24);
     for c in &r.clients {
+        let l = &c.latency_us;
         let _ = writeln!(
             s,
-            "{:<16} {:>14.3} {:<10} {:>9} {:>12.1} {:>12.1} {:>12.1} {:>7} {:>12}",
+            "{:<w$} {:>14.3} {:<u$} {:>9} {:>12} {:>12} {:>12} {:>7} {:>12}",
             c.name,
             c.throughput_per_s,
             c.unit,
             c.requests_completed,
-            c.latency_us.p50,
-            c.latency_us.p90,
-            c.latency_us.p99,
+            pct(l, |p| p.p50),
+            pct(l, |p| p.p90),
+            pct(l, |p| p.p99),
             c.sm_cap,
             c.timing
         );
         for k in &c.kernels {
             let _ = writeln!(
                 s,
-                "  kernel {:<24} launches {:>8}  done {:>8}  duration p50 {:>12.1} us  mean {:>12.1} us",
-                k.name, k.launches, k.completed, k.duration_us.p50, k.duration_us.mean
+                "  kernel {:<kw$} launches {:>8}  done {:>8}  duration p50 {:>12} us  mean {:>12} us",
+                k.name,
+                k.launches,
+                k.completed,
+                pct(&k.duration_us, |p| p.p50),
+                pct(&k.duration_us, |p| p.mean)
             );
         }
     }
@@ -41,7 +62,7 @@ pub fn table(r: &Report) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "GPU: power avg {:.0} W (max {:.0} W), SM clock avg {:.0} MHz (min {:.0}), SMs busy {:.1}%, DRAM {:.0} GB/s, context switches {}{}",
+        "GPU: power avg {:.0} W (max {:.0} W over a controller period), SM clock avg {:.0} MHz (min {:.0}), SMs busy {:.1}%, DRAM {:.0} GB/s, context switches {}{}",
         g.avg_power_w,
         g.max_power_w,
         g.avg_sm_clock_mhz,
@@ -49,38 +70,42 @@ pub fn table(r: &Report) -> String {
         g.sm_busy_fraction * 100.0,
         g.avg_dram_gbs,
         g.context_switches,
-        if g.gpus > 1 { format!(" (average of {} dedicated GPUs)", g.gpus) } else { String::new() }
+        if g.gpus > 1 { format!(" (average of {} GPUs)", g.gpus) } else { String::new() }
     );
     s
 }
 
-fn to_ms(points: &[(u64, f64)], end: u64) -> Vec<(f64, f64)> {
-    let mut v: Vec<(f64, f64)> = points.iter().map(|&(t, x)| (t as f64 / 1e6, x)).collect();
+fn to_ms(s: &Steps, end: u64) -> Series {
+    let mut v: Vec<(f64, f64)> = s.points.iter().map(|&(t, x)| (t as f64 / 1e6, x)).collect();
     if let Some(&(_, last)) = v.last() {
         v.push((end as f64 / 1e6, last));
     }
-    v
+    Series { name: s.name.clone(), points: v }
 }
 
-pub fn chart(r: &Report, rec: &Recording) -> TimeChart {
-    let occupancy =
-        rec.client_sms.iter().map(|s| Series { name: s.name.clone(), points: to_ms(&s.points, rec.end) }).collect();
+pub fn chart(r: &Report, rec: &PlotRecorder) -> TimeChart {
+    let occupancy = rec.clients.iter().map(|(_, s)| to_ms(s, rec.end)).collect();
     TimeChart {
         title: format!("{} on {} ({})", r.scenario, r.gpu, r.sharing),
         x_label: "time (ms)".into(),
         panels: vec![
-            Panel { y_label: "SMs occupied".into(), stacked: true, y_max: Some(rec.n_sms as f64), series: occupancy },
             Panel {
-                y_label: "power (W)".into(),
+                y_label: "SMs occupied".into(),
+                stacked: true,
+                y_max: Some(rec.total_sms as f64),
+                series: occupancy,
+            },
+            Panel {
+                y_label: "power (W, controller periods)".into(),
                 stacked: false,
                 y_max: None,
-                series: vec![Series { name: "power".into(), points: to_ms(&rec.power_w.points, rec.end) }],
+                series: rec.power.iter().map(|s| to_ms(s, rec.end)).collect(),
             },
             Panel {
                 y_label: "SM clock (MHz)".into(),
                 stacked: false,
                 y_max: None,
-                series: vec![Series { name: "clock".into(), points: to_ms(&rec.clock_mhz.points, rec.end) }],
+                series: rec.clock.iter().map(|s| to_ms(s, rec.end)).collect(),
             },
         ],
     }

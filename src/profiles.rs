@@ -1,36 +1,58 @@
-//! Finding a GPU profile by name: a calibrated profile beats the datasheet one, files on disk
-//! beat the copies built into the binary (so `simgpu run` works from any directory).
+//! Finding a GPU profile by name, the same way from any directory.
+//!
+//! Order: `--gpu-profile FILE`; then `gpus/<name>.calibrated.toml` and `gpus/<name>.toml` in
+//! `--models DIR` and in `$SIMGPU_MODELS` (each must exist when given); then the profiles built
+//! into the binary, calibrated before datasheet; and only for a name that is not built in, a
+//! `models/` directory beside or above the scenario. The working directory plays no part, so
+//! a scenario gives the same answer wherever it is run from, and the report says which
+//! profile it used.
 
 use simgpu_sim::{GpuProfile, InputError, Scenario};
 use std::path::{Path, PathBuf};
 
-/// The bundled profiles, built in.
-const BUILT_IN: &[(&str, &str)] = &[
-    ("h100-sxm", include_str!("../models/gpus/h100-sxm.toml")),
-    ("h200", include_str!("../models/gpus/h200.toml")),
-    ("rtx-4090", include_str!("../models/gpus/rtx-4090.toml")),
-    ("a100-sxm", include_str!("../models/gpus/a100-sxm.toml")),
-    ("l40s", include_str!("../models/gpus/l40s.toml")),
-    ("l4", include_str!("../models/gpus/l4.toml")),
+/// The bundled profiles, built in: (name, datasheet, calibrated).
+const BUILT_IN: &[(&str, &str, Option<&str>)] = &[
+    (
+        "h100-sxm",
+        include_str!("../models/gpus/h100-sxm.toml"),
+        Some(include_str!("../models/gpus/h100-sxm.calibrated.toml")),
+    ),
+    ("h200", include_str!("../models/gpus/h200.toml"), Some(include_str!("../models/gpus/h200.calibrated.toml"))),
+    ("rtx-4090", include_str!("../models/gpus/rtx-4090.toml"), None),
+    ("a100-sxm", include_str!("../models/gpus/a100-sxm.toml"), None),
+    ("l40s", include_str!("../models/gpus/l40s.toml"), None),
+    ("l4", include_str!("../models/gpus/l4.toml"), None),
 ];
 
-/// Directories that may hold `gpus/<name>.toml`: the flag, $SIMGPU_MODELS, a `models/` beside the
-/// scenario or above it, and `models/` in the working directory.
-fn model_dirs(flag: Option<&Path>, scenario: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = flag.map(Path::to_path_buf).into_iter().collect();
-    if let Some(env) = std::env::var_os("SIMGPU_MODELS") {
-        dirs.push(PathBuf::from(env));
-    }
-    let abs = std::fs::canonicalize(scenario).unwrap_or_else(|_| scenario.to_path_buf());
-    for dir in abs.ancestors().skip(1) {
-        let m = dir.join("models");
-        if m.join("gpus").is_dir() {
-            dirs.push(m);
-            break;
+/// A loaded profile and where it came from ("built-in" or the file).
+pub struct Resolved {
+    pub profile: GpuProfile,
+    pub origin: String,
+}
+
+/// Directories given explicitly; each must exist.
+fn explicit_dirs(flag: Option<&Path>) -> Result<Vec<PathBuf>, String> {
+    let mut dirs = Vec::new();
+    if let Some(d) = flag {
+        if !d.is_dir() {
+            return Err(format!("--models {}: no such directory", d.display()));
         }
+        dirs.push(d.to_path_buf());
     }
-    dirs.push(PathBuf::from("models"));
-    dirs
+    if let Some(env) = std::env::var_os("SIMGPU_MODELS") {
+        let d = PathBuf::from(env);
+        if !d.is_dir() {
+            return Err(format!("$SIMGPU_MODELS={}: no such directory", d.display()));
+        }
+        dirs.push(d);
+    }
+    Ok(dirs)
+}
+
+fn find_in(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
+    dirs.iter()
+        .flat_map(|d| [format!("{name}.calibrated.toml"), format!("{name}.toml")].map(|f| d.join("gpus").join(f)))
+        .find(|p| p.is_file())
 }
 
 /// Loads the profile a scenario names. Errors point at the scenario's `gpu` line.
@@ -39,32 +61,43 @@ pub fn resolve(
     explicit: Option<&Path>,
     models: Option<&Path>,
     scenario_path: &Path,
-) -> Result<(GpuProfile, String), String> {
+) -> Result<Resolved, String> {
     if let Some(path) = explicit {
-        return load_file(path).map(|p| (p, path.display().to_string()));
+        return load_file(path).map(|profile| Resolved { profile, origin: path.display().to_string() });
     }
     let name = scn.spec.gpu.get_ref().as_str();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
         return Err(scn.err(&scn.spec.gpu, "gpu", "not a GPU profile name").to_string());
     }
-    for dir in model_dirs(models, scenario_path) {
-        for file in [format!("{name}.calibrated.toml"), format!("{name}.toml")] {
-            let path = dir.join("gpus").join(&file);
-            if path.is_file() {
-                return load_file(&path).map(|p| (p, path.display().to_string()));
-            }
-        }
+    if let Some(path) = find_in(&explicit_dirs(models)?, name) {
+        return load_file(&path).map(|profile| Resolved { profile, origin: path.display().to_string() });
     }
     if let Some(p) = builtin(name) {
-        return Ok((p?, format!("built-in {name}")));
+        return Ok(Resolved { profile: p?, origin: "built-in".into() });
     }
-    let known: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+    // A GPU of the user's own: models/ beside or above the scenario.
+    let abs = std::fs::canonicalize(scenario_path).unwrap_or_else(|_| scenario_path.to_path_buf());
+    let beside: Vec<PathBuf> = abs.ancestors().skip(1).map(|d| d.join("models")).filter(|m| m.is_dir()).collect();
+    if let Some(path) = find_in(&beside, name) {
+        return load_file(&path).map(|profile| Resolved { profile, origin: path.display().to_string() });
+    }
+    let known: Vec<&str> = BUILT_IN.iter().map(|(n, _, _)| *n).collect();
     Err(scn.err(&scn.spec.gpu, "gpu", format!("unknown GPU `{name}`; known: {}", known.join(", "))).to_string())
 }
 
-/// A bundled profile by name.
+/// A bundled profile by name: the calibrated one where there is one.
 pub fn builtin(name: &str) -> Option<Result<GpuProfile, String>> {
-    let (_, text) = BUILT_IN.iter().find(|(n, _)| *n == name)?;
+    let (_, datasheet, calibrated) = BUILT_IN.iter().find(|(n, _, _)| *n == name)?;
+    let (label, text) = match calibrated {
+        Some(c) => (format!("<built-in {name}.calibrated>"), *c),
+        None => (format!("<built-in {name}>"), *datasheet),
+    };
+    Some(GpuProfile::from_toml(&label, text).map_err(|e| e.to_string()))
+}
+
+/// A bundled datasheet profile by name (what calibration starts from).
+pub fn builtin_datasheet(name: &str) -> Option<Result<GpuProfile, String>> {
+    let (_, text, _) = BUILT_IN.iter().find(|(n, _, _)| *n == name)?;
     Some(GpuProfile::from_toml(&format!("<built-in {name}>"), text).map_err(|e| e.to_string()))
 }
 

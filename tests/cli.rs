@@ -155,3 +155,87 @@ fn calibrate_without_a_gpu_is_a_clear_error_and_writes_nothing() {
     assert_eq!(code, 2);
     assert!(err.contains("unknown step"), "{err}");
 }
+
+/// Runs `simgpu calibrate ARGS` in an empty directory: exit 2 with `needle` in the message, not a
+/// word about the GPU (flags are checked before one is looked for), and nothing written.
+fn calibrate_rejects(args: &[&str], needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<&str> = std::iter::once("calibrate").chain(args.iter().copied()).collect();
+    let (code, out, err) = simgpu(&all, dir.path());
+    assert_eq!(code, 2, "{args:?}: {out}{err}");
+    assert!(err.contains(needle), "{args:?}: expected {needle:?} in: {err}");
+    for gpu_word in ["libcuda", "CUDA GPU", "CUDA driver", "panicked"] {
+        assert!(!err.contains(gpu_word), "{args:?}: {err}");
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "{args:?}: nothing written");
+}
+
+#[test]
+fn calibrate_checks_its_flags_before_looking_for_a_gpu() {
+    calibrate_rejects(&["--only", "bogus"], "unknown step `bogus`");
+    calibrate_rejects(&["--only", "fma,bogus"], &simgpu_calibrate::calibrate::STEPS.join(", "));
+    calibrate_rejects(&["--power-trace-s", "1000"], "2 to 120 seconds");
+    calibrate_rejects(&["--power-trace-s", "1"], "2 to 120 seconds");
+    calibrate_rejects(&["--base", "nope"], "unknown GPU profile `nope`");
+    calibrate_rejects(&["--only", "mps"], "needs --mps");
+    calibrate_rejects(&["--replace"], "--only");
+    calibrate_rejects(&["--out", "no/such/dir/p.toml"], "does not exist");
+    calibrate_rejects(&["--base", "l4", "--only", "fma"], "no calibrated profile l4.calibrated.toml");
+    // From the calibrated profile built in, a new dated file goes to models/gpus, which is not here.
+    calibrate_rejects(&["--base", "h100-sxm", "--only", "fma"], "does not exist");
+    calibrate_rejects(&["--base", "h100-sxm", "--only", "fma", "--replace"], "no file to replace");
+    calibrate_rejects(&["--base", "h100-sxm", "--only", "fma", "--out", "p.toml", "--replace"], "nothing to replace");
+}
+
+#[test]
+fn calibrate_only_starts_from_an_existing_calibrated_profile() {
+    if std::path::Path::new("/dev/nvidiactl").exists() {
+        return; // a machine with a GPU would calibrate for real
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let profile = include_str!("../models/gpus/h100-sxm.calibrated.toml");
+    write(dir.path(), "cal.toml", profile);
+    // The plan is accepted (the file reads as a profile), so the next error is the missing GPU;
+    // the profile is untouched and no dated file appears.
+    let (code, out, err) =
+        simgpu(&["calibrate", "--base", "h100-sxm", "--only", "fma", "--out", "cal.toml"], dir.path());
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("libcuda.so.1") || err.contains("no CUDA GPU"), "{err}");
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files, ["cal.toml"]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("cal.toml")).unwrap(), profile);
+    // From the calibrated profile built into the binary, to a new file.
+    let (code, out, err) =
+        simgpu(&["calibrate", "--base", "h100-sxm", "--only", "power", "--out", "new.toml"], dir.path());
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("libcuda.so.1") || err.contains("no CUDA GPU"), "{err}");
+    assert!(!dir.path().join("new.toml").exists());
+    // A file that is not a profile is refused before the GPU.
+    write(dir.path(), "bad.toml", "name = 1\n");
+    let (code, _, err) = simgpu(&["calibrate", "--base", "h100-sxm", "--only", "fma", "--out", "bad.toml"], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.toml") && !err.contains("libcuda"), "{err}");
+}
+
+#[test]
+fn calibrate_help_describes_every_flag_and_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = simgpu(&["calibrate", "--help"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    let options = out.lines().position(|l| l.starts_with("Options:")).expect("an options section");
+    let lines: Vec<&str> = out.lines().skip(options).collect();
+    for flag in ["--out", "--base", "--device", "--mps", "--power-trace-s", "--only", "--replace"] {
+        let i = lines.iter().position(|l| l.trim_start().starts_with(flag)).unwrap_or_else(|| panic!("{flag}: {out}"));
+        // The description follows the flag and its <VALUE>, on the same line or the next.
+        let rest = lines[i].trim_start()[flag.len()..].trim_start();
+        let rest = if rest.starts_with('<') { rest.split_once('>').map_or("", |(_, r)| r) } else { rest };
+        let next = lines.get(i + 1).map_or("", |l| l.trim());
+        assert!(
+            rest.trim().len() > 10 || (next.len() > 10 && !next.starts_with('-')),
+            "{flag} has no description: {out}"
+        );
+    }
+    for step in simgpu_calibrate::calibrate::STEPS {
+        assert!(out.lines().any(|l| l.trim_start().starts_with(&format!("{step} "))), "step {step} not listed: {out}");
+    }
+}

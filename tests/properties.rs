@@ -43,7 +43,7 @@ proptest! {
         let gpu = h100();
         let text = scenario(sharing, &cs, 100.0);
         let w = workload(&text, &gpu);
-        let mut e = Engine::new(w.gpu(0), false);
+        let mut e = Engine::new(w.gpu(0), None);
         let mut steps = 0u64;
         while e.step() {
             steps += 1;
@@ -54,7 +54,7 @@ proptest! {
         let (launched, completed) = e.block_counts();
         prop_assert!(e.now() < w.horizon_ns(), "did not finish before the horizon\n{}", text);
         prop_assert_eq!(launched, completed);
-        let (r, _) = e.finish();
+        let r = e.finish();
         for (c, spec) in r.clients.iter().zip(&cs) {
             prop_assert_eq!(c.requests_completed, spec.0);
         }
@@ -66,8 +66,8 @@ proptest! {
         let gpu = h100();
         let text = format!("seed = {seed}\n{}", scenario(sharing, &cs, 100.0));
         let w = workload(&text, &gpu);
-        let a = serde_json::to_string(&simgpu_sim::run(&w, false).0).unwrap();
-        let b = serde_json::to_string(&simgpu_sim::run(&w, false).0).unwrap();
+        let a = serde_json::to_string(&simgpu_sim::run(&w)).unwrap();
+        let b = serde_json::to_string(&simgpu_sim::run(&w)).unwrap();
         prop_assert_eq!(a, b);
     }
 
@@ -83,7 +83,7 @@ proptest! {
             gpu.sm.count.value = sms;
             let text = scenario("dedicated", &[(1, None, vec![k.clone()])], 1000.0);
             let w = workload(&text, &gpu);
-            simgpu_sim::run(&w, false).0.clients[0].kernels[0].duration_us.max
+            simgpu_sim::run(&w).clients[0].kernels[0].duration_us.expect("measured").max
         };
         let compute_only = K { bytes: 0.0, ..k.clone() };
         let m = (n + extra).min(256);

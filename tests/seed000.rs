@@ -8,7 +8,7 @@ fn run_on(name: &str, gpu: &simgpu_sim::GpuProfile) -> Report {
     let path = format!("{}/scenarios/seed000/{name}.toml", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
     let w = common::workload(&text, gpu);
-    simgpu_sim::run(&w, false).0
+    simgpu_sim::run(&w)
 }
 
 fn run(name: &str) -> Report {
@@ -16,13 +16,13 @@ fn run(name: &str) -> Report {
 }
 
 fn softmax_p50(r: &Report) -> f64 {
-    r.clients.iter().find(|c| c.name == "softmax").unwrap().latency_us.p50
+    r.clients.iter().find(|c| c.name == "softmax").unwrap().latency_us.expect("measured").p50
 }
 
 fn compute_kernel_p50(r: &Report) -> f64 {
     let c = r.clients.iter().find(|c| c.name == "compute").unwrap();
     assert!(c.kernels[0].completed >= 1, "no compute kernel completed");
-    c.kernels[0].duration_us.p50
+    c.kernels[0].duration_us.expect("measured").p50
 }
 
 #[test]

@@ -5,13 +5,13 @@
 //! sweep goes from one block to several per SM; fitting min(n * per_sm, total) to it gives both
 //! limits. Buffers are far larger than L2 (50-60 MB on Hopper) so every byte comes from DRAM.
 
-use crate::clock::{with_sm_clock, ClockReading};
-use crate::device::Gpu;
-use crate::error::CalibrateError;
 use crate::kernels::Kernels;
-use crate::timing::{grid, time_on_stream};
-use cudarc::driver::{CudaFunction, CudaSlice, PushKernelArg};
 use serde::Serialize;
+use simgpu_harness::clock::{with_sm_clock, ClockReading};
+use simgpu_harness::cudarc::driver::{CudaFunction, CudaSlice, PushKernelArg};
+use simgpu_harness::timing::{grid, time_on_stream};
+use simgpu_harness::Gpu;
+use simgpu_harness::HarnessError;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -71,7 +71,7 @@ pub(crate) struct CopyBuffers {
 }
 
 impl CopyBuffers {
-    pub(crate) fn new(gpu: &Gpu, buffer_bytes: usize, max_blocks: u32) -> Result<CopyBuffers, CalibrateError> {
+    pub(crate) fn new(gpu: &Gpu, buffer_bytes: usize, max_blocks: u32) -> Result<CopyBuffers, HarnessError> {
         let n_vec = buffer_bytes / VEC_BYTES;
         let s = gpu.stream();
         Ok(CopyBuffers {
@@ -89,7 +89,7 @@ impl CopyBuffers {
         f: &CudaFunction,
         blocks: u32,
         threads: u32,
-    ) -> Result<(), CalibrateError> {
+    ) -> Result<(), HarnessError> {
         let mut l = gpu.stream().launch_builder(f);
         l.arg(&self.src).arg(&mut self.dst).arg(&self.n_vec).arg(&mut self.smids);
         // SAFETY: matches stream_copy(const float4*, float4*, unsigned long long, unsigned int*):
@@ -98,14 +98,14 @@ impl CopyBuffers {
         Ok(())
     }
 
-    fn sms_used(&self, gpu: &Gpu, blocks: u32) -> Result<u32, CalibrateError> {
+    fn sms_used(&self, gpu: &Gpu, blocks: u32) -> Result<u32, HarnessError> {
         let smids = gpu.stream().clone_dtoh(&self.smids)?;
         Ok(smids.iter().take(blocks as usize).collect::<BTreeSet<_>>().len() as u32)
     }
 }
 
 /// Runs the sweep. A full-GPU copy first warms up the clock and the memory system.
-pub fn run_dram(gpu: &Gpu, k: &Kernels, cfg: &DramConfig) -> Result<Vec<DramSample>, CalibrateError> {
+pub fn run_dram(gpu: &Gpu, k: &Kernels, cfg: &DramConfig) -> Result<Vec<DramSample>, HarnessError> {
     let threads = cfg.threads_per_block;
     let sm_count = gpu.info().sm_count.max(1);
     let max_blocks = cfg.block_counts.iter().copied().max().unwrap_or(1).max(sm_count);
@@ -140,7 +140,7 @@ pub fn run_dram(gpu: &Gpu, k: &Kernels, cfg: &DramConfig) -> Result<Vec<DramSamp
 
 /// L2 bandwidth (`memory.l2_bw_gbs`): the same copy over 2 x 8 MiB, which stays in L2, two blocks
 /// per SM, 50 launches back to back; GB/s read plus written.
-pub fn run_l2(gpu: &Gpu, k: &Kernels) -> Result<f64, CalibrateError> {
+pub fn run_l2(gpu: &Gpu, k: &Kernels) -> Result<f64, HarnessError> {
     let sms = gpu.info().sm_count.max(1);
     let mut buf = CopyBuffers::new(gpu, 8 << 20, 2 * sms)?;
     let bytes = 2.0 * (buf.n_vec as usize * VEC_BYTES) as f64;

@@ -5,13 +5,13 @@
 //! blocks one per SM first; `%smid` tells how many SMs were actually used) and that a second
 //! block on an SM adds nothing once the FMA pipe is full.
 
-use crate::clock::{with_sm_clock, ClockReading};
-use crate::device::Gpu;
-use crate::error::CalibrateError;
 use crate::kernels::Kernels;
-use crate::timing::{grid, time_on_stream};
-use cudarc::driver::{CudaFunction, CudaSlice, PushKernelArg};
 use serde::Serialize;
+use simgpu_harness::clock::{with_sm_clock, ClockReading};
+use simgpu_harness::cudarc::driver::{CudaFunction, CudaSlice, PushKernelArg};
+use simgpu_harness::timing::{grid, time_on_stream};
+use simgpu_harness::Gpu;
+use simgpu_harness::HarnessError;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -77,7 +77,7 @@ struct FmaBuffers {
 }
 
 impl FmaBuffers {
-    fn new(gpu: &Gpu, blocks: u32, threads: u32) -> Result<FmaBuffers, CalibrateError> {
+    fn new(gpu: &Gpu, blocks: u32, threads: u32) -> Result<FmaBuffers, HarnessError> {
         let s = gpu.stream();
         // Operands near 1 keep the chains finite; their values do not change the timing.
         let a: Vec<f32> = (0..threads).map(|i| 0.999 + i as f32 * 1e-7).collect();
@@ -97,7 +97,7 @@ impl FmaBuffers {
         blocks: u32,
         threads: u32,
         iters: i64,
-    ) -> Result<(), CalibrateError> {
+    ) -> Result<(), HarnessError> {
         let mut l = gpu.stream().launch_builder(f);
         l.arg(&self.a).arg(&self.b).arg(&mut self.out).arg(&mut self.timing).arg(&iters);
         // SAFETY: matches fma_loop(const float*, const float*, float*, unsigned long long*, long long);
@@ -109,7 +109,7 @@ impl FmaBuffers {
 
 /// Runs the sweep. The first launch (a full wave) is a warm-up: it loads the module's code and
 /// brings the clock up from idle.
-pub fn run_fma(gpu: &Gpu, k: &Kernels, cfg: &FmaConfig) -> Result<Vec<FmaSample>, CalibrateError> {
+pub fn run_fma(gpu: &Gpu, k: &Kernels, cfg: &FmaConfig) -> Result<Vec<FmaSample>, HarnessError> {
     let threads = cfg.threads_per_block;
     let sm_count = gpu.info().sm_count.max(1);
     let mut warm = FmaBuffers::new(gpu, sm_count, threads)?;

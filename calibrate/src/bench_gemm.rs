@@ -2,14 +2,14 @@
 //! dense bf16 GEMMs of growing size; the largest sizes approach the peak the profile wants. The
 //! same GEMM loop is the power-limited load of the power and clock steps.
 
-use crate::clock::{with_sm_clock, ClockReading};
-use crate::device::Gpu;
-use crate::error::CalibrateError;
-use crate::timing::time_on_stream;
-use cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
-use cudarc::driver::CudaSlice;
 use half::bf16;
 use serde::Serialize;
+use simgpu_harness::clock::{with_sm_clock, ClockReading};
+use simgpu_harness::cudarc::cublas::{sys::cublasOperation_t, CudaBlas, Gemm, GemmConfig};
+use simgpu_harness::cudarc::driver::CudaSlice;
+use simgpu_harness::timing::time_on_stream;
+use simgpu_harness::HarnessError;
+use simgpu_harness::{check_cublas, Gpu};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,10 +22,6 @@ pub struct GemmSample {
     pub flops_per_clk_per_sm: f64,
 }
 
-fn blas_err(e: impl std::fmt::Debug) -> CalibrateError {
-    CalibrateError::Cuda(format!("cuBLAS: {e:?}"))
-}
-
 /// Square bf16 GEMMs (fp32 accumulate) on one stream.
 pub struct GemmLoad {
     blas: CudaBlas,
@@ -36,13 +32,10 @@ pub struct GemmLoad {
 }
 
 impl GemmLoad {
-    pub fn new(gpu: &Gpu, n: usize) -> Result<GemmLoad, CalibrateError> {
-        // SAFETY: only tries to dlopen libcublas.
-        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
-            return Err(CalibrateError::Cuda("libcublas.so.13 could not be loaded".into()));
-        }
+    pub fn new(gpu: &Gpu, n: usize) -> Result<GemmLoad, HarnessError> {
+        check_cublas()?;
         let s = gpu.stream();
-        let blas = CudaBlas::new(s.clone()).map_err(blas_err)?;
+        let blas = CudaBlas::new(s.clone())?;
         let ones = vec![bf16::from_f32(0.01); n * n];
         Ok(GemmLoad { blas, a: s.clone_htod(&ones)?, b: s.clone_htod(&ones)?, c: s.alloc_zeros::<bf16>(n * n)?, n })
     }
@@ -56,7 +49,7 @@ impl GemmLoad {
         3.0 * (self.n * self.n * 2) as f64
     }
 
-    pub fn launch(&mut self) -> Result<(), CalibrateError> {
+    pub fn launch(&mut self) -> Result<(), HarnessError> {
         let n = self.n as i32;
         let cfg = GemmConfig {
             transa: cublasOperation_t::CUBLAS_OP_N,
@@ -71,11 +64,11 @@ impl GemmLoad {
             ldc: n,
         };
         // SAFETY: a, b and c hold n*n elements and the leading dimensions are n.
-        unsafe { self.blas.gemm(cfg, &self.a, &self.b, &mut self.c) }.map_err(blas_err)
+        Ok(unsafe { self.blas.gemm(cfg, &self.a, &self.b, &mut self.c) }?)
     }
 }
 
-pub fn run_gemm(gpu: &Gpu, sizes: &[usize], reps: u32) -> Result<Vec<GemmSample>, CalibrateError> {
+pub fn run_gemm(gpu: &Gpu, sizes: &[usize], reps: u32) -> Result<Vec<GemmSample>, HarnessError> {
     let sms = gpu.info().sm_count.max(1) as f64;
     let mut out = Vec::new();
     for &n in sizes {

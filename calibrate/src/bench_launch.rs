@@ -5,12 +5,13 @@
 //! small kernels, e.g. decode at concurrency 1), the time from a launch to its completion on an
 //! idle GPU, and how short a kernel can be when the GPU never waits for the host.
 
-use crate::device::Gpu;
-use crate::error::CalibrateError;
 use crate::fit::{summarize, Summary};
 use crate::kernels::Kernels;
-use crate::timing::{launch_empty, launch_spin, time_on_stream};
+use crate::kernels::{launch_empty, launch_spin};
 use serde::Serialize;
+use simgpu_harness::timing::time_on_stream;
+use simgpu_harness::Gpu;
+use simgpu_harness::HarnessError;
 use std::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,7 +50,7 @@ pub struct LaunchResult {
     pub block_dispatch_ns: f64,
 }
 
-pub fn run_launch(gpu: &Gpu, k: &Kernels, cfg: &LaunchBenchConfig) -> Result<LaunchResult, CalibrateError> {
+pub fn run_launch(gpu: &Gpu, k: &Kernels, cfg: &LaunchBenchConfig) -> Result<LaunchResult, HarnessError> {
     let stream = gpu.stream();
     // Warm-up: the first launches of a module pay one-time costs.
     for _ in 0..100 {
@@ -88,7 +89,7 @@ pub fn run_launch(gpu: &Gpu, k: &Kernels, cfg: &LaunchBenchConfig) -> Result<Lau
 
     // Block dispatch: a wide empty kernel against a one-block one, both behind a spin.
     let wide = gpu.info().sm_count.max(1) * 256;
-    let time_blocks = |blocks: u32| -> Result<f64, CalibrateError> {
+    let time_blocks = |blocks: u32| -> Result<f64, HarnessError> {
         launch_spin(gpu, &k.spin, 2_000_000)?;
         let mut best = f64::INFINITY;
         for _ in 0..5 {

@@ -5,11 +5,10 @@
 //! (`carveout_locked_across_clients`, `cross_client_min_issue_share`).
 
 use crate::bench_sharing::{analyse, Coresidence};
-use crate::children::Worker;
-use crate::error::CalibrateError;
-use crate::mps_daemon::MpsDaemon;
-use crate::worker::ProbeRecord;
+use crate::roles::{ProbeRecord, Role, RUNNING};
 use serde::Serialize;
+use simgpu_harness::worker::{GO, READY};
+use simgpu_harness::{HarnessError, MpsDaemon};
 use std::time::Duration;
 
 pub const PERCENTAGES: [u32; 14] = [1, 2, 3, 5, 8, 10, 15, 20, 25, 33, 50, 66, 75, 100];
@@ -31,13 +30,11 @@ fn env_with(d: &MpsDaemon, extra: &[(String, String)]) -> Vec<(String, String)> 
     e
 }
 
-pub fn sm_counts(d: &MpsDaemon) -> Result<Vec<(u32, u32)>, CalibrateError> {
+pub fn sm_counts(d: &MpsDaemon) -> Result<Vec<(u32, u32)>, HarnessError> {
     let mut out = Vec::new();
     for p in PERCENTAGES {
         let env = env_with(d, &[("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE".into(), p.to_string())]);
-        let line = Worker::spawn(&["sm-count".into()], &env)?.finish(Duration::from_secs(60))?;
-        let n = line.trim().parse().map_err(|_| CalibrateError::Process(format!("bad SM count {line:?}")))?;
-        out.push((p, n));
+        out.push((p, Role::SmCount.spawn(&env)?.finish_json(Duration::from_secs(60))?));
     }
     Ok(out)
 }
@@ -62,29 +59,24 @@ pub fn fit_granularity(samples: &[(u32, u32)], sm_count: u32) -> Option<Granular
 }
 
 /// Launch figures of a client of the daemon (JSON of `LaunchResult`).
-pub fn launch_under_mps(d: &MpsDaemon) -> Result<crate::bench_launch::LaunchResult, CalibrateError> {
-    let line = Worker::spawn(&["launch".into()], &d.client_env())?.finish(Duration::from_secs(120))?;
-    serde_json::from_str(&line).map_err(|e| CalibrateError::Process(format!("bad launch record: {e}")))
+pub fn launch_under_mps(d: &MpsDaemon) -> Result<crate::bench_launch::LaunchResult, HarnessError> {
+    Role::Launch.spawn(&d.client_env())?.finish_json(Duration::from_secs(120))
 }
 
 /// One client holds every SM with long FMA kernels; another runs the probe variants beside them.
 /// `hold_iters`: loop iterations of each of the holder's kernels (see `seed_iters`).
-pub fn cross_client(d: &MpsDaemon, hold_iters: i64) -> Result<Vec<Coresidence>, CalibrateError> {
+pub fn cross_client(d: &MpsDaemon, hold_iters: i64) -> Result<Vec<Coresidence>, HarnessError> {
     let env = d.client_env();
     // The prober loads and warms up first, so no module load of it waits behind the holder.
-    let mut prober = Worker::spawn(&["probe".into()], &env)?;
-    prober.expect("ready", Duration::from_secs(120))?;
-    let mut holder = Worker::spawn(&["hold".into(), hold_iters.to_string(), "8".into()], &env)?;
-    holder.expect("ready", Duration::from_secs(120))?;
-    holder.send_line("go")?;
-    holder.expect("running", Duration::from_secs(60))?;
-    prober.send_line("go")?;
-    let probe_line = prober.finish(Duration::from_secs(300))?;
-    let hold_line = holder.finish(Duration::from_secs(300))?;
-    let rec: ProbeRecord =
-        serde_json::from_str(&probe_line).map_err(|e| CalibrateError::Process(format!("bad probe record: {e}")))?;
-    let long: Vec<(u64, u64, u32)> =
-        serde_json::from_str(&hold_line).map_err(|e| CalibrateError::Process(format!("bad hold record: {e}")))?;
+    let mut prober = Role::Probe.spawn(&env)?;
+    prober.expect(READY, Duration::from_secs(120))?;
+    let mut holder = Role::Hold { iters: hold_iters, count: 8 }.spawn(&env)?;
+    holder.expect(READY, Duration::from_secs(120))?;
+    holder.send_line(GO)?;
+    holder.expect(RUNNING, Duration::from_secs(60))?;
+    prober.send_line(GO)?;
+    let rec: ProbeRecord = prober.finish_json(Duration::from_secs(300))?;
+    let long: Vec<(u64, u64, u32)> = holder.finish_json(Duration::from_secs(300))?;
     // Each run was launched as the one before it ended: the gap to its first block is its wait.
     let ends: Vec<Option<u64>> =
         std::iter::once(&rec.warmup).chain(&rec.beside).map(|r| r.blocks.iter().map(|b| b.1).max()).collect();

@@ -6,13 +6,13 @@
 
 use crate::bench_dram::CopyBuffers;
 use crate::bench_gemm::GemmLoad;
-use crate::device::Gpu;
-use crate::error::CalibrateError;
 use crate::fit_power::PowerPoint;
 use crate::kernels::Kernels;
-use crate::power_sampler::{average_power, Sample, Sampler};
 use crate::probe_kernels::{launch_long, launch_nap, FmaBufs, ProbeKernels};
 use serde::Serialize;
+use simgpu_harness::power_sampler::{average_power, Sample, Sampler};
+use simgpu_harness::Gpu;
+use simgpu_harness::HarnessError;
 use simgpu_sim::power::Activity;
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ pub struct ClockTrace {
     pub gemm_tflops: f64,
 }
 
-fn nvml_index(gpu: &Gpu) -> Result<u32, CalibrateError> {
+fn nvml_index(gpu: &Gpu) -> Result<u32, HarnessError> {
     Ok(gpu.nvml_device()?.index()?)
 }
 
@@ -57,8 +57,8 @@ fn mean_clock(samples: &[Sample]) -> f64 {
 fn sampled(
     gpu: &Gpu,
     secs: f64,
-    drive: impl FnOnce(Instant) -> Result<f64, CalibrateError>,
-) -> Result<(Vec<Sample>, f64), CalibrateError> {
+    drive: impl FnOnce(Instant) -> Result<f64, HarnessError>,
+) -> Result<(Vec<Sample>, f64), HarnessError> {
     let sampler = Sampler::start(nvml_index(gpu)?, Duration::from_millis(10))?;
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let extra = drive(deadline)?;
@@ -66,10 +66,10 @@ fn sampled(
     Ok((sampler.finish()?, extra))
 }
 
-fn point(load: &str, samples: &[Sample], activity: Activity) -> Result<NamedPoint, CalibrateError> {
+fn point(load: &str, samples: &[Sample], activity: Activity) -> Result<NamedPoint, HarnessError> {
     let w = window(samples, WARM_S);
     let watts =
-        average_power(&w).ok_or_else(|| CalibrateError::Measurement(format!("no NVML samples during `{load}`")))?;
+        average_power(&w).ok_or_else(|| HarnessError::Measurement(format!("no NVML samples during `{load}`")))?;
     Ok(NamedPoint { load: load.into(), point: PowerPoint { activity, sm_mhz: mean_clock(&w), watts } })
 }
 
@@ -86,7 +86,7 @@ pub fn run_power(
     pk: &ProbeKernels,
     tensor_peak: f64,
     trace_s: f64,
-) -> Result<PowerRun, CalibrateError> {
+) -> Result<PowerRun, HarnessError> {
     let sms = gpu.info().sm_count;
     let smsf = sms as f64;
     let s = gpu.stream();
@@ -129,7 +129,7 @@ pub fn run_power(
     points.push(point("DRAM copy", &dram, Activity { active_sms: smsf, dram_gbs: gbs, ..Default::default() })?);
 
     let mut gemm = GemmLoad::new(gpu, 8192)?;
-    let mut run_gemm = |deadline: Instant| -> Result<f64, CalibrateError> {
+    let mut run_gemm = |deadline: Instant| -> Result<f64, HarnessError> {
         let (t0, mut n) = (Instant::now(), 0u64);
         while Instant::now() < deadline {
             for _ in 0..4 {

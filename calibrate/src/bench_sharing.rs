@@ -1,4 +1,4 @@
-//! Phenomenon 1 of DESIGN.md: what happens to a short kernel beside a long issue-bound kernel
+//! Phenomenon 1 of docs/design.md: what happens to a short kernel beside a long issue-bound kernel
 //! that holds one 1024-thread block on every SM.
 //!
 //! - Issue saturation (`sharing.warps_to_saturate_issue`): the probe alone, one block per SM,
@@ -10,10 +10,10 @@
 //!   block's residence on its SM (co-resident) or only after it left (waited), and how much
 //!   slower its warps advanced than alone.
 
-use crate::device::Gpu;
-use crate::error::CalibrateError;
 use crate::probe_kernels::{launch_probe, launch_seed, seed_iters, FmaBufs, ProbeKernels};
 use serde::{Deserialize, Serialize};
+use simgpu_harness::Gpu;
+use simgpu_harness::HarnessError;
 use std::time::Duration;
 
 /// Probe variants: (warps per block, dynamic shared memory bytes): warps without shared memory,
@@ -60,11 +60,11 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 pub fn run_probe(
     gpu: &Gpu,
     k: &ProbeKernels,
-    stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+    stream: &std::sync::Arc<simgpu_harness::cudarc::driver::CudaStream>,
     warps: u32,
     smem: u32,
     blocks: u32,
-) -> Result<ProbeRun, CalibrateError> {
+) -> Result<ProbeRun, HarnessError> {
     let mut bufs = FmaBufs::new(stream, blocks)?;
     stream.synchronize()?;
     launch_probe(stream, k, &mut bufs, warps * 32, smem, PROBE_ITERS)?;
@@ -74,7 +74,7 @@ pub fn run_probe(
 }
 
 /// Per-SM FP32 throughput of the probe alone against its warps: (warps, FLOP per ns per SM).
-pub fn issue_sweep(gpu: &Gpu, k: &ProbeKernels) -> Result<Vec<(f64, f64)>, CalibrateError> {
+pub fn issue_sweep(gpu: &Gpu, k: &ProbeKernels) -> Result<Vec<(f64, f64)>, HarnessError> {
     let sms = gpu.info().sm_count;
     run_probe(gpu, k, gpu.stream(), 32, 0, sms)?; // warm-up
     let mut out = Vec::new();
@@ -171,7 +171,7 @@ pub fn analyse(
 
 /// In one context: the long kernel on one stream, each probe on another, launched after it.
 /// `fp32_rate`: FLOP/clk/SM, to size the long kernel.
-pub fn in_context(gpu: &Gpu, k: &ProbeKernels, fp32_rate: f64) -> Result<Vec<Coresidence>, CalibrateError> {
+pub fn in_context(gpu: &Gpu, k: &ProbeKernels, fp32_rate: f64) -> Result<Vec<Coresidence>, HarnessError> {
     let iters = seed_iters(LONG_S, fp32_rate, gpu.info().max_sm_clock_mhz);
     let sms = gpu.info().sm_count;
     let other = gpu.ctx().new_stream()?;

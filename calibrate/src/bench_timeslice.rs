@@ -4,10 +4,10 @@
 //! are its slices and each of its gaps is the other's slice plus two switches.
 
 use crate::bench_sharing::median;
-use crate::children::Worker;
-use crate::error::CalibrateError;
-use crate::worker::SliceRecord;
+use crate::roles::{Role, SliceRecord};
 use serde::Serialize;
+use simgpu_harness::worker::{GO, READY};
+use simgpu_harness::HarnessError;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,21 +19,16 @@ pub struct TimesliceFit {
 }
 
 /// Runs two `slice` workers for `ms` milliseconds each, started together.
-pub fn measure(ms: u64, env: &[(String, String)]) -> Result<Vec<SliceRecord>, CalibrateError> {
-    let args = vec!["slice".to_string(), ms.to_string()];
-    let mut a = Worker::spawn(&args, env)?;
-    let mut b = Worker::spawn(&args, env)?;
-    a.expect("ready", Duration::from_secs(60))?;
-    b.expect("ready", Duration::from_secs(60))?;
-    a.send_line("go")?;
-    b.send_line("go")?;
+pub fn measure(ms: u64, env: &[(String, String)]) -> Result<Vec<SliceRecord>, HarnessError> {
+    let role = Role::Slice { ms };
+    let mut a = role.spawn(env)?;
+    let mut b = role.spawn(env)?;
+    a.expect(READY, Duration::from_secs(60))?;
+    b.expect(READY, Duration::from_secs(60))?;
+    a.send_line(GO)?;
+    b.send_line(GO)?;
     let timeout = Duration::from_millis(ms * 4 + 30_000);
-    let ra = a.finish(timeout)?;
-    let rb = b.finish(timeout)?;
-    let parse = |s: &str| {
-        serde_json::from_str::<SliceRecord>(s).map_err(|e| CalibrateError::Process(format!("bad slice record: {e}")))
-    };
-    Ok(vec![parse(&ra)?, parse(&rb)?])
+    Ok(vec![a.finish_json(timeout)?, b.finish_json(timeout)?])
 }
 
 /// Slice = median run segment, switch = (median gap - median slice) / 2, over the window in

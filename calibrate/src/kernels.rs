@@ -1,14 +1,13 @@
-//! The microbenchmark kernels, as CUDA C compiled at run time by NVRTC for the device's own
-//! compute capability (no nvcc at build time, one binary for every GPU).
+//! The microbenchmark kernels, as CUDA C that [`simgpu_harness::nvrtc`] compiles at run time
+//! for the device's own compute capability, and the launchers of the argument-less ones.
 //!
 //! All kernels go into one module that is loaded once, before any timed launch: loading a
 //! module waits for running kernels, which would otherwise show up inside a measurement.
 
-use crate::device::{check_nvrtc, Gpu};
-use crate::error::CalibrateError;
-use cudarc::driver::{CudaFunction, CudaModule};
-use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
-use std::sync::Arc;
+use simgpu_harness::cudarc::driver::{CudaFunction, PushKernelArg};
+use simgpu_harness::nvrtc::compile_module;
+use simgpu_harness::timing::grid;
+use simgpu_harness::{Gpu, HarnessError};
 
 /// Seed 000's compute kernel (four independent `__fmaf_rn` chains per thread, operands in
 /// registers), plus per-block `%globaltimer` start/end and `%smid`, written to
@@ -97,27 +96,9 @@ extern "C" __global__ void spin(unsigned long long ns)
 }
 "#;
 
-/// The NVRTC virtual architecture for a compute capability, e.g. (9, 0) -> "compute_90".
-pub fn arch_for(cc: (i32, i32)) -> String {
-    format!("compute_{}{}", cc.0, cc.1)
-}
-
 /// The whole module's source.
 pub fn module_source() -> String {
     [FMA_LOOP_SRC, STREAM_COPY_SRC, EMPTY_SRC, SPIN_SRC].concat()
-}
-
-/// Compiles CUDA C for `gpu`'s compute capability with NVRTC and loads it.
-pub fn compile_module(gpu: &Gpu, name: &str, src: &str) -> Result<Arc<CudaModule>, CalibrateError> {
-    check_nvrtc()?;
-    let opts = CompileOptions {
-        // `CompileOptions::arch` wants a `&'static str`; the flag itself takes any string.
-        options: vec![format!("--gpu-architecture={}", arch_for(gpu.info().compute_capability))],
-        name: Some(name.into()),
-        ..Default::default()
-    };
-    let ptx = compile_ptx_with_opts(src, opts)?;
-    Ok(gpu.ctx().load_module(ptx)?)
 }
 
 /// The loaded kernels of one GPU.
@@ -130,7 +111,7 @@ pub struct Kernels {
 
 impl Kernels {
     /// Compiles the module for `gpu`'s compute capability and loads it.
-    pub fn load(gpu: &Gpu) -> Result<Kernels, CalibrateError> {
+    pub fn load(gpu: &Gpu) -> Result<Kernels, HarnessError> {
         let module = compile_module(gpu, "simgpu_calibrate.cu", &module_source())?;
         Ok(Kernels {
             fma_loop: module.load_function("fma_loop")?,
@@ -141,15 +122,26 @@ impl Kernels {
     }
 }
 
+/// Launches the argument-less `empty` kernel.
+pub fn launch_empty(gpu: &Gpu, empty: &CudaFunction, blocks: u32, threads: u32) -> Result<(), HarnessError> {
+    let mut b = gpu.stream().launch_builder(empty);
+    // SAFETY: `empty` takes no parameters and touches no memory.
+    unsafe { b.launch(grid(blocks, threads)) }?;
+    Ok(())
+}
+
+/// Launches `spin`, which occupies one thread for `ns` nanoseconds.
+pub fn launch_spin(gpu: &Gpu, spin: &CudaFunction, ns: u64) -> Result<(), HarnessError> {
+    let mut b = gpu.stream().launch_builder(spin);
+    b.arg(&ns);
+    // SAFETY: `spin(unsigned long long)` matches the one u64 argument; it touches no memory.
+    unsafe { b.launch(grid(1, 1)) }?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn arch_string() {
-        assert_eq!(arch_for((9, 0)), "compute_90");
-        assert_eq!(arch_for((8, 9)), "compute_89");
-    }
 
     #[test]
     fn module_defines_every_kernel_once() {

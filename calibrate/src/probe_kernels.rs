@@ -4,10 +4,10 @@
 //! record when and where they ran; `slice_spin` records the gaps in its own execution, which are
 //! the time slices another context took; `nap` keeps SMs occupied without issuing work.
 
-use crate::device::Gpu;
-use crate::error::CalibrateError;
-use crate::timing::grid;
-use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use simgpu_harness::cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use simgpu_harness::timing::grid;
+use simgpu_harness::Gpu;
+use simgpu_harness::HarnessError;
 use std::sync::Arc;
 
 pub const SHARING_PROBES: &str = r#"
@@ -130,8 +130,8 @@ pub struct ProbeKernels {
 }
 
 impl ProbeKernels {
-    pub fn load(gpu: &Gpu) -> Result<ProbeKernels, CalibrateError> {
-        let m = crate::kernels::compile_module(gpu, "simgpu_probes.cu", SHARING_PROBES)?;
+    pub fn load(gpu: &Gpu) -> Result<ProbeKernels, HarnessError> {
+        let m = simgpu_harness::nvrtc::compile_module(gpu, "simgpu_probes.cu", SHARING_PROBES)?;
         Ok(ProbeKernels {
             long_fma: m.load_function("long_fma")?,
             seed_fma: m.load_function("seed_fma")?,
@@ -150,7 +150,7 @@ pub struct FmaBufs {
 }
 
 impl FmaBufs {
-    pub fn new(stream: &Arc<CudaStream>, blocks: u32) -> Result<FmaBufs, CalibrateError> {
+    pub fn new(stream: &Arc<CudaStream>, blocks: u32) -> Result<FmaBufs, HarnessError> {
         Ok(FmaBufs {
             out: stream.alloc_zeros::<f32>(1024)?,
             rec: stream.alloc_zeros::<u64>(3 * blocks as usize)?,
@@ -159,7 +159,7 @@ impl FmaBufs {
     }
 
     /// (start ns, end ns, SM) of every block.
-    pub fn records(&self, stream: &Arc<CudaStream>) -> Result<Vec<(u64, u64, u32)>, CalibrateError> {
+    pub fn records(&self, stream: &Arc<CudaStream>) -> Result<Vec<(u64, u64, u32)>, HarnessError> {
         let r = stream.clone_dtoh(&self.rec)?;
         Ok(r.chunks(3).map(|c| (c[0], c[1], c[2] as u32)).collect())
     }
@@ -172,7 +172,7 @@ pub fn launch_long(
     bufs: &mut FmaBufs,
     threads: u32,
     ns: u64,
-) -> Result<(), CalibrateError> {
+) -> Result<(), HarnessError> {
     let mut b = stream.launch_builder(&k.long_fma);
     b.arg(&mut bufs.out).arg(&ns).arg(&mut bufs.rec);
     // SAFETY: long_fma(float*, unsigned long long, unsigned long long*); out holds 1024 floats
@@ -187,7 +187,7 @@ pub fn launch_seed(
     k: &ProbeKernels,
     bufs: &mut FmaBufs,
     iters: i64,
-) -> Result<(), CalibrateError> {
+) -> Result<(), HarnessError> {
     let mut b = stream.launch_builder(&k.seed_fma);
     b.arg(&mut bufs.out).arg(&iters).arg(&mut bufs.rec);
     // SAFETY: seed_fma(float*, long long, unsigned long long*); out holds 1024 floats, rec 3 per block.
@@ -209,7 +209,7 @@ pub fn launch_probe(
     threads: u32,
     smem: u32,
     iters: i64,
-) -> Result<(), CalibrateError> {
+) -> Result<(), HarnessError> {
     let mut b = stream.launch_builder(&k.probe);
     b.arg(&mut bufs.out).arg(&iters).arg(&mut bufs.rec);
     let cfg =
@@ -221,7 +221,7 @@ pub fn launch_probe(
 }
 
 /// Launches `nap` on `blocks` blocks of 32 threads for `ns` nanoseconds.
-pub fn launch_nap(stream: &Arc<CudaStream>, k: &ProbeKernels, blocks: u32, ns: u64) -> Result<(), CalibrateError> {
+pub fn launch_nap(stream: &Arc<CudaStream>, k: &ProbeKernels, blocks: u32, ns: u64) -> Result<(), HarnessError> {
     let mut b = stream.launch_builder(&k.nap);
     b.arg(&ns);
     // SAFETY: nap(unsigned long long) touches no memory.

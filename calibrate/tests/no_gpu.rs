@@ -1,47 +1,41 @@
 //! Error paths on a machine without CUDA (CI, the build machine). Where a GPU is present these
-//! only check that nothing panics.
+//! only check what needs none.
 
-use simgpu_calibrate::{probe, CalibrateError, Gpu};
+use simgpu_calibrate::calibrate::{run, Options};
+use simgpu_calibrate::harness::check_cuda_driver;
+use simgpu_calibrate::{select, HarnessError};
+use simgpu_sim::profile::GpuProfile;
 
-/// Whether libcuda can be loaded here, asked the same way the crate asks.
-fn cuda_driver_present() -> bool {
-    simgpu_calibrate::device::check_cuda_driver().is_ok()
-}
-
-fn assert_no_gpu_error(e: &CalibrateError) {
-    assert!(
-        matches!(e, CalibrateError::NoCudaDriver | CalibrateError::NoGpu),
-        "expected NoCudaDriver or NoGpu without a driver, got {e:?}"
-    );
-    assert!(!e.to_string().is_empty());
-}
-
-#[test]
-fn open_without_driver_is_an_error_not_a_panic() {
-    let r = std::panic::catch_unwind(|| Gpu::open(0).map(|g| g.info().clone()));
-    let r = r.expect("Gpu::open must not panic");
-    if !cuda_driver_present() {
-        assert_no_gpu_error(&r.expect_err("no driver, yet Gpu::open succeeded"));
+fn options(only: &[&str]) -> Options {
+    let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+    Options {
+        ordinal: 0,
+        mps: false,
+        power_trace_s: 12.0,
+        command: "test".into(),
+        simgpu_version: "0".into(),
+        only: select(&only, false).unwrap(),
+        started_from: "test".into(),
     }
 }
 
 #[test]
-fn probe_without_driver_is_an_error_not_a_panic() {
-    let r = std::panic::catch_unwind(probe).expect("probe must not panic");
-    if !cuda_driver_present() {
-        let e = r.expect_err("no driver, yet probe succeeded");
-        assert_no_gpu_error(&e);
-        assert!(e.to_string().contains("libcuda.so.1"), "{e}");
+fn without_a_gpu_the_run_fails_cleanly() {
+    if check_cuda_driver().is_ok() {
+        return;
     }
-}
-
-#[test]
-fn missing_ordinal_is_an_error_not_a_panic() {
-    // Ordinal far beyond any machine's GPU count: NoGpu with a driver, NoCudaDriver without.
-    let r = std::panic::catch_unwind(|| Gpu::open(10_000).map(|_| ())).expect("Gpu::open must not panic");
-    match r {
-        Err(e) if !cuda_driver_present() => assert_no_gpu_error(&e),
-        Err(_) => {}
-        Ok(()) => panic!("ordinal 10000 cannot exist"),
+    let base = GpuProfile::from_toml("h100", include_str!("../../models/gpus/h100-sxm.toml")).unwrap();
+    for only in [&[][..], &["power"]] {
+        let mut seen = Vec::new();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(&options(only), &base, &mut |p| {
+                if let simgpu_calibrate::calibrate::Progress::Start { step, .. } = p {
+                    seen.push(step.to_string())
+                }
+            })
+        }))
+        .expect("run must not panic");
+        assert_eq!(r.unwrap_err(), HarnessError::NoCudaDriver);
+        assert_eq!(seen, ["device"], "the first step is announced, then the GPU is missing");
     }
 }

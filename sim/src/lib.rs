@@ -7,8 +7,8 @@
 //!   partitions, sharing modes), built by any front end.
 //! - [`Scenario`]: the TOML front end; [`Scenario::bind`] gives a [`Workload`] with located errors.
 //! - [`GpuProfile`] ([`profile`]): parameters with their sources; [`power`] for the calibration fits.
-//! - [`Workload::build`] binds a spec and a layout to a profile; [`run`] simulates it into a
-//!   [`Report`] and, if asked, a [`trace::Recording`]. [`Engine`] steps one GPU (for tests).
+//! - [`Workload::build`] binds a spec and a layout to a profile; [`run`] / [`run_with`] simulate it into
+//!   a [`Report`], telling a [`trace::Recorder`] what happens if asked. [`Engine`] steps one GPU (for tests).
 //!
 //! Inside: [`engine`] runs the events of one GPU; `placement` (SM groups, block scheduler) with
 //! `occupancy` decides where blocks go; `progress` with `fair_share` sets their speed;
@@ -28,6 +28,7 @@ mod progress;
 pub mod report;
 mod rng;
 mod run;
+mod samples;
 mod scenario;
 pub mod sharing;
 mod slab;
@@ -37,12 +38,12 @@ mod stats;
 pub mod trace;
 mod workload;
 
-pub use engine::Engine;
+pub use engine::{Engine, RunError, MAX_QUEUED_REQUESTS};
 pub use event_queue::Ns;
 pub use input_error::InputError;
 pub use profile::GpuProfile;
 pub use report::Report;
-pub use run::run;
+pub use run::{estimate_events, run, run_with, Progress, RunOptions, Stopped};
 pub use scenario::{Scenario, DEFAULT_DURATION_S};
 pub use sharing::mps;
 pub use spec::{Layout, SpecError, WorkloadSpec};

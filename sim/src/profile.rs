@@ -179,6 +179,21 @@ impl GpuProfile {
         self.sm.count.value
     }
 
+    /// Whether any parameter comes from a calibration run, and that run's date (the first
+    /// YYYY-MM-DD in the description of a source those parameters cite).
+    pub fn calibration(&self) -> Option<Option<String>> {
+        let keys: std::collections::BTreeSet<&str> = self
+            .source_keys()
+            .into_iter()
+            .map(|(_, k)| k)
+            .filter(|k| self.sources.get(*k).is_some_and(|d| d.contains("simgpu calibrate")))
+            .collect();
+        if keys.is_empty() {
+            return None;
+        }
+        Some(keys.iter().find_map(|k| self.sources.get(*k).and_then(|d| first_date(d))))
+    }
+
     /// Checks ranges and that every source key is defined. Returns (field, message).
     fn check(&self) -> Result<(), (String, String)> {
         let s = &self.sm;
@@ -310,6 +325,17 @@ impl GpuProfile {
             ("power.v_min_ratio", &p.v_min_ratio.source),
         ]
     }
+}
+
+/// The first YYYY-MM-DD in a text.
+fn first_date(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    (0..b.len().saturating_sub(9)).find_map(|i| {
+        let w = &b[i..i + 10];
+        let digits = |r: std::ops::Range<usize>| w[r].iter().all(u8::is_ascii_digit);
+        let ok = digits(0..4) && w[4] == b'-' && digits(5..7) && w[7] == b'-' && digits(8..10);
+        ok.then(|| text[i..i + 10].to_string())
+    })
 }
 
 /// Byte span of the first line that assigns `key` (for messages about checked values).

@@ -244,12 +244,7 @@ fn share_sm_bandwidth(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &Rat
 
 /// Shares each pool's bandwidth (the whole GPU's, or a partition's) per block and sets each
 /// running cohort's final rate.
-fn share_global_bandwidth(
-    w: &GpuWorkload,
-    cohorts: &mut Cohorts,
-    running: &dyn Fn(u32) -> bool,
-    s: &mut Scratch,
-) {
+fn share_global_bandwidth(w: &GpuWorkload, cohorts: &mut Cohorts, running: &dyn Fn(u32) -> bool, s: &mut Scratch) {
     for (pool, &capacity) in w.pools.iter().enumerate() {
         s.claims.clear();
         s.ids.clear();

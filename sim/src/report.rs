@@ -6,6 +6,8 @@ use serde::Serialize;
 pub struct Report {
     pub scenario: String,
     pub gpu: String,
+    /// The GPU profile the run used.
+    pub profile: ProfileUsed,
     pub sharing: String,
     pub seed: u64,
     pub simulated_s: f64,
@@ -22,7 +24,8 @@ pub struct ClientReport {
     pub requests_completed: u64,
     /// "host" (issue to completion) or "cuda_events" (start event on the GPU to completion).
     pub timing: String,
-    pub latency_us: Percentiles,
+    /// None (JSON null) when no request was measured.
+    pub latency_us: Option<Percentiles>,
     /// SMs the client may occupy (MPS cap after rounding; the SM count otherwise).
     pub sm_cap: u32,
     pub kernels: Vec<KernelReport>,
@@ -34,7 +37,19 @@ pub struct KernelReport {
     pub launches: u64,
     pub completed: u64,
     /// From the first block's start to the last block's end, as a profiler shows it.
-    pub duration_us: Percentiles,
+    pub duration_us: Option<Percentiles>,
+}
+
+/// Which GPU profile a run used, so that a number can be traced to its parameters.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct ProfileUsed {
+    pub name: String,
+    /// "built-in" or the file it was read from (filled in by the caller that loaded it).
+    pub origin: String,
+    /// Whether any parameter comes from a calibration run.
+    pub calibrated: bool,
+    /// The calibration run's date (YYYY-MM-DD), when calibrated.
+    pub calibration_date: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
@@ -69,6 +84,7 @@ pub struct GpuStats {
     /// GPUs simulated (dedicated mode: one per client); the figures below are averages over them.
     pub gpus: u32,
     pub avg_power_w: f64,
+    /// Highest average over one power-controller period (what NVML shows and the limiter acts on).
     pub max_power_w: f64,
     pub avg_sm_clock_mhz: f64,
     pub min_sm_clock_mhz: f64,

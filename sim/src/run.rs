@@ -1,28 +1,95 @@
 //! Running a bound workload: one engine per GPU of the layout (GPUs do not interact yet), and
-//! one report for them all.
+//! one report for them all; the caller's limits, progress and Ctrl-C are honoured here.
 
-use crate::engine::Engine;
+use crate::engine::{Engine, RunError};
+use crate::event_queue::Ns;
 use crate::report::{GpuStats, Report, SimStats};
-use crate::trace::Recording;
+use crate::trace::Recorder;
 use crate::workload::Workload;
 
-/// Runs a workload to its end and reports. `record`: also return a recording for traces/plots.
-pub fn run(w: &Workload, record: bool) -> (Report, Option<Recording>) {
+/// How often (in events) the progress callback is called.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// Where a run stands, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub gpu: usize,
+    pub gpus: usize,
+    pub now_ns: Ns,
+    pub horizon_ns: Ns,
+    /// Events so far, over all GPUs.
+    pub events: u64,
+}
+
+/// What the caller asks of a run beyond the workload.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Hears every span and sample (a trace file, a plot).
+    pub recorder: Option<&'a mut dyn Recorder>,
+    /// Stop with [`RunError::TooManyEvents`] past this many events (over all GPUs).
+    pub max_events: Option<u64>,
+    /// Called every few tens of thousands of events; returning false stops the run
+    /// ([`RunError::Interrupted`]).
+    pub progress: Option<&'a mut dyn FnMut(Progress) -> bool>,
+}
+
+/// A run that stopped early: why, and the report of what it simulated until then.
+#[derive(Debug)]
+pub struct Stopped {
+    pub error: RunError,
+    pub partial: Box<Report>,
+}
+
+/// Runs a workload to its end and reports.
+pub fn run(w: &Workload) -> Report {
+    match run_with(w, RunOptions::default()) {
+        Ok(r) => r,
+        Err(s) => *s.partial,
+    }
+}
+
+/// Runs a workload with a recorder, an event limit and a progress callback. A run stopped early
+/// gives its error and the report of what it simulated until then.
+pub fn run_with(w: &Workload, mut opts: RunOptions<'_>) -> Result<Report, Stopped> {
     let mut reports = Vec::with_capacity(w.gpus.len());
-    let mut first_rec = None;
+    let mut events = 0u64;
+    let mut error = None;
     for (i, g) in w.gpus.iter().enumerate() {
-        let mut e = Engine::new(g, record && i == 0);
-        while e.step() {}
-        let (r, rec) = e.finish();
-        if first_rec.is_none() {
-            first_rec = rec;
+        let rec = opts.recorder.as_mut().map(|r| &mut **r as &mut dyn Recorder);
+        let mut e = Engine::for_gpu(g, i as u32, rec);
+        if error.is_none() {
+            while e.step() {
+                let total = events + e.events();
+                if opts.max_events.is_some_and(|m| total >= m) {
+                    e.stop(RunError::TooManyEvents { limit: total });
+                    break;
+                }
+                if total.is_multiple_of(PROGRESS_EVERY) {
+                    if let Some(p) = opts.progress.as_mut() {
+                        let at = Progress {
+                            gpu: i,
+                            gpus: w.gpus.len(),
+                            now_ns: e.now(),
+                            horizon_ns: w.horizon_ns,
+                            events: total,
+                        };
+                        if !p(at) {
+                            e.stop(RunError::Interrupted);
+                            break;
+                        }
+                    }
+                }
+            }
+            error = e.error().cloned();
         }
-        reports.push(r);
+        events += e.events();
+        reports.push(e.finish());
     }
-    if reports.len() == 1 {
-        return (reports.remove(0), first_rec);
+    let report = if reports.len() == 1 { reports.remove(0) } else { merge(w, reports) };
+    match error {
+        None => Ok(report),
+        Some(error) => Err(Stopped { error, partial: Box::new(report) }),
     }
-    (merge(w, reports), first_rec)
 }
 
 /// One report for several GPUs: every client, and GPU statistics averaged over the GPUs.
@@ -49,6 +116,7 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
     Report {
         scenario: w.name.clone(),
         gpu: w.gpu_name.clone(),
+        profile: w.profile.clone(),
         sharing: w.label.clone(),
         seed: w.seed,
         simulated_s,
@@ -56,4 +124,40 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
         gpu_stats,
         sim: SimStats { events, wall_ms: 0.0 },
     }
+}
+
+/// An upper estimate of the events a run takes, before running it: per client, the requests
+/// that fit in the horizon (its request count, or the horizon over a lower bound on one
+/// request's time), times the events per request (a host step and a visibility per launch, a
+/// completion or two per wave of blocks), plus the power controller's ticks. Used to refuse a
+/// run that would take hours before it starts.
+pub fn estimate_events(w: &Workload) -> f64 {
+    let mut total = 0.0;
+    for g in &w.gpus {
+        let p = &g.params;
+        let rates = p.rates.at(p.clock.max_mhz);
+        let horizon = g.horizon_ns as f64;
+        total += horizon / p.control_period_ns as f64;
+        for c in &g.clients {
+            let (mut request_ns, mut per_request) = (0.0f64, 1.0f64);
+            for op in &c.ops {
+                let k = &g.kernels[op.kernel as usize];
+                let resident = (k.footprint.max_per_sm.max(1) as f64) * p.n_sms as f64;
+                let waves = (k.grid as f64 / resident).ceil();
+                // A lone kernel on the whole GPU at the maximum clock can go no faster than its
+                // work at peak rate, its bytes at full bandwidth, or its shortest block.
+                let work_ns = k.grid as f64 * rates.full_sm_ns(k) / p.n_sms as f64;
+                let bytes_ns = k.grid as f64 * k.bytes_per_block / p.achievable_bw;
+                let kernel_ns = work_ns.max(bytes_ns).max(rates.block_min_ns).max(1.0);
+                request_ns += op.repeat as f64 * kernel_ns.max(k.host_gap_ns as f64);
+                per_request += op.repeat as f64 * (2.0 + 2.0 * waves);
+            }
+            request_ns += c.think_ns as f64;
+            let by_time = horizon / request_ns.max(1.0);
+            let by_arrivals = c.arrival_rate_per_s.map_or(f64::INFINITY, |r| r * horizon / 1e9 + 1.0);
+            let requests = (c.requests.map_or(f64::INFINITY, |n| n as f64)).min(by_time).min(by_arrivals);
+            total += requests * per_request;
+        }
+    }
+    total
 }

@@ -156,7 +156,10 @@ impl Sharing {
 pub enum SmSelection {
     All,
     /// SMs `first .. first + count` (a MIG instance's GPCs, or a fixed SM partition).
-    Range { first: u32, count: u32 },
+    Range {
+        first: u32,
+        count: u32,
+    },
 }
 
 /// A client in a partition, with what its sharing mode needs to know about it.

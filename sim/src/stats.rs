@@ -4,23 +4,24 @@
 
 use crate::event_queue::Ns;
 use crate::power::Activity;
-use crate::report::{ClientReport, GpuStats, KernelReport, Percentiles, Report, SimStats};
+use crate::report::{ClientReport, GpuStats, KernelReport, Report, SimStats};
+use crate::samples::Samples;
 use crate::workload::GpuWorkload;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct ClientStats {
-    latencies_us: Vec<f64>,
+    latencies: Samples,
     /// The measured window: from the first measured request's issue to the last completion.
     window_start: Ns,
     last_done: Ns,
     finished: bool,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct KernelStats {
     launches: u64,
     completed: u64,
-    durations_us: Vec<f64>,
+    durations: Samples,
 }
 
 /// Time integrals for the GPU statistics.
@@ -30,7 +31,8 @@ struct Integrals {
     clock_ns: f64,
     busy_sm_ns: f64,
     dram_bytes: f64,
-    max_power: f64,
+    /// Highest average over a power-controller period (None before the first period ends).
+    max_period_power: Option<f64>,
     min_clock: f64,
     period_energy: f64,
 }
@@ -44,20 +46,20 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    pub fn new(w: &GpuWorkload, clock_mhz: f64, idle_w: f64) -> Stats {
+    pub fn new(w: &GpuWorkload, clock_mhz: f64) -> Stats {
         let clients = w
             .clients
             .iter()
             .map(|c| ClientStats {
-                latencies_us: Vec::with_capacity(c.requests.unwrap_or(0).min(1 << 20) as usize),
+                latencies: Samples::with_capacity(c.requests.unwrap_or(0)),
                 ..ClientStats::default()
             })
             .collect();
         Stats {
             clients,
-            kernels: vec![KernelStats::default(); w.kernels.len()],
+            kernels: (0..w.kernels.len()).map(|_| KernelStats::default()).collect(),
             warmup: w.clients.iter().map(|c| c.warmup).collect(),
-            integ: Integrals { min_clock: clock_mhz, max_power: idle_w, ..Integrals::default() },
+            integ: Integrals { min_clock: clock_mhz, ..Integrals::default() },
         }
     }
 
@@ -78,8 +80,10 @@ impl Stats {
         std::mem::take(&mut self.integ.period_energy)
     }
 
-    pub fn power_sampled(&mut self, watts: f64) {
-        self.integ.max_power = self.integ.max_power.max(watts);
+    /// The average power of one controller period (or of the last, partial one).
+    pub fn period_power(&mut self, avg_w: f64) {
+        let m = &mut self.integ.max_period_power;
+        *m = Some(m.map_or(avg_w, |x| x.max(avg_w)));
     }
 
     pub fn clock_moved(&mut self, mhz: f64) {
@@ -93,7 +97,7 @@ impl Stats {
     pub fn launch_done(&mut self, kernel: u32, duration: Ns) {
         let k = &mut self.kernels[kernel as usize];
         k.completed += 1;
-        k.durations_us.push(duration as f64 / 1e3);
+        k.durations.push(duration);
     }
 
     /// Request number `n` (from 1) of a client was issued at `issue`.
@@ -107,7 +111,7 @@ impl Stats {
     pub fn request_done(&mut self, ci: usize, n: u64, now: Ns, latency: Ns) {
         if n > self.warmup[ci] {
             let c = &mut self.clients[ci];
-            c.latencies_us.push(latency as f64 / 1e3);
+            c.latencies.push(latency);
             c.last_done = now;
         }
     }
@@ -123,13 +127,22 @@ impl Stats {
         (launched, completed)
     }
 
-    /// The report of a run that ended at `now`.
-    pub fn report(mut self, w: &GpuWorkload, now: Ns, events: u64, context_switches: u64) -> Report {
+    /// The report of a run that ended at `now`, with the power and clock at that instant (the
+    /// averages of a run that simulated no time at all).
+    pub fn report(
+        mut self,
+        w: &GpuWorkload,
+        now: Ns,
+        events: u64,
+        context_switches: u64,
+        watts: f64,
+        clock_mhz: f64,
+    ) -> Report {
         let sim_ns = now.max(1) as f64;
         let mut clients = Vec::new();
         for (ci, c) in w.clients.iter().enumerate() {
             let s = &mut self.clients[ci];
-            let n = s.latencies_us.len() as u64;
+            let n = s.latencies.len();
             let end = if s.finished { s.last_done } else { now };
             let window = end.saturating_sub(s.window_start) as f64 / 1e9;
             let throughput = if window > 0.0 { n as f64 * c.units_per_request / window } else { 0.0 };
@@ -142,7 +155,7 @@ impl Stats {
                         name: w.kernels[k as usize].name.clone(),
                         launches: ks.launches,
                         completed: ks.completed,
-                        duration_us: Percentiles::of(&mut ks.durations_us),
+                        duration_us: ks.durations.summary(),
                     }
                 })
                 .collect();
@@ -152,17 +165,18 @@ impl Stats {
                 unit: c.unit.clone(),
                 requests_completed: n,
                 timing: c.timing.as_str().into(),
-                latency_us: Percentiles::of(&mut s.latencies_us),
+                latency_us: s.latencies.summary(),
                 sm_cap: c.sm_cap,
                 kernels,
             });
         }
         let i = &self.integ;
+        let zero_time = now == 0;
         let gpu_stats = GpuStats {
             gpus: 1,
-            avg_power_w: i.energy_j / (sim_ns * 1e-9),
-            max_power_w: i.max_power,
-            avg_sm_clock_mhz: i.clock_ns / sim_ns,
+            avg_power_w: if zero_time { watts } else { i.energy_j / (sim_ns * 1e-9) },
+            max_power_w: i.max_period_power.unwrap_or(watts),
+            avg_sm_clock_mhz: if zero_time { clock_mhz } else { i.clock_ns / sim_ns },
             min_sm_clock_mhz: i.min_clock,
             sm_busy_fraction: i.busy_sm_ns / sim_ns / w.params.n_sms as f64,
             avg_dram_gbs: i.dram_bytes / sim_ns,
@@ -171,6 +185,7 @@ impl Stats {
         Report {
             scenario: w.name.clone(),
             gpu: w.gpu_name.clone(),
+            profile: w.profile.clone(),
             sharing: w.label.clone(),
             seed: w.seed,
             simulated_s: now as f64 / 1e9,

@@ -7,6 +7,7 @@ use crate::event_queue::{us_to_ns, Ns};
 use crate::gpu_params::GpuParams;
 use crate::occupancy::{BlockShape, Footprint};
 use crate::profile::GpuProfile;
+use crate::report::ProfileUsed;
 use crate::sharing::{self, SliceParams};
 use crate::sm_set::SmSet;
 use crate::spec::{Arrivals, Layout, OpKind, SmSelection, SpecError, Timing, WorkloadSpec};
@@ -76,6 +77,7 @@ pub(crate) struct SliceGroup {
 /// Everything the engine needs for one GPU.
 #[derive(Debug, Clone)]
 pub struct GpuWorkload {
+    pub(crate) profile: ProfileUsed,
     pub(crate) name: String,
     pub(crate) label: String,
     pub(crate) gpu_name: String,
@@ -93,6 +95,7 @@ pub struct GpuWorkload {
 /// A workload bound to a layout and a GPU profile.
 #[derive(Debug, Clone)]
 pub struct Workload {
+    pub(crate) profile: ProfileUsed,
     pub(crate) name: String,
     /// The layout's label (the scenario's `sharing`).
     pub(crate) label: String,
@@ -116,9 +119,17 @@ impl Workload {
             }
         }
         let horizon_ns = (spec.duration_s * 1e9) as Ns;
+        let calibration = gpu.calibration();
+        let profile = ProfileUsed {
+            name: gpu.name.clone(),
+            origin: "in memory".into(),
+            calibrated: calibration.is_some(),
+            calibration_date: calibration.flatten(),
+        };
         let mut gpus = Vec::new();
         for g in &layout.gpus {
             let mut w = GpuWorkload {
+                profile: profile.clone(),
                 name: spec.name.clone(),
                 label: layout.label.clone(),
                 gpu_name: gpu.name.clone(),
@@ -153,6 +164,7 @@ impl Workload {
             gpus.push(w);
         }
         Ok(Workload {
+            profile,
             name: spec.name.clone(),
             label: layout.label.clone(),
             gpu_name: gpu.name.clone(),
@@ -167,6 +179,14 @@ impl Workload {
         self.seed = seed;
         for g in &mut self.gpus {
             g.seed = seed;
+        }
+    }
+
+    /// Where the profile came from ("built-in" or its file), for the report.
+    pub fn set_profile_origin(&mut self, origin: &str) {
+        self.profile.origin = origin.to_string();
+        for g in &mut self.gpus {
+            g.profile.origin = origin.to_string();
         }
     }
 
@@ -197,11 +217,8 @@ fn bind_client(
     let mut ops = Vec::new();
     let mut kernel_ids = Vec::new();
     for k in &c.kernels {
-        let shape = BlockShape {
-            threads: k.threads_per_block,
-            regs_per_thread: k.regs_per_thread,
-            smem_bytes: k.smem_bytes,
-        };
+        let shape =
+            BlockShape { threads: k.threads_per_block, regs_per_thread: k.regs_per_thread, smem_bytes: k.smem_bytes };
         let id = w.kernels.len() as u32;
         w.kernels.push(Kernel {
             name: k.name.clone(),

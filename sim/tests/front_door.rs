@@ -50,13 +50,13 @@ fn partition(first: u32, count: u32, sharing: Sharing, members: &[usize]) -> Par
 }
 
 fn run_checked(w: &Workload) -> simgpu_sim::Report {
-    let mut e = Engine::new(w.gpu(0), false);
+    let mut e = Engine::new(w.gpu(0), None);
     while e.step() {
         e.check_invariants().expect("invariants hold after every event");
     }
     let (launched, completed) = e.block_counts();
     assert_eq!(launched, completed);
-    e.finish().0
+    e.finish()
 }
 
 #[test]
@@ -66,10 +66,7 @@ fn fixed_sm_partitions_run_side_by_side_like_halves_of_the_gpu() {
     let layout = Layout {
         label: "partitions".into(),
         gpus: vec![GpuLayout {
-            partitions: vec![
-                partition(0, 66, Sharing::Dedicated, &[0]),
-                partition(66, 66, Sharing::Dedicated, &[1]),
-            ],
+            partitions: vec![partition(0, 66, Sharing::Dedicated, &[0]), partition(66, 66, Sharing::Dedicated, &[1])],
         }],
     };
     let w = Workload::build(&spec, &layout, &gpu).expect("valid layout");
@@ -78,10 +75,10 @@ fn fixed_sm_partitions_run_side_by_side_like_halves_of_the_gpu() {
     let alone = {
         let spec = workload(vec![fma_client("a", 132, 1)]);
         let w = Workload::build(&spec, &Layout::whole_gpu(Sharing::Dedicated, &[None]), &gpu).expect("valid");
-        run_checked(&w).clients[0].kernels[0].duration_us.max
+        run_checked(&w).clients[0].kernels[0].duration_us.expect("measured").max
     };
     for c in &r.clients {
-        let d = c.kernels[0].duration_us.max;
+        let d = c.kernels[0].duration_us.expect("measured").max;
         assert!((d / alone - 2.0).abs() < 0.01, "{}: {d} us on half the SMs, {alone} us on all", c.name);
         assert_eq!(c.sm_cap, 66);
     }
@@ -91,12 +88,8 @@ fn fixed_sm_partitions_run_side_by_side_like_halves_of_the_gpu() {
 #[test]
 fn time_slice_groups_in_two_partitions_are_independent() {
     let gpu = h100();
-    let spec = workload(vec![
-        fma_client("a", 66, 2),
-        fma_client("b", 66, 2),
-        fma_client("c", 66, 2),
-        fma_client("d", 66, 2),
-    ]);
+    let spec =
+        workload(vec![fma_client("a", 66, 2), fma_client("b", 66, 2), fma_client("c", 66, 2), fma_client("d", 66, 2)]);
     let layout = Layout {
         label: "two-slice-groups".into(),
         gpus: vec![GpuLayout {
@@ -109,7 +102,7 @@ fn time_slice_groups_in_two_partitions_are_independent() {
     let w = Workload::build(&spec, &layout, &gpu).expect("valid layout");
     let r = run_checked(&w);
     assert!(r.gpu_stats.context_switches > 0);
-    let lat: Vec<f64> = r.clients.iter().map(|c| c.latency_us.p50).collect();
+    let lat: Vec<f64> = r.clients.iter().map(|c| c.latency_us.expect("measured").p50).collect();
     // Symmetric halves give the same answer.
     assert_eq!(lat[0], lat[2], "{lat:?}");
     assert_eq!(lat[1], lat[3], "{lat:?}");
@@ -122,7 +115,7 @@ fn clients_of_several_gpus_report_in_workload_order() {
     let whole = |members: &[usize]| GpuLayout { partitions: vec![partition(0, 132, Sharing::Streams, members)] };
     let layout = Layout { label: "two-gpus".into(), gpus: vec![whole(&[2, 0]), whole(&[1])] };
     let w = Workload::build(&spec, &layout, &gpu).expect("valid layout");
-    let (r, _) = simgpu_sim::run(&w, false);
+    let r = simgpu_sim::run(&w);
     let names: Vec<&str> = r.clients.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c"]);
     assert_eq!(r.gpu_stats.gpus, 2);

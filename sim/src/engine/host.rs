@@ -55,6 +55,11 @@ impl Engine<'_> {
         // Arrivals stop once the requests still to come are all queued.
         let more = c.requests.is_none_or(|n| h.started + (h.arrivals.len() as u64) < n);
         if more {
+            if h.arrivals.len() >= super::MAX_QUEUED_REQUESTS {
+                let queued = h.arrivals.len();
+                self.stop(super::RunError::Overloaded { client: c.name.clone(), queued });
+                return;
+            }
             h.arrivals.push_back(now);
             if let Some(rng) = h.rng.as_mut() {
                 let gap = rng.exponential(1e9 / rate) as Ns;
@@ -99,7 +104,8 @@ impl Engine<'_> {
         let kid = c.ops[op].kernel;
         let k = &self.w.kernels[kid as usize];
         let first = op == 0 && rep == 0;
-        let launch = Launch { kernel: kid, client: ci as u32, first_of_request: first, unplaced: k.grid, ..Launch::default() };
+        let launch =
+            Launch { kernel: kid, client: ci as u32, first_of_request: first, unplaced: k.grid, ..Launch::default() };
         let lid = self.launches.alloc(launch);
         self.stats.launched(kid);
         let visible = self.at(c.launch_latency_ns);

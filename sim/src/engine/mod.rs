@@ -19,7 +19,7 @@ use crate::report::Report;
 use crate::sharing::timeslice::{Action, TimeSlicer};
 use crate::slab::Slab;
 use crate::stats::Stats;
-use crate::trace::{Recording, Series, Span, Track, SMS_PER_TRACK};
+use crate::trace::{GpuInfo, Recorder, Sample, Span, Track, SMS_PER_TRACK};
 use crate::workload::GpuWorkload;
 use host::Host;
 
@@ -48,8 +48,41 @@ struct Launch {
 /// Where a space sits in the time-slice groups: (group, index within it).
 type SliceSlot = Option<(usize, usize)>;
 
+/// Why a run stopped before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunError {
+    /// More events than the caller allowed (`--max-events`).
+    TooManyEvents { limit: u64 },
+    /// The caller asked to stop (Ctrl-C).
+    Interrupted,
+    /// Requests arrive faster than they complete: the queue of one client outgrew the bound.
+    Overloaded { client: String, queued: usize },
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::TooManyEvents { limit } => {
+                write!(f, "stopped after {limit} events (the limit; raise it with --max-events, or shorten duration_s)")
+            }
+            RunError::Interrupted => write!(f, "interrupted"),
+            RunError::Overloaded { client, queued } => write!(
+                f,
+                "client `{client}`: {queued} requests waiting: they arrive faster than the GPU serves them \
+                 (lower arrival_rate_per_s or shorten duration_s)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Most requests one open-loop client may have waiting; past it the run stops (memory stays bounded).
+pub const MAX_QUEUED_REQUESTS: usize = 1 << 20;
+
 pub struct Engine<'w> {
     w: &'w GpuWorkload,
+    gpu_index: u32,
     now: Ns,
     q: EventQueue<Ev>,
     spaces: Vec<Space>,
@@ -75,7 +108,12 @@ pub struct Engine<'w> {
     events: u64,
     stopped: bool,
     finished_clients: usize,
-    rec: Option<Recording>,
+    rec: Option<&'w mut dyn Recorder>,
+    /// Last SM count sent to the recorder per client (only changes are sent).
+    rec_client_sms: Vec<f64>,
+    error: Option<RunError>,
+    /// When the current power-controller period began.
+    last_tick: Ns,
 }
 
 /// Whether a space's blocks run now (time-slicing freezes all but the active context).
@@ -84,7 +122,12 @@ fn space_running(slicers: &[TimeSlicer], slots: &[SliceSlot], space: u32) -> boo
 }
 
 impl<'w> Engine<'w> {
-    pub fn new(w: &'w GpuWorkload, record: bool) -> Engine<'w> {
+    /// An engine for GPU `gpu_index` of a run; `rec` hears what happens.
+    pub fn new(w: &'w GpuWorkload, rec: Option<&'w mut dyn Recorder>) -> Engine<'w> {
+        Self::for_gpu(w, 0, rec)
+    }
+
+    pub(crate) fn for_gpu(w: &'w GpuWorkload, gpu_index: u32, rec: Option<&'w mut dyn Recorder>) -> Engine<'w> {
         let p = &w.params;
         let n_spaces = w.spaces.len();
         let clock = p.clock;
@@ -102,6 +145,7 @@ impl<'w> Engine<'w> {
             .collect();
         let mut e = Engine {
             w,
+            gpu_index,
             now: 0,
             q: EventQueue::default(),
             spaces: w.spaces.iter().enumerate().map(|(i, s)| Space::new(i as u32, s.sms, w.clients.len())).collect(),
@@ -123,18 +167,25 @@ impl<'w> Engine<'w> {
             next_done: None,
             activity: Activity::default(),
             watts: p.power.idle_w,
-            stats: Stats::new(w, clock.mhz, p.power.idle_w),
+            stats: Stats::new(w, clock.mhz),
             events: 0,
             stopped: false,
             finished_clients: 0,
-            rec: record.then(|| Recording {
-                client_names: w.clients.iter().map(|c| c.name.clone()).collect(),
-                kernel_names: w.kernels.iter().map(|k| k.name.clone()).collect(),
-                n_sms: p.n_sms,
-                client_sms: w.clients.iter().map(|c| Series { name: c.name.clone(), points: vec![(0, 0.0)] }).collect(),
-                ..Recording::default()
-            }),
+            rec,
+            rec_client_sms: vec![0.0; w.clients.len()],
+            error: None,
+            last_tick: 0,
         };
+        if let Some(r) = e.rec.as_mut() {
+            let clients = w.clients.iter().map(|c| (c.global as u32, c.name.clone())).collect();
+            r.gpu(&GpuInfo { index: gpu_index, n_sms: p.n_sms, clients });
+            for c in &w.clients {
+                r.sample(gpu_index, Sample::ClientSms(c.global as u32), 0, 0.0);
+            }
+            // The panels start at the idle power and the maximum clock, not at the first period's end.
+            r.sample(gpu_index, Sample::PowerW, 0, p.power.idle_w);
+            r.sample(gpu_index, Sample::ClockMhz, 0, clock.mhz);
+        }
         for ci in 0..w.clients.len() {
             e.start_client(ci);
         }
@@ -223,15 +274,17 @@ impl<'w> Engine<'w> {
             for sm in g.sms.iter() {
                 counts[sm / SMS_PER_TRACK] += 1;
             }
+            let kernel = &self.w.kernels[c.kernel as usize].name;
             for (t, &n) in counts.iter().enumerate().filter(|(_, &n)| n > 0) {
-                rec.spans.push(Span {
+                let span = Span {
                     track: Track::Sms(t as u32),
-                    kernel: c.kernel,
+                    kernel,
                     start: c.placed_at,
                     end: self.now,
                     sms: n,
                     blocks: c.blocks_per_sm as u64,
-                });
+                };
+                rec.span(self.gpu_index, &span);
             }
         }
         self.spaces[c.space as usize].remove(&mut self.cohorts, id, &self.footprints, &self.w.params.limits);
@@ -249,14 +302,15 @@ impl<'w> Engine<'w> {
         self.stats.launch_done(l.kernel, self.now - start);
         if let Some(rec) = self.rec.as_mut() {
             let k = &self.w.kernels[l.kernel as usize];
-            rec.spans.push(Span {
-                track: Track::Client(l.client),
-                kernel: l.kernel,
+            let span = Span {
+                track: Track::Client(self.w.clients[l.client as usize].global as u32),
+                kernel: &k.name,
                 start,
                 end: self.now,
                 sms: 0,
                 blocks: k.grid,
-            });
+            };
+            rec.span(self.gpu_index, &span);
         }
         self.launches.release(lid);
         self.stream_advanced(l.client as usize, lid);
@@ -291,7 +345,8 @@ impl<'w> Engine<'w> {
             Ev::SliceEnd(g, generation) => {
                 let g = g as usize;
                 let (spaces, runnable, members) = (&self.spaces, &self.runnable, &self.w.slice_groups[g].spaces);
-                let a = self.slicers[g].on_timer(self.now, generation, &|x| Self::has_work(spaces, runnable, members[x]));
+                let a =
+                    self.slicers[g].on_timer(self.now, generation, &|x| Self::has_work(spaces, runnable, members[x]));
                 self.apply_slice_action(g, a);
             }
             Ev::SwitchDone(g) => {
@@ -317,6 +372,7 @@ impl<'w> Engine<'w> {
 
     fn power_tick(&mut self) {
         let period = self.w.params.control_period_ns;
+        self.last_tick = self.now;
         let avg = self.stats.take_period_energy() / (period as f64 * 1e-9);
         let up = self.power.watts(&self.activity, (self.clock.mhz + self.clock.step_mhz).min(self.clock.max_mhz));
         if self.clock.update(avg, up) {
@@ -324,9 +380,10 @@ impl<'w> Engine<'w> {
             self.rates_dirty = true;
             self.stats.clock_moved(self.clock.mhz);
         }
+        self.stats.period_power(avg);
         if let Some(rec) = self.rec.as_mut() {
-            rec.power_w.push(self.now, avg);
-            rec.clock_mhz.push(self.now, self.clock.mhz);
+            rec.sample(self.gpu_index, Sample::PowerW, self.now, avg);
+            rec.sample(self.gpu_index, Sample::ClockMhz, self.now, self.clock.mhz);
         }
         self.q.push(self.now + period, Ev::PowerTick);
     }
@@ -433,11 +490,13 @@ impl<'w> Engine<'w> {
         self.next_done = next;
         self.activity = a;
         self.watts = self.power.watts(&a, self.clock.mhz);
-        self.stats.power_sampled(self.watts);
         if let Some(rec) = self.rec.as_mut() {
             for (ci, c) in self.w.clients.iter().enumerate() {
                 let v = if running(c.space as u32) { self.spaces[c.space].client_sms[ci] as f64 } else { 0.0 };
-                rec.client_sms[ci].push(self.now, v);
+                if v != self.rec_client_sms[ci] {
+                    self.rec_client_sms[ci] = v;
+                    rec.sample(self.gpu_index, Sample::ClientSms(c.global as u32), self.now, v);
+                }
             }
         }
     }
@@ -462,15 +521,38 @@ impl<'w> Engine<'w> {
         self.stats.block_counts(self.w)
     }
 
-    /// Ends the run: the report of this GPU and, if asked for, the recording.
-    pub fn finish(mut self) -> (Report, Option<Recording>) {
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Why the run stopped early, if it did.
+    pub fn error(&self) -> Option<&RunError> {
+        self.error.as_ref()
+    }
+
+    /// Stops the run here (the caller's limit or Ctrl-C); `finish` still reports what happened.
+    pub fn stop(&mut self, why: RunError) {
+        self.error.get_or_insert(why);
+        self.stopped = true;
+    }
+
+    /// Ends the run: the report of this GPU.
+    pub fn finish(mut self) -> Report {
         let switches = self.slicers.iter().map(|s| s.switches).sum();
-        let mut rec = self.rec.take();
-        if let Some(r) = rec.as_mut() {
-            r.end = self.now;
+        // The last, partial controller period counts for the power maximum and the trace.
+        let period_ns = self.now.saturating_sub(self.last_tick);
+        let partial = (period_ns > 0).then(|| self.stats.take_period_energy() / (period_ns as f64 * 1e-9));
+        if let Some(avg) = partial {
+            self.stats.period_power(avg);
         }
-        let report = self.stats.report(self.w, self.now, self.events, switches);
-        (report, rec)
+        if let Some(rec) = self.rec.as_mut() {
+            if let Some(avg) = partial {
+                rec.sample(self.gpu_index, Sample::PowerW, self.now, avg);
+            }
+            rec.end(self.gpu_index, self.now);
+        }
+        self.stats.report(self.w, self.now, self.events, switches, self.watts, self.clock.mhz)
     }
 }
 

@@ -2,7 +2,7 @@
 //! counter, every few milliseconds, while a load runs. NVML's power reading is a 1 s average on
 //! Ampere and later, so window averages come from the energy counter instead.
 
-use crate::error::CalibrateError;
+use crate::error::HarnessError;
 use nvml_wrapper::enum_wrappers::device::Clock;
 use nvml_wrapper::Nvml;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,15 +24,15 @@ pub struct Sample {
 
 pub struct Sampler {
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Result<Vec<Sample>, CalibrateError>>>,
+    handle: Option<JoinHandle<Result<Vec<Sample>, HarnessError>>>,
 }
 
-fn nvml_err(e: impl std::fmt::Display) -> CalibrateError {
-    CalibrateError::Nvml(e.to_string())
+fn nvml_err(e: impl std::fmt::Display) -> HarnessError {
+    HarnessError::Nvml(e.to_string())
 }
 
 /// One reading now (used by the sampler and for single checks).
-pub fn read(nvml: &Nvml, index: u32, t0: Instant) -> Result<Sample, CalibrateError> {
+pub fn read(nvml: &Nvml, index: u32, t0: Instant) -> Result<Sample, HarnessError> {
     let d = nvml.device_by_index(index).map_err(nvml_err)?;
     Ok(Sample {
         t_s: t0.elapsed().as_secs_f64(),
@@ -44,8 +44,8 @@ pub fn read(nvml: &Nvml, index: u32, t0: Instant) -> Result<Sample, CalibrateErr
 }
 
 impl Sampler {
-    pub fn start(index: u32, period: Duration) -> Result<Sampler, CalibrateError> {
-        let nvml = Nvml::init().map_err(CalibrateError::from)?;
+    pub fn start(index: u32, period: Duration) -> Result<Sampler, HarnessError> {
+        let nvml = Nvml::init().map_err(HarnessError::from)?;
         // Fail now, not on the thread, if this device cannot be read.
         read(&nvml, index, Instant::now())?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -63,11 +63,11 @@ impl Sampler {
         Ok(Sampler { stop, handle: Some(handle) })
     }
 
-    pub fn finish(mut self) -> Result<Vec<Sample>, CalibrateError> {
+    pub fn finish(mut self) -> Result<Vec<Sample>, HarnessError> {
         self.stop.store(true, Ordering::Relaxed);
         match self.handle.take().map(|h| h.join()) {
             Some(Ok(r)) => r,
-            _ => Err(CalibrateError::Nvml("the NVML sampling thread failed".into())),
+            _ => Err(HarnessError::Nvml("the NVML sampling thread failed".into())),
         }
     }
 }

@@ -1,16 +1,16 @@
 //! Opening a GPU: library checks, CUDA context and stream, NVML handle, device facts.
 //!
 //! cudarc loads libcuda lazily and *panics* when it is missing, so every entry point here first
-//! asks whether the libraries can be loaded at all and returns a [`CalibrateError`] otherwise.
+//! asks whether the libraries can be loaded at all and returns a [`HarnessError`] otherwise.
 
-use crate::error::CalibrateError;
+use crate::error::HarnessError;
 use cudarc::driver::{sys, CudaContext, CudaStream};
 use nvml_wrapper::enum_wrappers::device::Clock;
 use nvml_wrapper::Nvml;
 use serde::Serialize;
 use std::sync::Arc;
 
-/// Facts about one GPU, recorded with every calibration as provenance.
+/// Facts about one GPU, recorded with every measurement as provenance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceInfo {
     pub ordinal: usize,
@@ -45,38 +45,48 @@ pub enum MaxClockSource {
 pub struct Gpu {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
-    nvml: Result<Nvml, CalibrateError>,
+    nvml: Result<Nvml, HarnessError>,
     info: DeviceInfo,
 }
 
 /// Fails with `NoCudaDriver` unless libcuda can be loaded. Must precede any cudarc driver call.
-pub fn check_cuda_driver() -> Result<(), CalibrateError> {
+pub fn check_cuda_driver() -> Result<(), HarnessError> {
     // SAFETY: only tries to dlopen the library names and drops the handle.
     if unsafe { sys::is_culib_present() } {
         Ok(())
     } else {
-        Err(CalibrateError::NoCudaDriver)
+        Err(HarnessError::NoCudaDriver)
     }
 }
 
 /// Fails with `NoNvrtc` unless libnvrtc can be loaded. Must precede any cudarc NVRTC call.
-pub fn check_nvrtc() -> Result<(), CalibrateError> {
+pub fn check_nvrtc() -> Result<(), HarnessError> {
     // SAFETY: as above.
     if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         Ok(())
     } else {
-        Err(CalibrateError::NoNvrtc)
+        Err(HarnessError::NoNvrtc)
+    }
+}
+
+/// Fails with `NoCublas` unless libcublas can be loaded. Must precede any cudarc cuBLAS call.
+pub fn check_cublas() -> Result<(), HarnessError> {
+    // SAFETY: as above.
+    if unsafe { cudarc::cublas::sys::is_culib_present() } {
+        Ok(())
+    } else {
+        Err(HarnessError::NoCublas)
     }
 }
 
 /// Opens GPU 0 and returns its facts; on a machine without CUDA this is the clear error to show.
-pub fn probe() -> Result<DeviceInfo, CalibrateError> {
+pub fn probe() -> Result<DeviceInfo, HarnessError> {
     Gpu::open(0).map(|g| g.info)
 }
 
 impl Gpu {
     /// Checks the libraries, then creates the context and a stream on GPU `ordinal`.
-    pub fn open(ordinal: usize) -> Result<Gpu, CalibrateError> {
+    pub fn open(ordinal: usize) -> Result<Gpu, HarnessError> {
         check_cuda_driver()?;
         check_nvrtc()?;
         // cuInit and the device count before the context: "no device" is then NoGpu, not a
@@ -84,12 +94,13 @@ impl Gpu {
         cudarc::driver::result::init()?;
         let count = CudaContext::device_count()?;
         if count <= 0 || ordinal >= count as usize {
-            return Err(CalibrateError::NoGpu);
+            return Err(HarnessError::NoGpu);
         }
         let ctx = CudaContext::new(ordinal)?;
         // One stream does all the work, so cudarc's per-buffer events (which it records around
         // every launch once a second stream exists) are pure overhead in the timings.
-        // SAFETY: every buffer of this crate is allocated, used and freed on `stream` only.
+        // SAFETY: every buffer of a measurement is allocated, used and freed on `stream` only
+        // (a caller that makes more streams must keep each buffer on one of them).
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream()?;
 
@@ -105,7 +116,7 @@ impl Gpu {
         // SAFETY: writes one int; libcuda is loaded (checked above).
         unsafe { sys::cuDriverGetVersion(&mut cuda_driver_version) }.result()?;
 
-        let nvml = Nvml::init().map_err(CalibrateError::from);
+        let nvml = Nvml::init().map_err(HarnessError::from);
         let info = DeviceInfo {
             ordinal,
             name: ctx.name()?,
@@ -133,7 +144,7 @@ impl Gpu {
         Ok(gpu)
     }
 
-    fn nvml_facts(&self) -> Result<(String, f64), CalibrateError> {
+    fn nvml_facts(&self) -> Result<(String, f64), HarnessError> {
         let driver = self.nvml()?.sys_driver_version()?;
         let max_mhz = self.nvml_device()?.max_clock_info(Clock::SM)?;
         Ok((driver, max_mhz as f64))
@@ -152,18 +163,18 @@ impl Gpu {
     }
 
     /// The NVML library handle, or why it is unavailable.
-    pub fn nvml(&self) -> Result<&Nvml, CalibrateError> {
+    pub fn nvml(&self) -> Result<&Nvml, HarnessError> {
         self.nvml.as_ref().map_err(Clone::clone)
     }
 
     /// This GPU's NVML handle, found by UUID: NVML indices need not match CUDA ordinals
     /// (CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER).
-    pub fn nvml_device(&self) -> Result<nvml_wrapper::Device<'_>, CalibrateError> {
+    pub fn nvml_device(&self) -> Result<nvml_wrapper::Device<'_>, HarnessError> {
         Ok(self.nvml()?.device_by_uuid(self.info.uuid.as_str())?)
     }
 
     /// The SM clock right now, in MHz (NVML).
-    pub fn current_sm_clock_mhz(&self) -> Result<f64, CalibrateError> {
+    pub fn current_sm_clock_mhz(&self) -> Result<f64, HarnessError> {
         Ok(self.nvml_device()?.clock_info(Clock::SM)? as f64)
     }
 }

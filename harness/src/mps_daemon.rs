@@ -1,7 +1,7 @@
 //! An MPS control daemon in directories of our own, always stopped: on success, on error (Drop)
 //! and on Ctrl-C (a handler quits every daemon still registered, then exits).
 
-use crate::error::CalibrateError;
+use crate::error::HarnessError;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -57,22 +57,21 @@ pub fn install_interrupt_handler() {
 
 impl MpsDaemon {
     /// Starts `nvidia-cuda-mps-control -d` with its own pipe and log directories.
-    pub fn start() -> Result<MpsDaemon, CalibrateError> {
+    pub fn start() -> Result<MpsDaemon, HarnessError> {
         install_interrupt_handler();
         let base = std::env::temp_dir().join(format!("simgpu-mps-{}", std::process::id()));
         let (pipe, log) = (base.join("pipe"), base.join("log"));
         for d in [&pipe, &log] {
-            std::fs::create_dir_all(d)
-                .map_err(|e| CalibrateError::Mps(format!("cannot create {}: {e}", d.display())))?;
+            std::fs::create_dir_all(d).map_err(|e| HarnessError::Mps(format!("cannot create {}: {e}", d.display())))?;
         }
         let status =
             control(&pipe, &log).arg("-d").stdout(Stdio::null()).stderr(Stdio::piped()).status().map_err(|e| {
                 let _ = std::fs::remove_dir_all(&base);
-                CalibrateError::Mps(format!("cannot run nvidia-cuda-mps-control (is it on the PATH?): {e}"))
+                HarnessError::Mps(format!("cannot run nvidia-cuda-mps-control (is it on the PATH?): {e}"))
             })?;
         if !status.success() {
             let _ = std::fs::remove_dir_all(&base);
-            return Err(CalibrateError::Mps(format!("nvidia-cuda-mps-control -d failed: {status}")));
+            return Err(HarnessError::Mps(format!("nvidia-cuda-mps-control -d failed: {status}")));
         }
         if let Ok(mut v) = RUNNING.lock() {
             v.push((pipe.clone(), log.clone()));
@@ -82,7 +81,7 @@ impl MpsDaemon {
         let start = Instant::now();
         while !d.pipe.join("control").exists() {
             if start.elapsed() > Duration::from_secs(10) {
-                return Err(CalibrateError::Mps("the MPS control daemon did not come up within 10 s".into()));
+                return Err(HarnessError::Mps("the MPS control daemon did not come up within 10 s".into()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }

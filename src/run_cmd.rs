@@ -1,0 +1,158 @@
+//! `simgpu run`: scenario in, report out; outputs checked before the run and written together
+//! after it; a work limit, a progress bar on stderr, and a clean stop on Ctrl-C.
+
+use crate::files::{self, Plan};
+use crate::plot_recorder::PlotRecorder;
+use crate::trace_file::ChromeTrace;
+use crate::{output, profiles};
+use indicatif::{ProgressBar, ProgressStyle};
+use simgpu_sim::trace::{GpuInfo, Recorder, Sample, Span};
+use simgpu_sim::{Ns, RunError, RunOptions};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Events a run may take unless `--max-events` says otherwise: about a minute of simulation.
+pub const DEFAULT_MAX_EVENTS: u64 = 200_000_000;
+/// The error text of a run stopped by Ctrl-C (main turns it into exit status 130).
+pub const INTERRUPTED: &str = "interrupted";
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+pub struct RunArgs {
+    pub scenario: PathBuf,
+    pub json: bool,
+    pub trace: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
+    pub gpu_profile: Option<PathBuf>,
+    pub models: Option<PathBuf>,
+    pub seed: Option<u64>,
+    pub max_events: u64,
+    pub quiet: bool,
+}
+
+/// Both recorders of a run, when both are asked for.
+struct Tee<'a>(Vec<&'a mut dyn Recorder>);
+
+impl Recorder for Tee<'_> {
+    fn gpu(&mut self, info: &GpuInfo) {
+        self.0.iter_mut().for_each(|r| r.gpu(info));
+    }
+    fn span(&mut self, gpu: u32, span: &Span<'_>) {
+        self.0.iter_mut().for_each(|r| r.span(gpu, span));
+    }
+    fn sample(&mut self, gpu: u32, what: Sample, t: Ns, value: f64) {
+        self.0.iter_mut().for_each(|r| r.sample(gpu, what, t, value));
+    }
+    fn end(&mut self, gpu: u32, t: Ns) {
+        self.0.iter_mut().for_each(|r| r.end(gpu, t));
+    }
+}
+
+pub fn run(a: &RunArgs) -> Result<(), String> {
+    let plot_format = match &a.plot {
+        Some(p) => Some(
+            simgpu_plots::Format::from_path(p)
+                .ok_or_else(|| format!("{}: --plot needs a .png or .svg file name", p.display()))?,
+        ),
+        None => None,
+    };
+    let path = a.scenario.as_path();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read scenario: {e}", path.display()))?;
+    let scn = simgpu_sim::Scenario::parse(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
+    let resolved = profiles::resolve(&scn, a.gpu_profile.as_deref(), a.models.as_deref(), path)?;
+    let mut w = scn.bind(&resolved.profile).map_err(|e| e.to_string())?;
+    w.set_profile_origin(&resolved.origin);
+    if let Some(s) = a.seed {
+        w.set_seed(s);
+    }
+    let estimate = simgpu_sim::estimate_events(&w);
+    if estimate > a.max_events as f64 {
+        return Err(format!(
+            "{}: this run could take up to about {estimate:.2e} events, over the limit of {} \
+             (about a minute per 2e8 events): shorten duration_s or give requests, or raise --max-events",
+            path.display(),
+            a.max_events
+        ));
+    }
+    // Every output is checked, and its temporary created, before the run.
+    let inputs: Vec<&Path> = [Some(path), a.gpu_profile.as_deref()].into_iter().flatten().collect();
+    let mut plan = Plan::default();
+    let trace_i = a.trace.as_deref().map(|p| plan.add(p, "--trace", &inputs)).transpose()?;
+    let plot_i = a.plot.as_deref().map(|p| plan.add(p, "--plot", &inputs)).transpose()?;
+    let _ = ctrlc::set_handler(|| {
+        STOP.store(true, Ordering::SeqCst);
+    });
+
+    let mut trace = trace_i.map(|i| ChromeTrace::create(plan.tmp(i))).transpose()?;
+    let mut plot = plot_i.map(|_| PlotRecorder::default());
+    let mut parts: Vec<&mut dyn Recorder> = Vec::new();
+    if let Some(t) = trace.as_mut() {
+        parts.push(t);
+    }
+    if let Some(p) = plot.as_mut() {
+        parts.push(p);
+    }
+    let mut tee = Tee(parts);
+    let show_bar = !a.quiet && std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let mut bar: Option<ProgressBar> = None;
+    let mut progress = |p: simgpu_sim::Progress| {
+        if STOP.load(Ordering::SeqCst) {
+            return false;
+        }
+        // Only runs longer than a second get a bar.
+        if show_bar && start.elapsed() > Duration::from_secs(1) {
+            let b = bar.get_or_insert_with(|| {
+                let b = ProgressBar::new(1000);
+                b.set_style(
+                    ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {percent:>3}% of simulated time {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                b
+            });
+            let gpu_share = 1.0 / p.gpus as f64;
+            let frac = (p.gpu as f64 + p.now_ns as f64 / p.horizon_ns.max(1) as f64) * gpu_share;
+            b.set_position((frac * 1000.0) as u64);
+            b.set_message(format!("{} events", p.events));
+        }
+        true
+    };
+    let recorder: Option<&mut dyn Recorder> = if tee.0.is_empty() { None } else { Some(&mut tee) };
+    let opts = RunOptions { recorder, max_events: Some(a.max_events), progress: Some(&mut progress) };
+    let result = simgpu_sim::run_with(&w, opts);
+    if let Some(b) = bar.take() {
+        b.finish_and_clear();
+    }
+    let mut report = match result {
+        Ok(r) => r,
+        Err(s) if s.error == RunError::Interrupted => {
+            files::remove_pending();
+            return Err(INTERRUPTED.into());
+        }
+        Err(s) => return Err(format!("{}: {}; nothing written", path.display(), s.error)),
+    };
+    report.sim.wall_ms = start.elapsed().as_secs_f64() * 1e3;
+    drop(tee);
+    if let Some(t) = trace.take() {
+        t.finish()?;
+    }
+    if let (Some(i), Some(fmt), Some(rec)) = (plot_i, plot_format, plot.as_ref()) {
+        let p = a.plot.as_deref().unwrap_or(Path::new("plot"));
+        let bytes = simgpu_plots::render(&output::chart(&report, rec), fmt, 1400, 900)
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        plan.write(i, &bytes)?;
+    }
+    if STOP.load(Ordering::SeqCst) {
+        files::remove_pending();
+        return Err(INTERRUPTED.into());
+    }
+    plan.commit()?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    } else {
+        print!("{}", output::table(&report));
+    }
+    Ok(())
+}
