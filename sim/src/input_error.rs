@@ -26,10 +26,14 @@ impl InputError {
         InputError { file: file.to_string(), line, column, field: field.to_string(), message: message.into() }
     }
 
-    /// Wraps a deserialisation error from the `toml` crate; the field is recovered from its message.
+    /// Wraps a deserialisation error from the `toml` crate. The field is the name the message
+    /// quotes when it is about a field (unknown, missing, duplicate), else the key assigned on
+    /// the line the error points at; never a value.
     pub fn from_toml(file: &str, text: &str, err: &toml::de::Error) -> Self {
         let msg = err.message().trim().to_string();
-        InputError::new(file, text, err.span(), &field_from_message(&msg), msg)
+        let field =
+            field_from_message(&msg).or_else(|| err.span().and_then(|s| key_at(text, s.start))).unwrap_or_default();
+        InputError::new(file, text, err.span(), &field, msg)
     }
 }
 
@@ -57,13 +61,29 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// toml's messages name fields in backquotes ("unknown field `foo`", "missing field `bar`").
-fn field_from_message(msg: &str) -> String {
-    let mut parts = msg.split('`');
-    match (parts.next(), parts.next()) {
-        (Some(_), Some(name)) if !name.is_empty() && !name.contains(' ') => name.to_string(),
-        _ => String::new(),
+/// toml's messages about fields name them in backquotes ("unknown field `foo`", "missing field
+/// `bar`", "duplicate key `baz`"); other messages quote values ("invalid value: integer `-1`").
+fn field_from_message(msg: &str) -> Option<String> {
+    let about_field = ["unknown field", "missing field", "duplicate field", "duplicate key"];
+    if !about_field.iter().any(|p| msg.starts_with(p)) {
+        return None;
     }
+    let name = msg.split('`').nth(1)?;
+    is_key(name).then(|| name.to_string())
+}
+
+fn is_key(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The key assigned on the line holding byte `offset` (`key = value`), if that line assigns one.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(start..)?.lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    is_key(key).then(|| key.to_string())
 }
 
 #[cfg(test)]
@@ -92,6 +112,10 @@ mod tests {
         let e = InputError::from_toml("x.toml", text, &err);
         assert_eq!(e.line, 2);
         assert_eq!(e.field, "b");
+        // A bad value names its key, not the value.
+        let text = "a = -1\n";
+        let e = InputError::from_toml("x.toml", text, &toml::from_str::<S>(text).unwrap_err());
+        assert_eq!(e.field, "a", "{e}");
         assert!(e.to_string().starts_with("x.toml:2:"), "{e}");
     }
 }

@@ -179,14 +179,15 @@ impl GpuProfile {
         self.sm.count.value
     }
 
-    /// Whether any parameter comes from a calibration run, and that run's date (the first
-    /// YYYY-MM-DD in the description of a source those parameters cite).
+    /// Whether any parameter comes from a calibration run (a source whose description
+    /// `simgpu calibrate` wrote: it starts "simgpu calibrate on <GPU>"), and that run's date
+    /// (the first YYYY-MM-DD in it).
     pub fn calibration(&self) -> Option<Option<String>> {
         let keys: std::collections::BTreeSet<&str> = self
             .source_keys()
             .into_iter()
             .map(|(_, k)| k)
-            .filter(|k| self.sources.get(*k).is_some_and(|d| d.contains("simgpu calibrate")))
+            .filter(|k| self.sources.get(*k).is_some_and(|d| d.starts_with("simgpu calibrate")))
             .collect();
         if keys.is_empty() {
             return None;

@@ -17,10 +17,14 @@ use std::fmt;
 pub const MAX_HOST_US: f64 = 1.0e12;
 /// Longest horizon in seconds.
 pub const MAX_DURATION_S: f64 = 1.0e6;
+/// Shortest horizon in seconds (nothing shorter holds a kernel launch).
+pub const MIN_DURATION_S: f64 = 1.0e-6;
 /// Most blocks in one grid (2^40; CUDA allows 2^31-1 x 65535 x 65535, far beyond what one run can simulate).
 pub const MAX_GRID: u64 = 1 << 40;
 /// Most launches of one kernel in a row.
 pub const MAX_REPEAT: u32 = 1_000_000;
+/// Most launches in one request (all kernels with their repeats): the stream holds them at once.
+pub const MAX_LAUNCHES_PER_REQUEST: u64 = 1_000_000;
 /// Highest Poisson arrival rate per client (one request per microsecond).
 pub const MAX_ARRIVAL_RATE: f64 = 1.0e6;
 
@@ -252,10 +256,10 @@ fn finite_in(v: f64, lo: f64, hi: f64) -> bool {
 impl WorkloadSpec {
     /// Checks every value that needs no GPU profile.
     pub fn check(&self) -> Result<(), SpecError> {
-        if !(self.duration_s.is_finite() && self.duration_s > 0.0 && self.duration_s <= MAX_DURATION_S) {
+        if !finite_in(self.duration_s, MIN_DURATION_S, MAX_DURATION_S) {
             return Err(SpecError::new(
                 "duration_s",
-                format!("must be a positive number of seconds (at most {MAX_DURATION_S:e})"),
+                format!("must be a number of seconds from {MIN_DURATION_S:e} to {MAX_DURATION_S:e}"),
             ));
         }
         if self.clients.is_empty() {
@@ -308,6 +312,13 @@ impl ClientSpec {
         }
         for (ki, k) in self.kernels.iter().enumerate() {
             k.check(&format!("clients[{ci}].kernels[{ki}]"))?;
+        }
+        let launches: u64 = self.kernels.iter().map(|k| k.repeat as u64).sum();
+        if launches > MAX_LAUNCHES_PER_REQUEST {
+            return Err(SpecError::new(
+                f("kernels"),
+                format!("{launches} launches per request (kernels times repeat); at most {MAX_LAUNCHES_PER_REQUEST}"),
+            ));
         }
         Ok(())
     }

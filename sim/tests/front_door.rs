@@ -159,3 +159,39 @@ fn mps_caps_count_the_partitions_sms() {
     let w = Workload::build(&spec, &layout, &gpu).expect("valid layout");
     assert_eq!(run_checked(&w).clients[0].sm_cap, 32);
 }
+
+#[test]
+fn a_run_past_its_event_limit_stops_with_what_it_did() {
+    let gpu = h100();
+    let spec = workload(vec![fma_client("a", 132, 50)]);
+    let w = Workload::build(&spec, &Layout::whole_gpu(Sharing::Streams, &[None]), &gpu).expect("valid");
+    let full = simgpu_sim::run(&w).sim.events;
+    let opts = simgpu_sim::RunOptions { max_events: Some(full / 2), ..Default::default() };
+    let stopped = simgpu_sim::run_with(&w, opts).expect_err("stops at the limit");
+    assert_eq!(stopped.error, simgpu_sim::RunError::TooManyEvents { limit: full / 2 });
+    assert!(stopped.partial.clients[0].requests_completed < 50);
+    // A progress callback that says stop interrupts the run.
+    let mut calls = 0;
+    let mut stop = |_p: simgpu_sim::Progress| {
+        calls += 1;
+        false
+    };
+    let spec = workload(vec![fma_client("b", 132, 100_000)]);
+    let w = Workload::build(&spec, &Layout::whole_gpu(Sharing::Streams, &[None]), &gpu).expect("valid");
+    let opts = simgpu_sim::RunOptions { progress: Some(&mut stop), ..Default::default() };
+    let stopped = simgpu_sim::run_with(&w, opts).expect_err("interrupted");
+    assert_eq!(stopped.error, simgpu_sim::RunError::Interrupted);
+    assert_eq!(calls, 1);
+}
+
+#[test]
+fn overloaded_open_loop_clients_stop_with_a_clear_error() {
+    let gpu = h100();
+    let mut c = fma_client("flood", 132, 10_000_000);
+    c.arrivals = Arrivals::Poisson { rate_per_s: 1.0e6 };
+    let w = Workload::build(&workload(vec![c]), &Layout::whole_gpu(Sharing::Streams, &[None]), &gpu).expect("valid");
+    let stopped = simgpu_sim::run_with(&w, Default::default()).expect_err("overloaded");
+    assert!(
+        matches!(stopped.error, simgpu_sim::RunError::Overloaded { queued, .. } if queued == simgpu_sim::MAX_QUEUED_REQUESTS)
+    );
+}
