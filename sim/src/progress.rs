@@ -245,12 +245,14 @@ fn share_sm_bandwidth(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &Rat
 /// Shares each pool's bandwidth (the whole GPU's, or a partition's) per block and sets each
 /// running cohort's final rate.
 fn share_global_bandwidth(w: &GpuWorkload, cohorts: &mut Cohorts, running: &dyn Fn(u32) -> bool, s: &mut Scratch) {
+    // One pool (the whole GPU) is the common case: no per-cohort pool lookup then.
+    let single = w.pools.len() == 1;
     for (pool, &capacity) in w.pools.iter().enumerate() {
         s.claims.clear();
         s.ids.clear();
         for &id in &cohorts.live {
             let c = &cohorts.get(id);
-            if running(c.space) && w.spaces[c.space as usize].pool == pool {
+            if running(c.space) && (single || w.spaces[c.space as usize].pool == pool) {
                 s.claims.push(Claim {
                     demand: c.sm_bw * c.n_sms as f64,
                     weight: (c.n_sms * c.blocks_per_sm) as f64,

@@ -58,25 +58,30 @@ pub fn run_with(w: &Workload, mut opts: RunOptions<'_>) -> Result<Report, Stoppe
         let rec = opts.recorder.as_mut().map(|r| &mut **r as &mut dyn Recorder);
         let mut e = Engine::for_gpu(g, i as u32, rec);
         if error.is_none() {
+            let limit = opts.max_events.unwrap_or(u64::MAX);
+            // One comparison per event: the next event count at which to look up.
+            let mut check_at = limit.min(events + PROGRESS_EVERY);
             while e.step() {
                 let total = events + e.events();
-                if opts.max_events.is_some_and(|m| total >= m) {
+                if total < check_at {
+                    continue;
+                }
+                if total >= limit {
                     e.stop(RunError::TooManyEvents { limit: total });
                     break;
                 }
-                if total.is_multiple_of(PROGRESS_EVERY) {
-                    if let Some(p) = opts.progress.as_mut() {
-                        let at = Progress {
-                            gpu: i,
-                            gpus: w.gpus.len(),
-                            now_ns: e.now(),
-                            horizon_ns: w.horizon_ns,
-                            events: total,
-                        };
-                        if !p(at) {
-                            e.stop(RunError::Interrupted);
-                            break;
-                        }
+                check_at = limit.min(total + PROGRESS_EVERY);
+                if let Some(p) = opts.progress.as_mut() {
+                    let at = Progress {
+                        gpu: i,
+                        gpus: w.gpus.len(),
+                        now_ns: e.now(),
+                        horizon_ns: w.horizon_ns,
+                        events: total,
+                    };
+                    if !p(at) {
+                        e.stop(RunError::Interrupted);
+                        break;
                     }
                 }
             }

@@ -31,18 +31,26 @@ impl Samples {
 
     pub fn push(&mut self, ns: Ns) {
         self.count += 1;
-        self.sum_us += ns as f64 / 1e3;
-        self.max_ns = self.max_ns.max(ns);
         match self.hist.as_mut() {
-            Some(h) => record(h, ns),
+            Some(h) => {
+                record(h, ns);
+                self.sum_us += ns as f64 / 1e3;
+                self.max_ns = self.max_ns.max(ns);
+            }
             None if self.exact.len() < EXACT_MAX => self.exact.push(ns as f64 / 1e3),
             None => {
-                // 3 significant digits; the histogram grows to the largest value it sees.
+                // 3 significant digits; the histogram grows to the largest value it sees. The
+                // running sum and maximum start here, from the exact values.
                 let mut h = Histogram::<u64>::new(3).unwrap_or_else(|_| unreachable!("3 digits are valid"));
                 for &us in &self.exact {
-                    record(&mut h, (us * 1e3).round() as u64);
+                    let v = (us * 1e3).round() as u64;
+                    record(&mut h, v);
+                    self.sum_us += us;
+                    self.max_ns = self.max_ns.max(v);
                 }
                 record(&mut h, ns);
+                self.sum_us += ns as f64 / 1e3;
+                self.max_ns = self.max_ns.max(ns);
                 self.hist = Some(h);
                 self.exact = Vec::new();
             }
