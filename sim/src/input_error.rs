@@ -112,10 +112,10 @@ mod tests {
         let e = InputError::from_toml("x.toml", text, &err);
         assert_eq!(e.line, 2);
         assert_eq!(e.field, "b");
+        assert!(e.to_string().starts_with("x.toml:2:"), "{e}");
         // A bad value names its key, not the value.
         let text = "a = -1\n";
         let e = InputError::from_toml("x.toml", text, &toml::from_str::<S>(text).unwrap_err());
         assert_eq!(e.field, "a", "{e}");
-        assert!(e.to_string().starts_with("x.toml:2:"), "{e}");
     }
 }

@@ -8,6 +8,9 @@ use crate::input_error::InputError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Longest time a profile may state (slice, switch, launch costs, control period), in microseconds.
+pub const MAX_PROFILE_TIME_US: f64 = 1.0e9;
+
 /// One parameter and the key of its source in `[sources]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,6 +217,27 @@ impl GpuProfile {
                 return Err((name.into(), "must be positive".into()));
             }
         }
+        // Upper bounds well beyond any GPU, so that occupancy products fit in 32 bits.
+        let at_most_u32 = [
+            ("sm.max_threads", s.max_threads.value, 1 << 13),
+            ("sm.max_warps", s.max_warps.value, 1 << 8),
+            ("sm.max_blocks", s.max_blocks.value, 1 << 8),
+            ("sm.registers", s.registers.value, 1 << 20),
+            ("sm.max_regs_per_thread", s.max_regs_per_thread.value, 1 << 10),
+            ("sm.reg_alloc_unit", s.reg_alloc_unit.value, 1 << 12),
+            ("sm.max_threads_per_block", s.max_threads_per_block.value, 1 << 13),
+            ("sm.smem_max_kb", s.smem_max_kb.value, 1 << 12),
+            ("sm.smem_per_block_max_kb", s.smem_per_block_max_kb.value, s.smem_max_kb.value),
+            ("sm.smem_reserved_per_block_bytes", s.smem_reserved_per_block_bytes.value, 1 << 16),
+            ("sharing.carveout_slack_bytes", self.sharing.carveout_slack_bytes.value, 1 << 20),
+            ("sharing.mps_sm_granularity", self.sharing.mps_sm_granularity.value, s.count.value),
+            ("sharing.mps_min_sms", self.sharing.mps_min_sms.value, s.count.value),
+        ];
+        for (name, v, max) in at_most_u32 {
+            if v > max {
+                return Err((name.into(), format!("{v} is out of range (at most {max})")));
+            }
+        }
         if s.count.value > crate::sm_set::MAX_SMS as u32 {
             return Err(("sm.count".into(), format!("at most {} SMs are supported", crate::sm_set::MAX_SMS)));
         }
@@ -235,6 +259,22 @@ impl GpuProfile {
         for (name, p) in positive_f64 {
             if !(p.value.is_finite() && p.value > 0.0) {
                 return Err((name.into(), "must be a positive number".into()));
+            }
+        }
+        // Times the engine adds to the clock: bounded, so that sums of them cannot wrap (1e9 us is
+        // 1,000 s, far beyond any real slice, switch or launch; u64 nanoseconds hold 1.8e13 s).
+        let times_us = [
+            ("sharing.timeslice_us", self.sharing.timeslice_us.value),
+            ("sharing.context_switch_us", self.sharing.context_switch_us.value),
+            ("launch.host_launch_us", self.launch.host_launch_us.value),
+            ("launch.launch_latency_us", self.launch.launch_latency_us.value),
+            ("launch.mps_extra_latency_us", self.launch.mps_extra_latency_us.value),
+            ("launch.block_min_us", self.launch.block_min_us.value),
+            ("clock.period_ms", self.clock.period_ms.value * 1e3),
+        ];
+        for (name, us) in times_us {
+            if !(us.is_finite() && (0.0..=MAX_PROFILE_TIME_US).contains(&us)) {
+                return Err((name.into(), format!("must be a time from 0 to {MAX_PROFILE_TIME_US:e} us")));
             }
         }
         if !(self.clock.gain.value.is_finite() && self.clock.gain.value >= 0.0) {

@@ -94,7 +94,7 @@ impl TimeSlicer {
         self.generation += 1;
         self.timer_armed = false;
         self.switches += 1;
-        let done = now + self.switch_ns;
+        let done = now.saturating_add(self.switch_ns);
         self.switching_until = Some(done);
         Action::Switching(done)
     }
@@ -113,7 +113,8 @@ impl TimeSlicer {
         }
         // Contention: switch at the end of the running context's current slice.
         let elapsed = now.saturating_sub(self.slice_start);
-        let end = self.slice_start + elapsed.div_ceil(self.slice_ns).max(1) * self.slice_ns;
+        let slices = elapsed.div_ceil(self.slice_ns).max(1);
+        let end = self.slice_start.saturating_add(slices.saturating_mul(self.slice_ns));
         self.timer_armed = true;
         Action::ArmTimer(end, self.generation)
     }
