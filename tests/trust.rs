@@ -177,11 +177,13 @@ fn errors_name_the_field_not_the_value() {
     for (from, to, field) in [
         ("regs_per_thread = 32", "regs_per_thread = -1", "regs_per_thread"),
         ("grid = 16", "grid = -5", "grid"),
-        ("requests = 100", "requests = -3", "requests"),
+        ("unit = \"softmax\"", "unit = 5", "unit"),
     ] {
         let t = GOOD.replacen(from, to, 1);
         let loc = format!("s.toml:{}:", line_of(&t, to));
-        let err = refused(&t, &[], &[&loc, &format!("field `{field}`")]);
+        let path =
+            if field == "unit" { format!("clients[0].{field}") } else { format!("clients[0].kernels[0].{field}") };
+        let err = refused(&t, &[], &[&loc, &format!("field `{path}`")]);
         assert!(!err.contains("untagged"), "{err}");
     }
 }

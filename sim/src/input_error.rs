@@ -76,14 +76,58 @@ fn is_key(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// The key assigned on the line holding byte `offset` (`key = value`), if that line assigns one.
+/// The dotted path of the key assigned on the line holding byte `offset` (`key = value`), in
+/// the tables above it: `clients[1].kernels[0].grid`, `sm.count`. None if the line assigns none.
 fn key_at(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
     let line = text.get(start..)?.lines().next()?;
     let (key, _) = line.split_once('=')?;
     let key = key.trim().trim_matches('"');
-    is_key(key).then(|| key.to_string())
+    if !is_key(key) {
+        return None;
+    }
+    let table = table_at(text.get(..start)?);
+    Some(if table.is_empty() { key.to_string() } else { format!("{table}.{key}") })
+}
+
+/// The table the text before a line leaves open, with array-of-tables indices
+/// (`[[clients]]` twice, then `[[clients.kernels]]`: `clients[1].kernels[0]`).
+fn table_at(before: &str) -> String {
+    // Headers of arrays of tables and how many entries each has so far.
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut current = String::new();
+    for line in before.lines() {
+        let t = line.trim();
+        let (name, array) = if let Some(n) = t.strip_prefix("[[").and_then(|r| r.split_once("]]")) {
+            (n.0.trim().to_string(), true)
+        } else if let Some(n) = t.strip_prefix('[').and_then(|r| r.split_once(']')) {
+            (n.0.trim().to_string(), false)
+        } else {
+            continue;
+        };
+        if array {
+            // A new entry of `name` starts its sub-arrays afresh.
+            let prefix = format!("{name}.");
+            counts.retain(|(k, _)| !k.starts_with(&prefix));
+            match counts.iter_mut().find(|(k, _)| *k == name) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((name.clone(), 1)),
+            }
+        }
+        // Index every prefix that is an array of tables.
+        let mut path = String::new();
+        let mut so_far = String::new();
+        for part in name.split('.') {
+            so_far = if so_far.is_empty() { part.to_string() } else { format!("{so_far}.{part}") };
+            path = if path.is_empty() { part.to_string() } else { format!("{path}.{part}") };
+            if let Some((_, n)) = counts.iter().find(|(k, _)| *k == so_far) {
+                path = format!("{path}[{}]", n - 1);
+            }
+        }
+        current = path;
+    }
+    current
 }
 
 #[cfg(test)]
@@ -117,5 +161,17 @@ mod tests {
         let text = "a = -1\n";
         let e = InputError::from_toml("x.toml", text, &toml::from_str::<S>(text).unwrap_err());
         assert_eq!(e.field, "a", "{e}");
+    }
+
+    #[test]
+    fn keys_get_their_table_path() {
+        let text = "a = 1\n[[clients]]\nx = 1\n[[clients.kernels]]\ny = 1\n[[clients]]\n[[clients.kernels]]\n\
+                    [[clients.kernels]]\ngrid = -5\n[sm]\ncount = { value = -1 }\n";
+        let at = |needle: &str| key_at(text, text.find(needle).unwrap() + needle.len() - 1);
+        assert_eq!(at("a = 1").as_deref(), Some("a"));
+        assert_eq!(at("x = 1").as_deref(), Some("clients[0].x"));
+        assert_eq!(at("y = 1").as_deref(), Some("clients[0].kernels[0].y"));
+        assert_eq!(at("grid = -5").as_deref(), Some("clients[1].kernels[1].grid"));
+        assert_eq!(at("count = {").as_deref(), Some("sm.count"));
     }
 }
