@@ -226,10 +226,10 @@ fn bench_json_is_complete() {
     let dir = tempfile::tempdir().unwrap();
     let r = json(dir.path(), &["bench", "--json", "--repeat", "1"]);
     assert_eq!(r["repeat"], 1);
-    assert!(r["heap_yardstick"].is_string());
+    assert!(r["yardstick"].is_string());
     for b in r["benchmarks"].as_array().unwrap() {
         assert_eq!(b["profile"]["origin"], "built-in");
-        for key in ["name", "scenario", "events", "kernels", "wall_ms", "events_per_s", "sim_to_wall"] {
+        for key in ["name", "scenario", "events", "kernels", "wall_ms", "events_per_s", "sim_to_wall", "hold_ratio"] {
             assert!(!b[key].is_null(), "{key} missing in {b}");
         }
     }

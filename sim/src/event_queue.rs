@@ -34,11 +34,15 @@ impl<E> Ord for Entry<E> {
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry<E>>,
     seq: u64,
+    /// Pops so far and the sum of the queue's length before each (its mean size, for the
+    /// benchmark's yardstick: a heap of that size).
+    pops: u64,
+    len_sum: u64,
 }
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue { heap: BinaryHeap::with_capacity(1024), seq: 0 }
+        EventQueue { heap: BinaryHeap::with_capacity(1024), seq: 0, pops: 0, len_sum: 0 }
     }
 }
 
@@ -53,7 +57,18 @@ impl<E> EventQueue<E> {
     }
 
     pub fn pop(&mut self) -> Option<(Ns, E)> {
+        self.pops += 1;
+        self.len_sum += self.heap.len() as u64;
         self.heap.pop().map(|e| (e.time, e.event))
+    }
+
+    /// Mean number of pending events seen by a pop.
+    pub fn mean_len(&self) -> f64 {
+        if self.pops == 0 {
+            0.0
+        } else {
+            self.len_sum as f64 / self.pops as f64
+        }
     }
 }
 

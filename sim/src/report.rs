@@ -97,6 +97,9 @@ pub struct GpuStats {
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct SimStats {
     pub events: u64,
+    /// Mean number of pending events in the queue when one was taken (the heap size a fair
+    /// yardstick uses).
+    pub mean_pending_events: f64,
     /// Filled in by the caller, which owns the clock on the wall.
     pub wall_ms: f64,
 }

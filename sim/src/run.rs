@@ -112,7 +112,9 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
         avg_dram_gbs: avg(|s| s.avg_dram_gbs),
         context_switches: stats.iter().map(|s| s.context_switches).sum(),
     };
-    let events = reports.iter().map(|r| r.sim.events).sum();
+    let events: u64 = reports.iter().map(|r| r.sim.events).sum();
+    let pending = reports.iter().map(|r| r.sim.mean_pending_events * r.sim.events as f64).sum::<f64>();
+    let mean_pending_events = if events > 0 { pending / events as f64 } else { 0.0 };
     let simulated_s = reports.iter().map(|r| r.simulated_s).fold(0.0, f64::max);
     // Clients in the workload's order, wherever the layout put them.
     let globals = w.gpus.iter().flat_map(|g| g.clients.iter().map(|c| c.global));
@@ -127,7 +129,7 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
         simulated_s,
         clients: clients.into_iter().map(|(_, c)| c).collect(),
         gpu_stats,
-        sim: SimStats { events, wall_ms: 0.0 },
+        sim: SimStats { events, mean_pending_events, wall_ms: 0.0 },
     }
 }
 

@@ -191,7 +191,7 @@ impl Stats {
             simulated_s: now as f64 / 1e9,
             clients,
             gpu_stats,
-            sim: SimStats { events, wall_ms: 0.0 },
+            sim: SimStats { events, mean_pending_events: 0.0, wall_ms: 0.0 },
         }
     }
 }

@@ -553,7 +553,9 @@ impl<'w> Engine<'w> {
             }
             rec.end(self.gpu_index, self.now);
         }
-        self.stats.report(self.w, self.now, self.events, switches, self.watts, self.clock.mhz)
+        let mut r = self.stats.report(self.w, self.now, self.events, switches, self.watts, self.clock.mhz);
+        r.sim.mean_pending_events = self.q.mean_len();
+        r
     }
 }
 
