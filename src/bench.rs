@@ -4,9 +4,13 @@
 //! one. The ratio says how close the engine comes to the cost of its event queue alone.
 
 use serde::Serialize;
+use simgpu_sim::spec::Sharing;
+use simgpu_sim::{Layout, WorkloadSpec};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
+
+const DECODE: &str = include_str!("../scenarios/bench/decode-mps.toml");
 
 const BENCHES: &[(&str, &str, &str)] = &[
     ("seed000-mps-132", "scenarios/seed000/mps-132.toml", include_str!("../scenarios/seed000/mps-132.toml")),
@@ -68,6 +72,22 @@ fn hold_rate(size: usize, n: u64) -> (f64, u64) {
     (n as f64 / start.elapsed().as_secs_f64(), check)
 }
 
+/// The decode bench's client, `n` times, sharing 100,000 kernels between them: how the engine
+/// scales with clients (a workload generator on the typed front door, no TOML).
+fn many_clients(sharing: Sharing, n: usize) -> Result<(WorkloadSpec, Layout), String> {
+    let scn = simgpu_sim::Scenario::parse("decode-mps.toml", DECODE).map_err(|e| e.to_string())?;
+    let (mut spec, _) = scn.to_spec();
+    let one = spec.clients[0].clone();
+    let launches: u64 = one.kernels.iter().map(|k| k.repeat as u64).sum();
+    let requests = (100_000 / (launches * n as u64)).max(1);
+    spec.name = format!("decode-{}-{n}", sharing.as_str());
+    spec.clients = (0..n)
+        .map(|i| simgpu_sim::spec::ClientSpec { name: format!("decode-{i}"), requests: Some(requests), ..one.clone() })
+        .collect();
+    let pct = (sharing == Sharing::Mps).then_some((100.0 / n as f64).max(1.0));
+    Ok((spec, Layout::whole_gpu(sharing, &vec![pct; n])))
+}
+
 pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
     let mut out = Vec::new();
     for (name, file, text) in BENCHES {
@@ -115,7 +135,16 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
     } else {
         println!(
             "{:<20} {:>10} {:>9} {:>10} {:>12} {:>12} {:>10} {:>8} {:>12} {:>7}",
-            "benchmark", "events", "kernels", "wall ms", "events/s", "simulated s", "sim/wall", "queue", "hold ev/s", "ratio"
+            "benchmark",
+            "events",
+            "kernels",
+            "wall ms",
+            "events/s",
+            "simulated s",
+            "sim/wall",
+            "queue",
+            "hold ev/s",
+            "ratio"
         );
         for b in out {
             println!(
@@ -139,3 +168,32 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
 
 const YARDSTICK: &str = "a binary heap of (time, sequence) keys at the simulation's mean queue size; \
                          each event pops the earliest key and pushes a later one";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[ignore = "measurement"]
+    fn scaling() {
+        let gpu = crate::profiles::builtin("h100-sxm").unwrap().unwrap();
+        for (sharing, n) in [
+            (super::Sharing::Mps, 2),
+            (super::Sharing::Mps, 8),
+            (super::Sharing::Mps, 16),
+            (super::Sharing::Mps, 32),
+            (super::Sharing::Timeslice, 2),
+            (super::Sharing::Timeslice, 64),
+            (super::Sharing::Timeslice, 256),
+        ] {
+            let (spec, layout) = super::many_clients(sharing, n).unwrap();
+            let w = simgpu_sim::Workload::build(&spec, &layout, &gpu).unwrap();
+            let t = std::time::Instant::now();
+            let r = simgpu_sim::run(&w);
+            let k: u64 = r.clients.iter().flat_map(|c| &c.kernels).map(|k| k.completed).sum();
+            println!(
+                "{sharing:?} {n}: {} events, {k} kernels, {:.1} ms",
+                r.sim.events,
+                t.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    }
+}

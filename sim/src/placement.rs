@@ -126,6 +126,8 @@ pub struct Space {
     /// SMs holding at least one block of each client.
     pub client_sms: Vec<u32>,
     pub busy_sms: u32,
+    /// Bumped whenever blocks leave: only then can a launch that did not fit fit now.
+    pub freed: u64,
     scratch: Vec<(u32, u32, u32, u32)>,
 }
 
@@ -145,6 +147,7 @@ impl Space {
             sms,
             client_sms: vec![0; n_clients],
             busy_sms: 0,
+            freed: 0,
             scratch: Vec::new(),
         }
     }
@@ -329,6 +332,7 @@ impl Space {
     /// Removes a finished cohort; its SMs return to the free group when they empty. The carve-out
     /// falls back to what the remaining residents chose (and still use).
     pub fn remove(&mut self, cohorts: &mut Cohorts, id: u32, footprints: &[Footprint], limits: &SmLimits) {
+        self.freed += 1;
         let c = &cohorts.get(id);
         let (g, client, k) = (c.group, c.client, c.blocks_per_sm);
         let grp = &mut self.groups[g as usize];

@@ -43,6 +43,9 @@ struct Launch {
     unplaced: u64,
     running: u64,
     first_start: Option<Ns>,
+    /// The space's `freed` count when this launch last failed to place all its blocks: until
+    /// blocks leave, trying again cannot place more (adding blocks never makes room).
+    tried_at: Option<u64>,
 }
 
 /// Where a space sits in the time-slice groups: (group, index within it).
@@ -430,6 +433,10 @@ impl<'w> Engine<'w> {
         while i < self.runnable[s].len() {
             let lid = self.runnable[s][i];
             let l = &self.launches.v[lid as usize];
+            if l.tried_at == Some(self.spaces[s].freed) {
+                i += 1;
+                continue;
+            }
             let ci = l.client as usize;
             let req = PlaceRequest {
                 launch: lid,
@@ -451,9 +458,11 @@ impl<'w> Engine<'w> {
                 l.running += placed;
                 l.first_start.get_or_insert(self.now);
             }
-            if self.launches.v[lid as usize].unplaced == 0 {
+            let l = &mut self.launches.v[lid as usize];
+            if l.unplaced == 0 {
                 self.runnable[s].remove(i);
             } else {
+                l.tried_at = Some(self.spaces[s].freed);
                 i += 1;
             }
         }
