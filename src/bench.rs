@@ -88,14 +88,31 @@ fn many_clients(sharing: Sharing, n: usize) -> Result<(WorkloadSpec, Layout), St
     Ok((spec, Layout::whole_gpu(sharing, &vec![pct; n])))
 }
 
+/// Generated benchmarks: (name, clients, sharing).
+const GENERATED: &[(&str, usize, Sharing)] = &[
+    ("decode-mps-16", 16, Sharing::Mps),
+    ("decode-timeslice-2", 2, Sharing::Timeslice),
+    ("decode-timeslice-256", 256, Sharing::Timeslice),
+];
+
 pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
-    let mut out = Vec::new();
+    let h100 = crate::profiles::builtin("h100-sxm").ok_or("no built-in h100-sxm")??;
+    let mut cases: Vec<(String, String, simgpu_sim::Workload)> = Vec::new();
     for (name, file, text) in BENCHES {
         let scn = simgpu_sim::Scenario::parse(file, text).map_err(|e| e.to_string())?;
         // The built-in profile, as `simgpu run` picks it from any directory.
         let gpu = crate::profiles::builtin(scn.spec.gpu.get_ref())
             .ok_or_else(|| format!("{file}: no built-in profile"))??;
-        let mut w = scn.bind(&gpu).map_err(|e| e.to_string())?;
+        cases.push((name.to_string(), file.to_string(), scn.bind(&gpu).map_err(|e| e.to_string())?));
+    }
+    for &(name, n, sharing) in GENERATED {
+        let (spec, layout) = many_clients(sharing, n)?;
+        let w = simgpu_sim::Workload::build(&spec, &layout, &h100).map_err(|e| e.to_string())?;
+        let what = format!("generated: decode-mps's client x {n}, {} (100,000 kernels)", sharing.as_str());
+        cases.push((name.to_string(), what, w));
+    }
+    let mut out = Vec::new();
+    for (name, file, mut w) in cases {
         w.set_profile_origin("built-in");
         let mut best = f64::INFINITY;
         let mut report = None;
@@ -115,8 +132,8 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
         }
         let events_per_s = r.sim.events as f64 / best;
         out.push(Bench {
-            name: name.to_string(),
-            scenario: file.to_string(),
+            name,
+            scenario: file,
             profile: r.profile.clone(),
             events: r.sim.events,
             kernels,
