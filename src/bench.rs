@@ -8,6 +8,7 @@ use simgpu_sim::spec::Sharing;
 use simgpu_sim::{Layout, WorkloadSpec};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::fmt::Write;
 use std::time::Instant;
 
 const DECODE: &str = include_str!("../scenarios/bench/decode-mps.toml");
@@ -146,25 +147,19 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
             hold_ratio: events_per_s / hold,
         });
     }
+    let mut text = String::new();
     if json {
         let doc = Benches { repeat, yardstick: YARDSTICK, benchmarks: out };
-        println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?);
+        text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
     } else {
-        println!(
+        let _ = writeln!(
+            text,
             "{:<20} {:>10} {:>9} {:>10} {:>12} {:>12} {:>10} {:>8} {:>12} {:>7}",
-            "benchmark",
-            "events",
-            "kernels",
-            "wall ms",
-            "events/s",
-            "simulated s",
-            "sim/wall",
-            "queue",
-            "hold ev/s",
-            "ratio"
+            "benchmark", "events", "kernels", "wall ms", "events/s", "simulated s", "sim/wall", "queue", "hold ev/s", "ratio"
         );
-        for b in out {
-            println!(
+        for b in &out {
+            let _ = writeln!(
+                text,
                 "{:<20} {:>10} {:>9} {:>10.2} {:>12.0} {:>12.3} {:>10.1} {:>8.1} {:>12.0} {:>7.3}",
                 b.name,
                 b.events,
@@ -178,9 +173,12 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
                 b.hold_ratio
             );
         }
-        println!("ratio: events/s over the hold model's ({YARDSTICK})");
+        let _ = writeln!(text, "ratio: events/s over the hold model's ({YARDSTICK})");
+        if let Some(p) = out.first().map(|b| &b.profile) {
+            let _ = writeln!(text, "profile: {} ({}, calibrated {})", p.name, p.origin, p.calibration_date.as_deref().unwrap_or("no"));
+        }
     }
-    Ok(())
+    crate::files::print(&text)
 }
 
 const YARDSTICK: &str = "a binary heap of (time, sequence) keys at the simulation's mean queue size; \

@@ -56,6 +56,12 @@ impl Plan {
         if path.is_dir() {
             return Err(format!("{what} {}: is a directory", path.display()));
         }
+        // Renaming over a device or a pipe would replace it with a regular file.
+        if let Ok(m) = std::fs::symlink_metadata(path) {
+            if !m.file_type().is_file() {
+                return Err(format!("{what} {}: exists and is not a regular file", path.display()));
+            }
+        }
         if let Some(input) = inputs.iter().find(|i| same_file(i, path)) {
             return Err(format!("{what} {}: would overwrite the input {}", path.display(), input.display()));
         }
@@ -122,4 +128,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let i = plan.add(path, "output", &[])?;
     plan.write(i, bytes)?;
     plan.commit()
+}
+
+/// Writes to stdout; a closed or full stdout is an error, not a panic.
+pub fn print(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| format!("cannot write to stdout: {e}"))
 }

@@ -45,9 +45,10 @@ enum Cmd {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Refuse or stop a run past this many events (an estimate is checked before the run).
-        #[arg(long, value_name = "N", default_value_t = run_cmd::DEFAULT_MAX_EVENTS)]
-        max_events: u64,
+        /// Refuse or stop a run past this many events; an estimate is checked before the run
+        /// [default: 2e8, about a minute; 5e6 with --trace].
+        #[arg(long, value_name = "N")]
+        max_events: Option<u64>,
         /// No progress bar on stderr.
         #[arg(long, short)]
         quiet: bool,
@@ -95,10 +96,11 @@ enum Cmd {
     },
     /// Time the bundled benchmark scenarios (events/s, simulated-time / wall-time).
     Bench {
+        /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
-        /// Repetitions per benchmark; the fastest is reported.
-        #[arg(long, default_value_t = 3)]
+        /// Repetitions per benchmark (at least 1); the fastest is reported.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
     },
 }

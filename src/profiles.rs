@@ -33,17 +33,23 @@ pub struct Resolved {
 /// Directories given explicitly; each must exist.
 fn explicit_dirs(flag: Option<&Path>) -> Result<Vec<PathBuf>, String> {
     let mut dirs = Vec::new();
-    if let Some(d) = flag {
+    let check = |d: &Path, what: &str| {
         if !d.is_dir() {
-            return Err(format!("--models {}: no such directory", d.display()));
+            Err(format!("{what}{}: no such directory", d.display()))
+        } else if !d.join("gpus").is_dir() {
+            Err(format!("{what}{}: has no gpus/ directory (profiles go in <DIR>/gpus/<name>.toml)", d.display()))
+        } else {
+            Ok(())
         }
+    };
+    if let Some(d) = flag {
+        check(d, "--models ")?;
         dirs.push(d.to_path_buf());
     }
-    if let Some(env) = std::env::var_os("SIMGPU_MODELS") {
+    // An empty variable is the same as an unset one.
+    if let Some(env) = std::env::var_os("SIMGPU_MODELS").filter(|v| !v.is_empty()) {
         let d = PathBuf::from(env);
-        if !d.is_dir() {
-            return Err(format!("$SIMGPU_MODELS={}: no such directory", d.display()));
-        }
+        check(&d, "$SIMGPU_MODELS=")?;
         dirs.push(d);
     }
     Ok(dirs)

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 /// Events a run may take unless `--max-events` says otherwise: about a minute of simulation.
 pub const DEFAULT_MAX_EVENTS: u64 = 200_000_000;
+/// The same with `--trace`: a traced event costs about 60 times as much and ~900 bytes of trace,
+/// so this is also about a minute (and ~5 GB).
+pub const DEFAULT_MAX_TRACED_EVENTS: u64 = 5_000_000;
 /// The error text of a run stopped by Ctrl-C (main turns it into exit status 130).
 pub const INTERRUPTED: &str = "interrupted";
 
@@ -28,7 +31,8 @@ pub struct RunArgs {
     pub gpu_profile: Option<PathBuf>,
     pub models: Option<PathBuf>,
     pub seed: Option<u64>,
-    pub max_events: u64,
+    /// None: the default for the run (traced or not).
+    pub max_events: Option<u64>,
     pub quiet: bool,
 }
 
@@ -67,17 +71,23 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
     if let Some(s) = a.seed {
         w.set_seed(s);
     }
+    let traced = a.trace.is_some();
+    let max_events =
+        a.max_events.unwrap_or(if traced { DEFAULT_MAX_TRACED_EVENTS } else { DEFAULT_MAX_EVENTS });
     let estimate = simgpu_sim::estimate_events(&w);
-    if estimate > a.max_events as f64 {
+    if estimate > max_events as f64 {
+        let pace = if traced { "about a minute per 5e6 traced events" } else { "about a minute per 2e8 events" };
         return Err(format!(
-            "{}: this run could take up to about {estimate:.2e} events, over the limit of {} \
-             (about a minute per 2e8 events): shorten duration_s or give requests, or raise --max-events",
+            "{}: this run could take up to about {estimate:.2e} events, over the limit of {max_events} \
+             ({pace}): shorten duration_s or give requests, or raise --max-events",
             path.display(),
-            a.max_events
         ));
     }
     // Every output is checked, and its temporary created, before the run.
-    let inputs: Vec<&Path> = [Some(path), a.gpu_profile.as_deref()].into_iter().flatten().collect();
+    // The profile read (when it came from a file) is an input too.
+    let profile_file = (resolved.origin != "built-in").then(|| PathBuf::from(&resolved.origin));
+    let inputs: Vec<&Path> =
+        [Some(path), a.gpu_profile.as_deref(), profile_file.as_deref()].into_iter().flatten().collect();
     let mut plan = Plan::default();
     let trace_i = a.trace.as_deref().map(|p| plan.add(p, "--trace", &inputs)).transpose()?;
     let plot_i = a.plot.as_deref().map(|p| plan.add(p, "--plot", &inputs)).transpose()?;
@@ -120,7 +130,7 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
         true
     };
     let recorder: Option<&mut dyn Recorder> = if tee.0.is_empty() { None } else { Some(&mut tee) };
-    let opts = RunOptions { recorder, max_events: Some(a.max_events), progress: Some(&mut progress) };
+    let opts = RunOptions { recorder, max_events: Some(max_events), progress: Some(&mut progress) };
     let result = simgpu_sim::run_with(&w, opts);
     if let Some(b) = bar.take() {
         b.finish_and_clear();
@@ -150,9 +160,9 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
     }
     plan.commit()?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        crate::files::print(&(serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n"))?;
     } else {
-        print!("{}", output::table(&report));
+        crate::files::print(&output::table(&report))?;
     }
     Ok(())
 }

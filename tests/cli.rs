@@ -131,9 +131,9 @@ fn bench_json_has_the_fields() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let b = v["benchmarks"].as_array().unwrap();
-    assert_eq!(b.len(), 2);
+    assert_eq!(b.len(), 5);
     for x in b {
-        for key in ["name", "events", "wall_ms", "events_per_s", "simulated_s", "sim_to_wall", "heap_events_per_s"] {
+        for key in ["name", "events", "wall_ms", "events_per_s", "simulated_s", "sim_to_wall", "hold_events_per_s"] {
             assert!(x.get(key).is_some(), "missing {key}");
         }
     }

@@ -82,6 +82,12 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
     let line = text.get(start..)?.lines().next()?;
+    // A table header: the field is the table (`[clients]` where `[[clients]]` was meant).
+    let t = line.trim();
+    if t.starts_with('[') {
+        let name = t.trim_start_matches('[').split(']').next()?.trim();
+        return name.split('.').all(is_key).then(|| name.to_string());
+    }
     let (key, _) = line.split_once('=')?;
     let key = key.trim().trim_matches('"');
     if !is_key(key) {

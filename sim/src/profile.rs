@@ -8,6 +8,9 @@ use crate::input_error::InputError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Largest number a profile may state: far beyond any GPU, small enough that no sum overflows.
+pub const MAX_PROFILE_NUMBER: f64 = 1.0e12;
+
 /// Longest time a profile may state (slice, switch, launch costs, control period), in microseconds.
 pub const MAX_PROFILE_TIME_US: f64 = 1.0e9;
 
@@ -168,7 +171,7 @@ impl GpuProfile {
     pub fn from_toml(file: &str, text: &str) -> Result<GpuProfile, InputError> {
         let p: GpuProfile = toml::from_str(text).map_err(|e| InputError::from_toml(file, text, &e))?;
         p.check().map_err(|(field, msg)| {
-            let span = find_key_span(text, field.rsplit('.').next().unwrap_or(&field));
+            let span = find_path_span(text, &field);
             InputError::new(file, text, span, &field, msg)
         })?;
         Ok(p)
@@ -210,6 +213,8 @@ impl GpuProfile {
             ("sm.max_regs_per_thread", &s.max_regs_per_thread),
             ("sm.reg_alloc_unit", &s.reg_alloc_unit),
             ("sm.max_threads_per_block", &s.max_threads_per_block),
+            ("sm.smem_max_kb", &s.smem_max_kb),
+            ("sm.smem_per_block_max_kb", &s.smem_per_block_max_kb),
             ("sharing.mps_sm_granularity", &self.sharing.mps_sm_granularity),
         ];
         for (name, p) in positive_u32 {
@@ -241,6 +246,36 @@ impl GpuProfile {
         if s.count.value > crate::sm_set::MAX_SMS as u32 {
             return Err(("sm.count".into(), format!("at most {} SMs are supported", crate::sm_set::MAX_SMS)));
         }
+        // Every number is finite and none is negative; those below must also be positive.
+        let (r, m, l, pw) = (&self.rates, &self.memory, &self.launch, &self.power);
+        let non_negative_f64 = [
+            ("rates.fp16_tensor_flops_per_clk", &r.fp16_tensor_flops_per_clk),
+            ("rates.bf16_tensor_flops_per_clk", &r.bf16_tensor_flops_per_clk),
+            ("rates.fp8_tensor_flops_per_clk", &r.fp8_tensor_flops_per_clk),
+            ("rates.int32_ops_per_clk", &r.int32_ops_per_clk),
+            ("memory.capacity_gb", &m.capacity_gb),
+            ("memory.peak_bw_gbs", &m.peak_bw_gbs),
+            ("memory.l2_mb", &m.l2_mb),
+            ("memory.l2_bw_gbs", &m.l2_bw_gbs),
+            ("launch.host_launch_us", &l.host_launch_us),
+            ("launch.launch_latency_us", &l.launch_latency_us),
+            ("launch.mps_extra_latency_us", &l.mps_extra_latency_us),
+            ("launch.block_dispatch_ns", &l.block_dispatch_ns),
+            ("sharing.context_switch_us", &self.sharing.context_switch_us),
+            ("power.idle_w", &pw.idle_w),
+            ("power.sm_active_w", &pw.sm_active_w),
+            ("power.fp32_busy_w", &pw.fp32_busy_w),
+            ("power.tensor_busy_w", &pw.tensor_busy_w),
+            ("power.dram_w_per_tbs", &pw.dram_w_per_tbs),
+        ];
+        for (name, p) in non_negative_f64 {
+            if !(p.value.is_finite() && (0.0..=MAX_PROFILE_NUMBER).contains(&p.value)) {
+                return Err((name.into(), format!("must be a number from 0 to {MAX_PROFILE_NUMBER:e}")));
+            }
+        }
+        if !(pw.v_min_ratio.value.is_finite() && pw.v_min_ratio.value > 0.0 && pw.v_min_ratio.value <= 1.0) {
+            return Err(("power.v_min_ratio".into(), "must lie in (0, 1]".into()));
+        }
         let positive_f64 = [
             ("rates.fp32_flops_per_clk", &self.rates.fp32_flops_per_clk),
             ("rates.warp_instructions_per_clk", &self.rates.warp_instructions_per_clk),
@@ -257,8 +292,8 @@ impl GpuProfile {
             ("power.limit_w", &self.power.limit_w),
         ];
         for (name, p) in positive_f64 {
-            if !(p.value.is_finite() && p.value > 0.0) {
-                return Err((name.into(), "must be a positive number".into()));
+            if !(p.value.is_finite() && p.value > 0.0 && p.value <= MAX_PROFILE_NUMBER) {
+                return Err((name.into(), format!("must be a positive number, at most {MAX_PROFILE_NUMBER:e}")));
             }
         }
         // Times the engine adds to the clock: bounded, so that sums of them cannot wrap (1e9 us is
@@ -270,11 +305,24 @@ impl GpuProfile {
             ("launch.launch_latency_us", self.launch.launch_latency_us.value),
             ("launch.mps_extra_latency_us", self.launch.mps_extra_latency_us.value),
             ("launch.block_min_us", self.launch.block_min_us.value),
-            ("clock.period_ms", self.clock.period_ms.value * 1e3),
         ];
         for (name, us) in times_us {
             if !(us.is_finite() && (0.0..=MAX_PROFILE_TIME_US).contains(&us)) {
                 return Err((name.into(), format!("must be a time from 0 to {MAX_PROFILE_TIME_US:e} us")));
+            }
+        }
+        let period_ms = self.clock.period_ms.value;
+        if !(period_ms.is_finite() && period_ms * 1e3 <= MAX_PROFILE_TIME_US) {
+            return Err(("clock.period_ms".into(), format!("must be a time of at most {:e} ms", MAX_PROFILE_TIME_US / 1e3)));
+        }
+        // Clocks and rates beyond any GPU would overflow the statistics' sums.
+        for (name, v) in [
+            ("clock.max_sm_mhz", self.clock.max_sm_mhz.value),
+            ("clock.min_sm_mhz", self.clock.min_sm_mhz.value),
+            ("clock.step_mhz", self.clock.step_mhz.value),
+        ] {
+            if v > 1.0e5 {
+                return Err((name.into(), format!("{v} MHz is out of range (at most 1e5)")));
             }
         }
         if !(self.clock.gain.value.is_finite() && self.clock.gain.value >= 0.0) {
@@ -379,20 +427,30 @@ fn first_date(text: &str) -> Option<String> {
     })
 }
 
-/// Byte span of the first line that assigns `key` (for messages about checked values).
-pub(crate) fn find_key_span(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
+/// Byte span of the place that sets a dotted parameter path: `count = ...` under `[sm]`,
+/// `sm.count = ...`, or the `value = ...` line of a `[sm.count]` table (else its header).
+pub(crate) fn find_path_span(text: &str, path: &str) -> Option<std::ops::Range<usize>> {
+    let mut table = String::new();
+    let mut header = None;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let t = line.trim_start();
-        if let Some(rest) = t.strip_prefix(key) {
-            if rest.trim_start().starts_with('=') {
-                let start = offset + (line.len() - t.len());
-                return Some(start..start + key.len());
+        let start = offset + (line.len() - t.len());
+        offset += line.len();
+        if t.starts_with('[') {
+            table = t.trim_start_matches('[').split(']').next().unwrap_or("").trim().to_string();
+            if table == path {
+                header = Some(start..start + t.trim_end().len());
+            }
+        } else if let Some((k, _)) = t.split_once('=') {
+            let k = k.trim();
+            let full = if table.is_empty() { k.to_string() } else { format!("{table}.{k}") };
+            if full == path || (table == path && k == "value") {
+                return Some(start..start + k.len());
             }
         }
-        offset += line.len();
     }
-    None
+    header
 }
 
 #[cfg(test)]

@@ -145,6 +145,10 @@ pub fn estimate_events(w: &Workload) -> f64 {
         let rates = p.rates.at(p.clock.max_mhz);
         let horizon = g.horizon_ns as f64;
         total += horizon / p.control_period_ns as f64;
+        // Time-slicing: a slice end and a switch per slice while contexts contend.
+        for group in &g.slice_groups {
+            total += 2.0 * horizon / group.params.slice_ns.max(1) as f64;
+        }
         for c in &g.clients {
             let (mut request_ns, mut per_request) = (0.0f64, 1.0f64);
             for op in &c.ops {

@@ -253,7 +253,30 @@ impl Scenario {
     /// A spec error at the line of the field its path names (or of the nearest enclosing one).
     pub fn located(&self, e: SpecError) -> InputError {
         let span = self.span_of(&e.path);
-        InputError::new(&self.file, &self.text, span, &e.path, e.message)
+        let path = self.as_written(&e.path);
+        InputError::new(&self.file, &self.text, span, &path, e.message)
+    }
+
+    /// A spec path as the file spells it: work given per block is `flops_per_block`, not `flops`.
+    fn as_written(&self, path: &str) -> String {
+        let parts: Vec<&str> = path.split('.').collect();
+        if let [c, k, field] = parts[..] {
+            let kernel = index_of(c, "clients")
+                .and_then(|ci| self.spec.clients.get_ref().get(ci))
+                .and_then(|c| index_of(k, "kernels").and_then(|ki| c.kernels.get_ref().get(ki)));
+            if let Some(k) = kernel {
+                let per_block = match field {
+                    "flops" => k.flops.is_none() && k.flops_per_block.is_some(),
+                    "dram_bytes" => k.dram_bytes.is_none() && k.dram_bytes_per_block.is_some(),
+                    "instructions" => k.instructions.is_none() && k.instructions_per_block.is_some(),
+                    _ => false,
+                };
+                if per_block {
+                    return format!("{path}_per_block");
+                }
+            }
+        }
+        path.to_string()
     }
 
     /// The span of a scenario-format path such as `clients[1].kernels[0].block`.

@@ -265,10 +265,11 @@ impl WorkloadSpec {
         if self.clients.is_empty() {
             return Err(SpecError::new("clients", "at least one client is needed"));
         }
+        check_name(&self.name, "name")?;
         let mut names = std::collections::BTreeSet::new();
         for (ci, c) in self.clients.iter().enumerate() {
             c.check(ci)?;
-            if !names.insert(c.name.as_str()) {
+            if !names.insert(c.name.trim()) {
                 return Err(SpecError::new(format!("clients[{ci}].name"), "client names must be non-empty and unique"));
             }
         }
@@ -279,9 +280,8 @@ impl WorkloadSpec {
 impl ClientSpec {
     fn check(&self, ci: usize) -> Result<(), SpecError> {
         let f = |x: &str| format!("clients[{ci}].{x}");
-        if self.name.trim().is_empty() {
-            return Err(SpecError::new(f("name"), "client names must be non-empty and unique"));
-        }
+        check_name(&self.name, &f("name"))?;
+        check_name(&self.unit, &f("unit"))?;
         match self.arrivals {
             Arrivals::ClosedLoop { think_us } => host_time(think_us, &f("think_us"))?,
             Arrivals::Poisson { rate_per_s } => {
@@ -293,8 +293,8 @@ impl ClientSpec {
                 }
             }
         }
-        if !(self.units_per_request.is_finite() && self.units_per_request > 0.0) {
-            return Err(SpecError::new(f("units_per_request"), "must be positive"));
+        if !(self.units_per_request.is_finite() && self.units_per_request > 0.0 && self.units_per_request <= 1e15) {
+            return Err(SpecError::new(f("units_per_request"), "must be positive, at most 1e15"));
         }
         if self.requests == Some(0) {
             return Err(SpecError::new(f("requests"), "must be at least 1 (omit it to run until the horizon)"));
@@ -327,9 +327,7 @@ impl ClientSpec {
 impl KernelSpec {
     fn check(&self, at: &str) -> Result<(), SpecError> {
         let g = |x: &str| format!("{at}.{x}");
-        if self.name.trim().is_empty() {
-            return Err(SpecError::new(g("name"), "kernel names must be non-empty"));
-        }
+        check_name(&self.name, &g("name"))?;
         if !(1..=MAX_GRID).contains(&self.grid) {
             return Err(SpecError::new(g("grid"), "must be 1 to 2^40 blocks (a number or [x, y, z])"));
         }
@@ -350,6 +348,14 @@ impl KernelSpec {
         }
         Ok(())
     }
+}
+
+/// Names and units appear in tables and traces: printable, non-empty, at most 200 characters.
+fn check_name(name: &str, path: &str) -> Result<(), SpecError> {
+    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(SpecError::new(path, "must be non-empty, printable (no tabs or newlines) and at most 200 characters"));
+    }
+    Ok(())
 }
 
 fn host_time(v: f64, path: &str) -> Result<(), SpecError> {

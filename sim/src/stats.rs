@@ -172,11 +172,16 @@ impl Stats {
         }
         let i = &self.integ;
         let zero_time = now == 0;
+        let max_power_w = i.max_period_power.unwrap_or(watts);
+        // An average cannot exceed the largest period average nor the clock its maximum: where
+        // summing rounding says otherwise by a last bit, clamp.
+        let avg_power_w = if zero_time { watts } else { (i.energy_j / (sim_ns * 1e-9)).min(max_power_w) };
+        let avg_clock = if zero_time { clock_mhz } else { (i.clock_ns / sim_ns).min(w.params.clock.max_mhz) };
         let gpu_stats = GpuStats {
             gpus: 1,
-            avg_power_w: if zero_time { watts } else { i.energy_j / (sim_ns * 1e-9) },
-            max_power_w: i.max_period_power.unwrap_or(watts),
-            avg_sm_clock_mhz: if zero_time { clock_mhz } else { i.clock_ns / sim_ns },
+            avg_power_w,
+            max_power_w,
+            avg_sm_clock_mhz: avg_clock,
             min_sm_clock_mhz: i.min_clock,
             sm_busy_fraction: i.busy_sm_ns / sim_ns / w.params.n_sms as f64,
             avg_dram_gbs: i.dram_bytes / sim_ns,

@@ -34,7 +34,8 @@ pub struct Span<'a> {
 pub enum Sample {
     /// SMs holding a block of this client (by its index in the workload) while its context runs.
     ClientSms(u32),
-    /// Average power over the power controller's period that ended at `t` (what NVML shows).
+    /// Average power over the power controller's period that starts at `t` (what NVML shows;
+    /// the last period may be partial).
     PowerW,
     /// SM clock set by the controller.
     ClockMhz,

@@ -289,8 +289,16 @@ fn check_kernel(gpu: &GpuProfile, k: &crate::spec::KernelSpec, at: &str) -> Resu
             format!("at most {} KB of shared memory per block on {}", sm.smem_per_block_max_kb.value, gpu.name),
         ));
     }
-    if k.op == OpKind::Fp8Tensor && gpu.rates.fp8_tensor_flops_per_clk.value <= 0.0 {
-        return Err(SpecError::new(g("op"), format!("{} has no FP8 tensor cores", gpu.name)));
+    let r = &gpu.rates;
+    let (rate, what) = match k.op {
+        OpKind::Fp32 => (r.fp32_flops_per_clk.value, "FP32 units"),
+        OpKind::Fp16Tensor => (r.fp16_tensor_flops_per_clk.value, "FP16 tensor cores"),
+        OpKind::Bf16Tensor => (r.bf16_tensor_flops_per_clk.value, "BF16 tensor cores"),
+        OpKind::Fp8Tensor => (r.fp8_tensor_flops_per_clk.value, "FP8 tensor cores"),
+        OpKind::Int32 => (r.int32_ops_per_clk.value, "INT32 units"),
+    };
+    if rate <= 0.0 && k.per_block.flops > 0.0 {
+        return Err(SpecError::new(g("op"), format!("{} has no {what} (its rate is 0)", gpu.name)));
     }
     Ok(())
 }

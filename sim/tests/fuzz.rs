@@ -579,7 +579,27 @@ fn run_bounded(w: &Workload, max_steps: u32) -> Result<Report, String> {
             break;
         }
     }
-    Ok(e.finish())
+    let r = e.finish();
+    // Every reported number is a number: a bad profile value must be refused, not printed as NaN.
+    let g = &r.gpu_stats;
+    for (name, v) in [
+        ("avg_power_w", g.avg_power_w),
+        ("max_power_w", g.max_power_w),
+        ("avg_sm_clock_mhz", g.avg_sm_clock_mhz),
+        ("min_sm_clock_mhz", g.min_sm_clock_mhz),
+        ("sm_busy_fraction", g.sm_busy_fraction),
+        ("avg_dram_gbs", g.avg_dram_gbs),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(format!("gpu_stats.{name} = {v}"));
+        }
+    }
+    for c in &r.clients {
+        if !(c.throughput_per_s.is_finite() && c.throughput_per_s >= 0.0) {
+            return Err(format!("client {}: throughput {}", c.name, c.throughput_per_s));
+        }
+    }
+    Ok(r)
 }
 
 /// Parse, bind and (when both succeed) run a scenario, checking everything property 1 asks.

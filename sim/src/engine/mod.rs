@@ -186,8 +186,8 @@ impl<'w> Engine<'w> {
             for c in &w.clients {
                 r.sample(gpu_index, Sample::ClientSms(c.global as u32), 0, 0.0);
             }
-            // The panels start at the idle power and the maximum clock, not at the first period's end.
-            r.sample(gpu_index, Sample::PowerW, 0, p.power.idle_w);
+            // The clock starts at its maximum; power samples are period averages, each stamped at
+            // the start of the period it covers.
             r.sample(gpu_index, Sample::ClockMhz, 0, clock.mhz);
         }
         for ci in 0..w.clients.len() {
@@ -376,7 +376,7 @@ impl<'w> Engine<'w> {
 
     fn power_tick(&mut self) {
         let period = self.w.params.control_period_ns;
-        self.last_tick = self.now;
+        let period_start = std::mem::replace(&mut self.last_tick, self.now);
         let avg = self.stats.take_period_energy() / (period as f64 * 1e-9);
         let up = self.power.watts(&self.activity, (self.clock.mhz + self.clock.step_mhz).min(self.clock.max_mhz));
         if self.clock.update(avg, up) {
@@ -386,7 +386,7 @@ impl<'w> Engine<'w> {
         }
         self.stats.period_power(avg);
         if let Some(rec) = self.rec.as_mut() {
-            rec.sample(self.gpu_index, Sample::PowerW, self.now, avg);
+            rec.sample(self.gpu_index, Sample::PowerW, period_start, avg);
             rec.sample(self.gpu_index, Sample::ClockMhz, self.now, self.clock.mhz);
         }
         self.q.push(self.now + period, Ev::PowerTick);
@@ -558,7 +558,7 @@ impl<'w> Engine<'w> {
         }
         if let Some(rec) = self.rec.as_mut() {
             if let Some(avg) = partial {
-                rec.sample(self.gpu_index, Sample::PowerW, self.now, avg);
+                rec.sample(self.gpu_index, Sample::PowerW, self.last_tick, avg);
             }
             rec.end(self.gpu_index, self.now);
         }
