@@ -155,7 +155,16 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
         let _ = writeln!(
             text,
             "{:<20} {:>10} {:>9} {:>10} {:>12} {:>12} {:>10} {:>8} {:>12} {:>7}",
-            "benchmark", "events", "kernels", "wall ms", "events/s", "simulated s", "sim/wall", "queue", "hold ev/s", "ratio"
+            "benchmark",
+            "events",
+            "kernels",
+            "wall ms",
+            "events/s",
+            "simulated s",
+            "sim/wall",
+            "queue",
+            "hold ev/s",
+            "ratio"
         );
         for b in &out {
             let _ = writeln!(
@@ -175,7 +184,13 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
         }
         let _ = writeln!(text, "ratio: events/s over the hold model's ({YARDSTICK})");
         if let Some(p) = out.first().map(|b| &b.profile) {
-            let _ = writeln!(text, "profile: {} ({}, calibrated {})", p.name, p.origin, p.calibration_date.as_deref().unwrap_or("no"));
+            let _ = writeln!(
+                text,
+                "profile: {} ({}, calibrated {})",
+                p.name,
+                p.origin,
+                p.calibration_date.as_deref().unwrap_or("no")
+            );
         }
     }
     crate::files::print(&text)

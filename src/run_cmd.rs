@@ -72,8 +72,7 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
         w.set_seed(s);
     }
     let traced = a.trace.is_some();
-    let max_events =
-        a.max_events.unwrap_or(if traced { DEFAULT_MAX_TRACED_EVENTS } else { DEFAULT_MAX_EVENTS });
+    let max_events = a.max_events.unwrap_or(if traced { DEFAULT_MAX_TRACED_EVENTS } else { DEFAULT_MAX_EVENTS });
     let estimate = simgpu_sim::estimate_events(&w);
     if estimate > max_events as f64 {
         let pace = if traced { "about a minute per 5e6 traced events" } else { "about a minute per 2e8 events" };

@@ -313,7 +313,10 @@ impl GpuProfile {
         }
         let period_ms = self.clock.period_ms.value;
         if !(period_ms.is_finite() && period_ms * 1e3 <= MAX_PROFILE_TIME_US) {
-            return Err(("clock.period_ms".into(), format!("must be a time of at most {:e} ms", MAX_PROFILE_TIME_US / 1e3)));
+            return Err((
+                "clock.period_ms".into(),
+                format!("must be a time of at most {:e} ms", MAX_PROFILE_TIME_US / 1e3),
+            ));
         }
         // Clocks and rates beyond any GPU would overflow the statistics' sums.
         for (name, v) in [

@@ -48,47 +48,98 @@ pub fn run(w: &Workload) -> Report {
     }
 }
 
+/// Steps an engine until it ends, honouring the event limit and the progress callback.
+/// `events` counts over all GPUs (and both passes of a recorded multi-GPU run).
+fn drive(e: &mut Engine<'_>, i: usize, w: &Workload, events: &mut u64, ctl: &mut Control<'_>) {
+    let limit = ctl.max_events.unwrap_or(u64::MAX);
+    let base = *events - e.events();
+    // One comparison per event: the next event count at which to look up.
+    let mut check_at = limit.min(*events + PROGRESS_EVERY);
+    while e.step() {
+        let total = base + e.events();
+        if total < check_at {
+            continue;
+        }
+        if total >= limit {
+            e.stop(RunError::TooManyEvents { limit: total });
+            break;
+        }
+        check_at = limit.min(total + PROGRESS_EVERY);
+        if let Some(p) = ctl.progress.as_mut() {
+            let at = Progress { gpu: i, gpus: w.gpus.len(), now_ns: e.now(), horizon_ns: w.horizon_ns, events: total };
+            if !p(at) {
+                e.stop(RunError::Interrupted);
+                break;
+            }
+        }
+    }
+    *events = base + e.events();
+}
+
+/// The caller's limit and progress callback, apart from the recorder.
+struct Control<'a> {
+    max_events: Option<u64>,
+    progress: Option<&'a mut dyn FnMut(Progress) -> bool>,
+}
+
 /// Runs a workload with a recorder, an event limit and a progress callback. A run stopped early
 /// gives its error and the report of what it simulated until then.
-pub fn run_with(w: &Workload, mut opts: RunOptions<'_>) -> Result<Report, Stopped> {
-    let mut reports = Vec::with_capacity(w.gpus.len());
+///
+/// With several GPUs every GPU reports over one window, the longest GPU's: one whose clients
+/// finished early idles (at idle power, its controller ticking) until then. With a recorder
+/// that window is found by a first pass without it, since the recorder follows one GPU at a time.
+pub fn run_with(w: &Workload, opts: RunOptions<'_>) -> Result<Report, Stopped> {
+    let RunOptions { mut recorder, max_events, progress } = opts;
+    let mut ctl = Control { max_events, progress };
     let mut events = 0u64;
     let mut error = None;
-    for (i, g) in w.gpus.iter().enumerate() {
-        let rec = opts.recorder.as_mut().map(|r| &mut **r as &mut dyn Recorder);
-        let mut e = Engine::for_gpu(g, i as u32, rec);
-        if error.is_none() {
-            let limit = opts.max_events.unwrap_or(u64::MAX);
-            // One comparison per event: the next event count at which to look up.
-            let mut check_at = limit.min(events + PROGRESS_EVERY);
-            while e.step() {
-                let total = events + e.events();
-                if total < check_at {
-                    continue;
-                }
-                if total >= limit {
-                    e.stop(RunError::TooManyEvents { limit: total });
-                    break;
-                }
-                check_at = limit.min(total + PROGRESS_EVERY);
-                if let Some(p) = opts.progress.as_mut() {
-                    let at = Progress {
-                        gpu: i,
-                        gpus: w.gpus.len(),
-                        now_ns: e.now(),
-                        horizon_ns: w.horizon_ns,
-                        events: total,
-                    };
-                    if !p(at) {
-                        e.stop(RunError::Interrupted);
-                        break;
-                    }
-                }
-            }
-            error = e.error().cloned();
-        }
-        events += e.events();
+    let mut reports = Vec::with_capacity(w.gpus.len());
+    if w.gpus.len() == 1 {
+        let rec = recorder.as_mut().map(|r| &mut **r as &mut dyn Recorder);
+        let mut e = Engine::for_gpu(&w.gpus[0], 0, rec);
+        drive(&mut e, 0, w, &mut events, &mut ctl);
+        error = e.error().cloned();
         reports.push(e.finish());
+    } else if recorder.is_none() {
+        let mut engines: Vec<Engine<'_>> =
+            w.gpus.iter().enumerate().map(|(i, g)| Engine::for_gpu(g, i as u32, None)).collect();
+        for (i, e) in engines.iter_mut().enumerate() {
+            if error.is_none() {
+                drive(e, i, w, &mut events, &mut ctl);
+                error = e.error().cloned();
+            }
+        }
+        let end = engines.iter().map(|e| e.now()).max().unwrap_or(0);
+        for (i, e) in engines.iter_mut().enumerate() {
+            if error.is_none() {
+                e.idle_until(end);
+                drive(e, i, w, &mut events, &mut ctl);
+                error = e.error().cloned();
+            }
+        }
+        reports = engines.into_iter().map(|e| e.finish()).collect();
+    } else {
+        let mut end = 0;
+        for (i, g) in w.gpus.iter().enumerate() {
+            let mut e = Engine::for_gpu(g, i as u32, None);
+            if error.is_none() {
+                drive(&mut e, i, w, &mut events, &mut ctl);
+                error = e.error().cloned();
+            }
+            end = end.max(e.now());
+        }
+        events = 0;
+        for (i, g) in w.gpus.iter().enumerate() {
+            let rec = recorder.as_mut().map(|r| &mut **r as &mut dyn Recorder);
+            let mut e = Engine::for_gpu(g, i as u32, rec);
+            if error.is_none() {
+                drive(&mut e, i, w, &mut events, &mut ctl);
+                e.idle_until(end);
+                drive(&mut e, i, w, &mut events, &mut ctl);
+                error = e.error().cloned();
+            }
+            reports.push(e.finish());
+        }
     }
     let report = if reports.len() == 1 { reports.remove(0) } else { merge(w, reports) };
     match error {

@@ -353,7 +353,10 @@ impl KernelSpec {
 /// Names and units appear in tables and traces: printable, non-empty, at most 200 characters.
 fn check_name(name: &str, path: &str) -> Result<(), SpecError> {
     if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(SpecError::new(path, "must be non-empty, printable (no tabs or newlines) and at most 200 characters"));
+        return Err(SpecError::new(
+            path,
+            "must be non-empty, printable (no tabs or newlines) and at most 200 characters",
+        ));
     }
     Ok(())
 }

@@ -195,3 +195,37 @@ fn overloaded_open_loop_clients_stop_with_a_clear_error() {
         matches!(stopped.error, simgpu_sim::RunError::Overloaded { queued, .. } if queued == simgpu_sim::MAX_QUEUED_REQUESTS)
     );
 }
+
+/// A recorder that keeps nothing.
+struct Nothing;
+impl simgpu_sim::trace::Recorder for Nothing {
+    fn gpu(&mut self, _: &simgpu_sim::trace::GpuInfo) {}
+    fn span(&mut self, _: u32, _: &simgpu_sim::trace::Span<'_>) {}
+    fn sample(&mut self, _: u32, _: simgpu_sim::trace::Sample, _: simgpu_sim::Ns, _: f64) {}
+    fn end(&mut self, _: u32, _: simgpu_sim::Ns) {}
+}
+
+#[test]
+fn gpus_report_over_one_window() {
+    let gpu = h100();
+    let solo = |c: ClientSpec| {
+        let w = Workload::build(&workload(vec![c]), &Layout::whole_gpu(Sharing::Dedicated, &[None]), &gpu).unwrap();
+        simgpu_sim::run(&w)
+    };
+    let (a, b) = (fma_client("short", 132, 1), fma_client("long", 132, 5));
+    let (ra, rb) = (solo(a.clone()), solo(b.clone()));
+    let both = workload(vec![a, b]);
+    let w = Workload::build(&both, &Layout::whole_gpu(Sharing::Dedicated, &[None, None]), &gpu).unwrap();
+    let r = simgpu_sim::run(&w);
+    assert_eq!(r.simulated_s, rb.simulated_s);
+    // The short GPU idles after its client is done: its busy share is over the common window.
+    let want = (ra.gpu_stats.sm_busy_fraction * ra.simulated_s / rb.simulated_s + rb.gpu_stats.sm_busy_fraction) / 2.0;
+    let got = r.gpu_stats.sm_busy_fraction;
+    assert!((got / want - 1.0).abs() < 1e-6, "{got} vs {want}");
+    assert!(r.gpu_stats.avg_power_w < (ra.gpu_stats.avg_power_w + rb.gpu_stats.avg_power_w) / 2.0);
+    // Recording (two passes) gives the same report.
+    let mut rec = Nothing;
+    let opts = simgpu_sim::RunOptions { recorder: Some(&mut rec), ..Default::default() };
+    let recorded = simgpu_sim::run_with(&w, opts).expect("runs");
+    assert_eq!(serde_json::to_string(&recorded).unwrap(), serde_json::to_string(&r).unwrap());
+}

@@ -117,6 +117,8 @@ pub struct Engine<'w> {
     error: Option<RunError>,
     /// When the current power-controller period began.
     last_tick: Ns,
+    /// Where the run ends at the latest: the workload's horizon, or a later common end.
+    horizon: Ns,
 }
 
 /// Whether a space's blocks run now (time-slicing freezes all but the active context).
@@ -179,6 +181,7 @@ impl<'w> Engine<'w> {
             rec_client_sms: vec![0.0; w.clients.len()],
             error: None,
             last_tick: 0,
+            horizon: w.horizon_ns,
         };
         if let Some(r) = e.rec.as_mut() {
             let clients = w.clients.iter().map(|c| (c.global as u32, c.name.clone())).collect();
@@ -225,8 +228,8 @@ impl<'w> Engine<'w> {
             (None, Some(b)) => b,
             (Some(a), Some(b)) => a.min(b),
         };
-        if t > self.w.horizon_ns {
-            self.advance(self.w.horizon_ns);
+        if t > self.horizon {
+            self.advance(self.horizon);
             self.stopped = true;
             return false;
         }
@@ -529,6 +532,15 @@ impl<'w> Engine<'w> {
     /// Blocks launched and completed so far, over all kernels.
     pub fn block_counts(&self) -> (u64, u64) {
         self.stats.block_counts(self.w)
+    }
+
+    /// Keeps an idle GPU running (its power controller ticking) until `t`, so that several GPUs
+    /// report over one common window. Does nothing after an error.
+    pub(crate) fn idle_until(&mut self, t: Ns) {
+        if self.error.is_none() && t > self.now {
+            self.horizon = t;
+            self.stopped = false;
+        }
     }
 
     /// Events processed so far.
