@@ -90,10 +90,13 @@ impl Recorder for ChromeTrace {
     }
 
     fn span(&mut self, gpu: u32, s: &Span<'_>) {
-        let (pid, tid, args) = match s.track {
+        let (pid, tid, mut args) = match s.track {
             Track::Client(c) => (CLIENTS_PID, c, json!({"blocks": s.blocks, "gpu": gpu})),
             Track::Sms(t) => (sms_pid(gpu), t, json!({"sms": s.sms, "blocks_per_sm": s.blocks})),
         };
+        if !s.done {
+            args["unfinished"] = json!(true);
+        }
         self.event(&json!({"name": s.kernel, "ph": "X", "pid": pid, "tid": tid, "ts": us(s.start),
             "dur": us(s.end - s.start), "args": args}));
     }

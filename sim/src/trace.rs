@@ -27,6 +27,8 @@ pub struct Span<'a> {
     pub sms: u32,
     /// Blocks per SM (SM-track spans), or blocks of the launch (client-track spans).
     pub blocks: u64,
+    /// False for work still running when the run ended (the span ends there).
+    pub done: bool,
 }
 
 /// A step function's new value from time `t` on.

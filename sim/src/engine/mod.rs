@@ -275,31 +275,36 @@ impl<'w> Engine<'w> {
 
     fn complete_cohort(&mut self, id: u32) {
         let c = self.cohorts.get(id).clone();
-        if let Some(rec) = self.rec.as_mut() {
-            let g = &self.spaces[c.space as usize].groups[c.group as usize];
-            let mut counts = [0u32; crate::sm_set::MAX_SMS / SMS_PER_TRACK];
-            for sm in g.sms.iter() {
-                counts[sm / SMS_PER_TRACK] += 1;
-            }
-            let kernel = &self.w.kernels[c.kernel as usize].name;
-            for (t, &n) in counts.iter().enumerate().filter(|(_, &n)| n > 0) {
-                let span = Span {
-                    track: Track::Sms(t as u32),
-                    kernel,
-                    start: c.placed_at,
-                    end: self.now,
-                    sms: n,
-                    blocks: c.blocks_per_sm as u64,
-                };
-                rec.span(self.gpu_index, &span);
-            }
-        }
+        self.record_cohort(&c, true);
         self.spaces[c.space as usize].remove(&mut self.cohorts, id, &self.footprints, &self.w.params.limits);
         self.place_dirty[c.space as usize] = true;
         let l = &mut self.launches.v[c.launch as usize];
         l.running -= (c.blocks_per_sm * c.n_sms) as u64;
         if l.running == 0 && l.unplaced == 0 {
             self.complete_launch(c.launch);
+        }
+    }
+
+    /// SM-track spans of a cohort, from its placement to now.
+    fn record_cohort(&mut self, c: &crate::placement::Cohort, done: bool) {
+        let Some(rec) = self.rec.as_mut() else { return };
+        let g = &self.spaces[c.space as usize].groups[c.group as usize];
+        let mut counts = [0u32; crate::sm_set::MAX_SMS / SMS_PER_TRACK];
+        for sm in g.sms.iter() {
+            counts[sm / SMS_PER_TRACK] += 1;
+        }
+        let kernel = &self.w.kernels[c.kernel as usize].name;
+        for (t, &n) in counts.iter().enumerate().filter(|(_, &n)| n > 0) {
+            let span = Span {
+                track: Track::Sms(t as u32),
+                kernel,
+                start: c.placed_at,
+                end: self.now,
+                sms: n,
+                blocks: c.blocks_per_sm as u64,
+                done,
+            };
+            rec.span(self.gpu_index, &span);
         }
     }
 
@@ -316,6 +321,7 @@ impl<'w> Engine<'w> {
                 end: self.now,
                 sms: 0,
                 blocks: k.grid,
+                done: true,
             };
             rec.span(self.gpu_index, &span);
         }
@@ -567,6 +573,30 @@ impl<'w> Engine<'w> {
         let partial = (period_ns > 0).then(|| self.stats.take_period_energy() / (period_ns as f64 * 1e-9));
         if let Some(avg) = partial {
             self.stats.period_power(avg);
+        }
+        // Work still running at the end shows up to the end, marked unfinished.
+        if self.rec.is_some() {
+            for i in 0..self.cohorts.live.len() {
+                let c = self.cohorts.get(self.cohorts.live[i]).clone();
+                self.record_cohort(&c, false);
+            }
+            for h in 0..self.hosts.len() {
+                for j in 0..self.hosts[h].stream.len() {
+                    let l = &self.launches.v[self.hosts[h].stream[j] as usize];
+                    let (Some(start), Some(rec)) = (l.first_start, self.rec.as_mut()) else { continue };
+                    let k = &self.w.kernels[l.kernel as usize];
+                    let span = Span {
+                        track: Track::Client(self.w.clients[h].global as u32),
+                        kernel: &k.name,
+                        start,
+                        end: self.now,
+                        sms: 0,
+                        blocks: k.grid,
+                        done: false,
+                    };
+                    rec.span(self.gpu_index, &span);
+                }
+            }
         }
         if let Some(rec) = self.rec.as_mut() {
             if let Some(avg) = partial {
