@@ -153,13 +153,22 @@ fn plan(name: &str, out: Option<&Path>, partial: bool, replace: bool) -> Result<
 }
 
 /// The directory `path` goes into must exist (checked before measuring for a minute).
+/// An output profile path: its directory exists and takes files, and the path is not a
+/// directory or anything but a regular file (checked before a minute of measuring).
 fn check_dir(path: &Path) -> Result<(), String> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if dir.is_dir() {
-        Ok(())
-    } else {
-        Err(format!("{}: directory {} does not exist", path.display(), dir.display()))
+    if !dir.is_dir() {
+        return Err(format!("{}: directory {} does not exist", path.display(), dir.display()));
     }
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.file_type().is_file() {
+            return Err(format!("{}: exists and is not a regular file", path.display()));
+        }
+    }
+    let probe = dir.join(format!(".simgpu-calibrate.{}.probe", std::process::id()));
+    std::fs::File::create(&probe).map_err(|e| format!("{}: cannot write in {}: {e}", path.display(), dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 pub fn calibrate(

@@ -262,3 +262,13 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+#[test]
+fn calibrate_refuses_an_output_it_cannot_write_before_looking_for_a_gpu() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let (code, _, err) = simgpu(&["calibrate", "--out", "sub"], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("not a regular file") && !err.contains("CUDA"), "{err}");
+    assert_eq!(files_in(dir.path()), ["sub"], "no probe file left");
+}
