@@ -198,32 +198,3 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
 
 const YARDSTICK: &str = "a binary heap of (time, sequence) keys at the simulation's mean queue size; \
                          each event pops the earliest key and pushes a later one";
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    #[ignore = "measurement"]
-    fn scaling() {
-        let gpu = crate::profiles::builtin("h100-sxm").unwrap().unwrap();
-        for (sharing, n) in [
-            (super::Sharing::Mps, 2),
-            (super::Sharing::Mps, 8),
-            (super::Sharing::Mps, 16),
-            (super::Sharing::Mps, 32),
-            (super::Sharing::Timeslice, 2),
-            (super::Sharing::Timeslice, 64),
-            (super::Sharing::Timeslice, 256),
-        ] {
-            let (spec, layout) = super::many_clients(sharing, n).unwrap();
-            let w = simgpu_sim::Workload::build(&spec, &layout, &gpu).unwrap();
-            let t = std::time::Instant::now();
-            let r = simgpu_sim::run(&w);
-            let k: u64 = r.clients.iter().flat_map(|c| &c.kernels).map(|k| k.completed).sum();
-            println!(
-                "{sharing:?} {n}: {} events, {k} kernels, {:.1} ms",
-                r.sim.events,
-                t.elapsed().as_secs_f64() * 1e3
-            );
-        }
-    }
-}
