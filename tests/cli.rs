@@ -1,24 +1,10 @@
 //! The command line: bad input gets a located error and a non-zero exit, and writes nothing.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{simgpu, write};
 
 const GOOD: &str = include_str!("../scenarios/seed000/mps-132-p50.toml");
-
-fn simgpu(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_simgpu")).args(args).current_dir(dir).output().expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 /// Runs a broken scenario; expects exit 2, the file and line in the message, and no panic.
 fn expect_error(text: &str, line: usize, needle: &str) {

@@ -1,28 +1,16 @@
 //! Trustworthy runs: each defect found by the hostile review of the first release, as the user
 //! meets it on the command line. Every test here failed before the fix.
 
+mod common;
+
+use common::{simgpu, write};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const GOOD: &str = include_str!("../scenarios/seed000/alone.toml");
 const GEMM: &str = include_str!("../scenarios/power/dense-gemm-h100-sxm.toml");
 const DECODE: &str = include_str!("../scenarios/bench/decode-mps.toml");
-
-fn simgpu(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_simgpu")).args(args).current_dir(dir).output().expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 fn line_of(text: &str, needle: &str) -> usize {
     text.lines().position(|l| l.contains(needle)).expect("needle in text") + 1

@@ -2,6 +2,25 @@
 #![allow(dead_code)]
 
 use simgpu_sim::{GpuProfile, Scenario, Workload};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs the binary in `dir`: (exit status, stdout, stderr).
+pub fn simgpu(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_simgpu")).args(args).current_dir(dir).output().expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Writes a file in `dir` and returns its path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
 
 pub const H100: &str = include_str!("../../models/gpus/h100-sxm.toml");
 
