@@ -101,23 +101,10 @@ pub fn run_with(w: &Workload, opts: RunOptions<'_>) -> Result<Report, Stopped> {
         error = e.error().cloned();
         reports.push(e.finish());
     } else if recorder.is_none() {
-        let mut engines: Vec<Engine<'_>> =
-            w.gpus.iter().enumerate().map(|(i, g)| Engine::for_gpu(g, i as u32, None)).collect();
-        for (i, e) in engines.iter_mut().enumerate() {
-            if error.is_none() {
-                drive(e, i, w, &mut events, &mut ctl);
-                error = e.error().cloned();
-            }
-        }
-        let end = engines.iter().map(|e| e.now()).max().unwrap_or(0);
-        for (i, e) in engines.iter_mut().enumerate() {
-            if error.is_none() {
-                e.idle_until(end);
-                drive(e, i, w, &mut events, &mut ctl);
-                error = e.error().cloned();
-            }
-        }
-        reports = engines.into_iter().map(|e| e.finish()).collect();
+        // GPUs do not interact: each runs on a thread of its own (results do not depend on it).
+        let (r, e) = parallel(w, &mut ctl);
+        reports = r;
+        error = e;
     } else {
         let mut end = 0;
         for (i, g) in w.gpus.iter().enumerate() {
@@ -146,6 +133,83 @@ pub fn run_with(w: &Workload, opts: RunOptions<'_>) -> Result<Report, Stopped> {
         None => Ok(report),
         Some(error) => Err(Stopped { error, partial: Box::new(report) }),
     }
+}
+
+/// Runs every GPU on a thread of its own: first to its own end, then (after all reached theirs)
+/// idling to the common end. The caller's thread calls the progress callback and relays a stop;
+/// the event limit counts over all GPUs.
+fn parallel(w: &Workload, ctl: &mut Control<'_>) -> (Vec<Report>, Option<RunError>) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    let n = w.gpus.len();
+    let limit = ctl.max_events.unwrap_or(u64::MAX);
+    let (stop, total, end, done) = (AtomicBool::new(false), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let barrier = std::sync::Barrier::new(n);
+    // Steps until the engine ends, adding to the shared count every so often.
+    let run = |e: &mut Engine<'_>| {
+        let mut counted = e.events();
+        while e.step() {
+            if e.events() - counted >= PROGRESS_EVERY {
+                let all = total.fetch_add(e.events() - counted, SeqCst) + e.events() - counted;
+                counted = e.events();
+                if all >= limit {
+                    e.stop(RunError::TooManyEvents { limit: all });
+                } else if stop.load(SeqCst) {
+                    e.stop(RunError::Interrupted);
+                }
+            }
+        }
+        total.fetch_add(e.events() - counted, SeqCst);
+    };
+    let results: Vec<(Report, Option<RunError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = w
+            .gpus
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let (run, barrier, end, stop, done) = (&run, &barrier, &end, &stop, &done);
+                s.spawn(move || {
+                    let mut e = Engine::for_gpu(g, i as u32, None);
+                    run(&mut e);
+                    end.fetch_max(e.now(), SeqCst);
+                    if e.error().is_some() {
+                        stop.store(true, SeqCst);
+                    }
+                    barrier.wait();
+                    if !stop.load(SeqCst) {
+                        e.idle_until(end.load(SeqCst));
+                        run(&mut e);
+                    }
+                    let error = e.error().cloned();
+                    if error.is_some() {
+                        stop.store(true, SeqCst);
+                    }
+                    done.fetch_add(1, SeqCst);
+                    (e.finish(), error)
+                })
+            })
+            .collect();
+        while handles.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            if let Some(p) = ctl.progress.as_mut() {
+                let finished = done.load(SeqCst) as usize;
+                let at = Progress {
+                    gpu: finished.min(n - 1),
+                    gpus: n,
+                    now_ns: 0,
+                    horizon_ns: w.horizon_ns,
+                    events: total.load(SeqCst),
+                };
+                if !p(at) {
+                    stop.store(true, SeqCst);
+                }
+            }
+        }
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    // The cause, not the other GPUs it stopped.
+    let errors: Vec<&RunError> = results.iter().filter_map(|(_, e)| e.as_ref()).collect();
+    let error = errors.iter().find(|e| **e != &RunError::Interrupted).or(errors.first()).map(|e| (*e).clone());
+    (results.into_iter().map(|(r, _)| r).collect(), error)
 }
 
 /// One report for several GPUs: every client, and GPU statistics averaged over the GPUs.
