@@ -235,17 +235,8 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
     let globals = w.gpus.iter().flat_map(|g| g.clients.iter().map(|c| c.global));
     let mut clients: Vec<_> = globals.zip(reports.into_iter().flat_map(|r| r.clients)).collect();
     clients.sort_by_key(|(g, _)| *g);
-    Report {
-        scenario: w.name.clone(),
-        gpu: w.gpu_name.clone(),
-        profile: w.profile.clone(),
-        sharing: w.label.clone(),
-        seed: w.seed,
-        simulated_s,
-        clients: clients.into_iter().map(|(_, c)| c).collect(),
-        gpu_stats,
-        sim: SimStats { events, mean_pending_events, wall_ms: 0.0 },
-    }
+    let clients = clients.into_iter().map(|(_, c)| c).collect();
+    w.meta.report(simulated_s, clients, gpu_stats, SimStats { events, mean_pending_events, wall_ms: 0.0 })
 }
 
 /// An upper estimate of the events a run takes, before running it: per client, the requests

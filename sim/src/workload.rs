@@ -7,7 +7,7 @@ use crate::event_queue::{us_to_ns, Ns};
 use crate::gpu_params::GpuParams;
 use crate::occupancy::{BlockShape, Footprint};
 use crate::profile::GpuProfile;
-use crate::report::ProfileUsed;
+use crate::report::{ClientReport, GpuStats, ProfileUsed, Report, SimStats};
 use crate::sharing::{self, SliceParams};
 use crate::sm_set::SmSet;
 use crate::spec::{Arrivals, Layout, OpKind, SmSelection, SpecError, Timing, WorkloadSpec};
@@ -74,13 +74,37 @@ pub(crate) struct SliceGroup {
     pub params: SliceParams,
 }
 
+/// What a report repeats of its run: the same for every GPU of a workload.
+#[derive(Debug, Clone)]
+pub(crate) struct RunMeta {
+    pub name: String,
+    /// The layout's label (the scenario's `sharing`).
+    pub label: String,
+    pub gpu_name: String,
+    pub profile: ProfileUsed,
+    pub seed: u64,
+}
+
+impl RunMeta {
+    pub fn report(&self, simulated_s: f64, clients: Vec<ClientReport>, gpu_stats: GpuStats, sim: SimStats) -> Report {
+        Report {
+            scenario: self.name.clone(),
+            gpu: self.gpu_name.clone(),
+            profile: self.profile.clone(),
+            sharing: self.label.clone(),
+            seed: self.seed,
+            simulated_s,
+            clients,
+            gpu_stats,
+            sim,
+        }
+    }
+}
+
 /// Everything the engine needs for one GPU.
 #[derive(Debug, Clone)]
 pub struct GpuWorkload {
-    pub(crate) profile: ProfileUsed,
-    pub(crate) name: String,
-    pub(crate) label: String,
-    pub(crate) gpu_name: String,
+    pub(crate) meta: RunMeta,
     pub(crate) params: GpuParams,
     pub(crate) clients: Vec<Client>,
     pub(crate) kernels: Vec<Kernel>,
@@ -88,19 +112,13 @@ pub struct GpuWorkload {
     /// DRAM bandwidth of each pool, bytes per ns.
     pub(crate) pools: Vec<f64>,
     pub(crate) slice_groups: Vec<SliceGroup>,
-    pub(crate) seed: u64,
     pub(crate) horizon_ns: Ns,
 }
 
 /// A workload bound to a layout and a GPU profile.
 #[derive(Debug, Clone)]
 pub struct Workload {
-    pub(crate) profile: ProfileUsed,
-    pub(crate) name: String,
-    /// The layout's label (the scenario's `sharing`).
-    pub(crate) label: String,
-    pub(crate) gpu_name: String,
-    pub(crate) seed: u64,
+    pub(crate) meta: RunMeta,
     pub(crate) horizon_ns: Ns,
     pub(crate) gpus: Vec<GpuWorkload>,
 }
@@ -126,20 +144,23 @@ impl Workload {
             calibrated: calibration.is_some(),
             calibration_date: calibration.flatten(),
         };
+        let meta = RunMeta {
+            name: spec.name.clone(),
+            label: layout.label.clone(),
+            gpu_name: gpu.name.clone(),
+            profile,
+            seed: spec.seed,
+        };
         let mut gpus = Vec::new();
         for g in &layout.gpus {
             let mut w = GpuWorkload {
-                profile: profile.clone(),
-                name: spec.name.clone(),
-                label: layout.label.clone(),
-                gpu_name: gpu.name.clone(),
+                meta: meta.clone(),
                 params: params.clone(),
                 clients: Vec::new(),
                 kernels: Vec::new(),
                 spaces: Vec::new(),
                 pools: Vec::new(),
                 slice_groups: Vec::new(),
-                seed: spec.seed,
                 horizon_ns,
             };
             let mut processes = 0;
@@ -163,31 +184,22 @@ impl Workload {
             }
             gpus.push(w);
         }
-        Ok(Workload {
-            profile,
-            name: spec.name.clone(),
-            label: layout.label.clone(),
-            gpu_name: gpu.name.clone(),
-            seed: spec.seed,
-            horizon_ns,
-            gpus,
-        })
+        Ok(Workload { meta, horizon_ns, gpus })
     }
 
     /// Replaces the seed (e.g. `simgpu run --seed`).
     pub fn set_seed(&mut self, seed: u64) {
-        self.seed = seed;
-        for g in &mut self.gpus {
-            g.seed = seed;
-        }
+        self.metas().for_each(|m| m.seed = seed);
     }
 
     /// Where the profile came from ("built-in" or its file), for the report.
     pub fn set_profile_origin(&mut self, origin: &str) {
-        self.profile.origin = origin.to_string();
-        for g in &mut self.gpus {
-            g.profile.origin = origin.to_string();
-        }
+        self.metas().for_each(|m| m.profile.origin = origin.to_string());
+    }
+
+    /// The workload's own and each GPU's copy.
+    fn metas(&mut self) -> impl Iterator<Item = &mut RunMeta> {
+        std::iter::once(&mut self.meta).chain(self.gpus.iter_mut().map(|g| &mut g.meta))
     }
 
     pub fn gpu_count(&self) -> usize {

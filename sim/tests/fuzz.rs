@@ -961,11 +961,16 @@ regs_per_thread = 32
 flops_per_block = 1e7
 "#;
 
-fn run_with_profile_value(param: &str, value: &str) -> Result<Report, String> {
+/// The bundled H100 profile with `param`'s value replaced.
+fn with_profile_value(param: &str, value: &str) -> String {
     let from = format!("{param} = {{ value = ");
     let start = H100.find(&from).expect("the parameter exists") + from.len();
     let end = start + H100[start..].find(',').expect("a source follows");
-    let text = format!("{}{value}{}", &H100[..start], &H100[end..]);
+    format!("{}{value}{}", &H100[..start], &H100[end..])
+}
+
+fn run_with_profile_value(param: &str, value: &str) -> Result<Report, String> {
+    let text = with_profile_value(param, value);
     let gpu = GpuProfile::from_toml("p.toml", &text).expect("the profile accepts the value");
     let w = Scenario::parse("s.toml", TWO_SLICED_CLIENTS).unwrap().bind(&gpu).unwrap();
     run_bounded(&w, MAX_STEPS)
@@ -977,11 +982,7 @@ fn run_with_profile_value(param: &str, value: &str) -> Result<Report, String> {
 #[test]
 fn huge_profile_times_are_refused() {
     for (param, value) in [("timeslice_us", "1e17"), ("context_switch_us", "inf"), ("timeslice_us", "1e308")] {
-        let from = format!("{param} = {{ value = ");
-        let start = H100.find(&from).expect("the parameter exists") + from.len();
-        let end = start + H100[start..].find(',').expect("a source follows");
-        let text = format!("{}{value}{}", &H100[..start], &H100[end..]);
-        let e = GpuProfile::from_toml("p.toml", &text).expect_err("refused");
+        let e = GpuProfile::from_toml("p.toml", &with_profile_value(param, value)).expect_err("refused");
         assert_eq!(e.field, format!("sharing.{param}"), "{e}");
         assert!(e.line > 0, "{e}");
     }

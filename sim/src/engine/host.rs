@@ -38,7 +38,7 @@ impl Engine<'_> {
         let c = &self.w.clients[ci];
         match c.arrival_rate_per_s {
             Some(rate) => {
-                let mut rng = Rng::new(self.w.seed.wrapping_mul(1_000_003).wrapping_add(c.global as u64));
+                let mut rng = Rng::new(self.w.meta.seed.wrapping_mul(1_000_003).wrapping_add(c.global as u64));
                 let first = (rng.exponential(1e9 / rate)) as Ns;
                 self.hosts[ci].rng = Some(rng);
                 self.q.push(first, Ev::Arrival(ci as u32));
