@@ -56,6 +56,16 @@ impl<E> EventQueue<E> {
         self.heap.peek().map(|e| e.time)
     }
 
+    /// The earliest entry's time and sequence number.
+    pub fn peek_key(&self) -> Option<(Ns, u64)> {
+        self.heap.peek().map(|e| (e.time, e.seq))
+    }
+
+    /// The sequence number of the latest push: entries pushed later have larger ones.
+    pub fn last_seq(&self) -> u64 {
+        self.seq
+    }
+
     pub fn pop(&mut self) -> Option<(Ns, E)> {
         self.pops += 1;
         self.len_sum += self.heap.len() as u64;

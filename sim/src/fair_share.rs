@@ -10,9 +10,10 @@ pub struct Claim {
     pub alloc: f64,
 }
 
-/// Shares `capacity` among `claims`. Allocation-free; O(n^2) in the worst case, and n is the
-/// number of co-resident kernels, which is small.
-pub fn water_fill(capacity: f64, claims: &mut [Claim]) {
+/// Shares `capacity` among `claims`. Allocation-free once `unsettled` (scratch) has grown; each
+/// round visits only the claims still unsettled, in their order (so the sums, and the result,
+/// do not depend on how the rounds are carried out).
+pub fn water_fill(capacity: f64, claims: &mut [Claim], unsettled: &mut Vec<u32>) {
     let total: f64 = claims.iter().map(|c| c.demand.max(0.0)).sum();
     if total <= capacity {
         for c in claims.iter_mut() {
@@ -20,27 +21,30 @@ pub fn water_fill(capacity: f64, claims: &mut [Claim]) {
         }
         return;
     }
-    for c in claims.iter_mut() {
-        c.alloc = -1.0; // unsettled
-    }
+    unsettled.clear();
+    unsettled.extend(0..claims.len() as u32);
     let mut left = capacity.max(0.0);
     loop {
-        let weight: f64 = claims.iter().filter(|c| c.alloc < 0.0).map(|c| c.weight.max(1e-12)).sum();
+        let weight: f64 = unsettled.iter().map(|&i| claims[i as usize].weight.max(1e-12)).sum();
         if weight <= 0.0 {
             break;
         }
         let level = left / weight;
         // Settle every claim whose demand is below its fair share at this level.
-        let mut settled = false;
-        for c in claims.iter_mut().filter(|c| c.alloc < 0.0) {
+        let before = unsettled.len();
+        unsettled.retain(|&i| {
+            let c = &mut claims[i as usize];
             if c.demand.max(0.0) <= level * c.weight.max(1e-12) {
                 c.alloc = c.demand.max(0.0);
                 left -= c.alloc;
-                settled = true;
+                false
+            } else {
+                true
             }
-        }
-        if !settled {
-            for c in claims.iter_mut().filter(|c| c.alloc < 0.0) {
+        });
+        if unsettled.len() == before {
+            for &i in unsettled.iter() {
+                let c = &mut claims[i as usize];
                 c.alloc = level * c.weight.max(1e-12);
             }
             break;
@@ -60,14 +64,14 @@ mod tests {
     #[test]
     fn under_capacity_everyone_is_served() {
         let mut c = [claim(1.0, 1.0), claim(2.0, 1.0)];
-        water_fill(10.0, &mut c);
+        water_fill(10.0, &mut c, &mut Vec::new());
         assert_eq!((c[0].alloc, c[1].alloc), (1.0, 2.0));
     }
 
     #[test]
     fn small_demand_settles_first() {
         let mut c = [claim(1.0, 1.0), claim(10.0, 1.0), claim(10.0, 2.0)];
-        water_fill(7.0, &mut c);
+        water_fill(7.0, &mut c, &mut Vec::new());
         assert!((c[0].alloc - 1.0).abs() < 1e-12);
         assert!((c[1].alloc - 2.0).abs() < 1e-12);
         assert!((c[2].alloc - 4.0).abs() < 1e-12);
@@ -77,7 +81,7 @@ mod tests {
         #[test]
         fn conserves_and_respects_demands(cap in 0.0f64..100.0, ds in proptest::collection::vec((0.0f64..50.0, 0.1f64..5.0), 1..8)) {
             let mut c: Vec<Claim> = ds.iter().map(|&(d, w)| claim(d, w)).collect();
-            water_fill(cap, &mut c);
+            water_fill(cap, &mut c, &mut Vec::new());
             let total_demand: f64 = ds.iter().map(|d| d.0).sum();
             let used: f64 = c.iter().map(|c| c.alloc).sum();
             prop_assert!((used - cap.min(total_demand)).abs() < 1e-6 * (1.0 + cap));

@@ -34,15 +34,28 @@ pub struct Cohort {
     /// Set by the progress model: share of its SMs' issue slots used, and bytes/ns moved.
     pub issue_used: f64,
     pub dram_bytes_per_ns: f64,
-    /// Scratch for the progress model.
-    pub(crate) r0: f64,
-    pub(crate) sm_bw: f64,
-    pub(crate) issue_demand: f64,
-    pub(crate) issue_alloc: f64,
+    /// The progress model's per-SM shares as this event's passes left them.
+    pub(crate) shares: SmShares,
+    /// The shares of its group's first pass, kept while the group's residents and the rate
+    /// parameters stay the same (the group's `rates_gen`).
+    pub(crate) first_pass: SmShares,
+    /// The shares of its group's second pass, and the issue demand they came from.
+    pub(crate) second_pass: SmShares,
+}
+
+/// One cohort's shares of its SMs (progress model scratch).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct SmShares {
+    /// Block rate allowed by issue share and minimum block time (fraction/ns).
+    pub r0: f64,
+    /// DRAM bandwidth per SM (bytes/ns).
+    pub sm_bw: f64,
+    pub issue_demand: f64,
+    pub issue_alloc: f64,
 }
 
 /// Live cohorts: a slab plus the live ids in creation order (the order rates are computed in).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Cohorts {
     slab: Slab<Cohort>,
     pub live: Vec<u32>,
@@ -88,6 +101,13 @@ pub struct Group {
     /// Resident cohorts in placement order (the first is the incumbent).
     pub residents: Vec<u32>,
     pub alive: bool,
+    /// The rate parameters' generation its residents' per-SM shares were last computed at (0:
+    /// never, or its residents changed since): `progress::recompute` redoes only such groups.
+    pub rates_gen: u64,
+    /// The same for the shares of the second pass (valid while its residents' demands repeat).
+    pub second_gen: u64,
+    /// The last recomputation that queued it for the second pass (progress model scratch).
+    pub second_mark: u64,
 }
 
 /// What the block scheduler needs to know about the kernel it places.
@@ -112,7 +132,7 @@ pub struct CarveoutRules {
 }
 
 /// The SMs of one context.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Space {
     pub id: u32,
     pub groups: Vec<Group>,
@@ -126,10 +146,18 @@ pub struct Space {
     /// SMs holding at least one block of each client.
     pub client_sms: Vec<u32>,
     pub busy_sms: u32,
-    /// Bumped whenever blocks leave: only then can a launch that did not fit fit now.
-    pub freed: u64,
+    /// Bumped at every change that can make room: blocks leaving a group, a carve-out growing.
+    pub changes: u64,
+    /// Where room may have appeared, (change, group, client whose SMs were freed or NO_CLIENT),
+    /// kept while a waiting launch may need it: a launch that failed to place at change `s` can
+    /// place more only through a group logged after `s`, or when its own client freed SMs (its
+    /// MPS cap). Adding blocks elsewhere never makes room.
+    log: Vec<(u64, u32, u32)>,
     scratch: Vec<(u32, u32, u32, u32)>,
 }
+
+/// A log entry that frees no client's SMs.
+const NO_CLIENT: u32 = u32::MAX;
 
 impl Space {
     /// A context's view of `sms` (the whole GPU, a MIG instance or a fixed SM set).
@@ -147,7 +175,8 @@ impl Space {
             sms,
             client_sms: vec![0; n_clients],
             busy_sms: 0,
-            freed: 0,
+            changes: 0,
+            log: Vec::new(),
             scratch: Vec::new(),
         }
     }
@@ -177,6 +206,62 @@ impl Space {
         self.groups[g as usize].residents.iter().any(|&r| cohorts.get(r).client == client)
     }
 
+    /// Blocks of `req`'s kernel one more SM of group `g` holds now.
+    fn room_in(
+        &self,
+        cohorts: &Cohorts,
+        g: &Group,
+        req: &PlaceRequest,
+        limits: &SmLimits,
+        rules: CarveoutRules,
+    ) -> u32 {
+        let may_grow = if g.residents.iter().all(|&r| cohorts.get(r).process == req.process) {
+            !rules.locked_in_context
+        } else {
+            !rules.locked_across_clients
+        };
+        g.usage.room(&req.footprint, limits, may_grow).0
+    }
+
+    fn log_change(&mut self, group: u32, client: u32) {
+        self.changes += 1;
+        self.log.push((self.changes, group, client));
+    }
+
+    /// Whether a launch that failed to place everything at change `since` may place more now
+    /// (false means `place` would place nothing). May say yes when the answer is no, never the
+    /// reverse.
+    pub fn may_admit(
+        &self,
+        cohorts: &Cohorts,
+        since: u64,
+        req: &PlaceRequest,
+        limits: &SmLimits,
+        rules: CarveoutRules,
+    ) -> bool {
+        if since == self.changes {
+            return false;
+        }
+        let cap_left = req.cap > self.client_sms[req.client as usize];
+        self.log.iter().filter(|e| e.0 > since).any(|&(_, gi, client)| {
+            let g = &self.groups[gi as usize];
+            client == req.client
+                || (g.alive
+                    && g.n > 0
+                    && (cap_left || self.client_present(cohorts, gi, req.client))
+                    && self.room_in(cohorts, g, req, limits, rules) > 0)
+        })
+    }
+
+    /// Forgets the changes every waiting launch has seen (`oldest`: the earliest change a waiting
+    /// launch last tried at; None when none waits).
+    pub fn forget_changes(&mut self, oldest: Option<u64>) {
+        match oldest {
+            None => self.log.clear(),
+            Some(s) => self.log.retain(|e| e.0 > s),
+        }
+    }
+
     /// Moves `m` SMs of group `g` into a new group, splitting every resident cohort with them.
     fn split(&mut self, cohorts: &mut Cohorts, g: u32, m: u32) -> u32 {
         let gi = g as usize;
@@ -189,7 +274,22 @@ impl Space {
         old.sms = old.sms.minus(&sms);
         old.n -= m;
         let usage = old.usage;
-        let ng = self.new_group(Group { sms, n: m, usage, residents: Vec::new(), alive: true });
+        // Per-SM shares do not depend on the group's size: the copies keep theirs.
+        let (rates_gen, second_gen) = (self.groups[gi].rates_gen, self.groups[gi].second_gen);
+        let ng = self.new_group(Group {
+            sms,
+            n: m,
+            usage,
+            residents: Vec::new(),
+            alive: true,
+            rates_gen,
+            second_gen,
+            second_mark: 0,
+        });
+        // Room logged in `g` is now partly in `ng`.
+        if let Some(&(at, _, _)) = self.log.iter().rev().find(|e| e.1 == g) {
+            self.log.push((at, ng, NO_CLIENT));
+        }
         for i in 0..self.groups[gi].residents.len() {
             let r = self.groups[gi].residents[i];
             let mut copy = cohorts.get(r).clone();
@@ -211,7 +311,6 @@ impl Space {
         rules: CarveoutRules,
         new_cohorts: &mut Vec<u32>,
     ) -> u64 {
-        let f = &req.footprint;
         let mut cap_left = req.cap.saturating_sub(self.client_sms[req.client as usize]);
         // Candidate groups: (group, SMs allowed, blocks of room per SM, load) - free group first.
         let mut cand = std::mem::take(&mut self.scratch);
@@ -221,12 +320,7 @@ impl Space {
                 continue;
             }
             let gi = gi as u32;
-            let may_grow = if g.residents.iter().all(|&r| cohorts.get(r).process == req.process) {
-                !rules.locked_in_context
-            } else {
-                !rules.locked_across_clients
-            };
-            let (room, _) = g.usage.room(f, limits, may_grow);
+            let room = self.room_in(cohorts, g, req, limits, rules);
             if room == 0 {
                 continue;
             }
@@ -289,11 +383,8 @@ impl Space {
         let present = self.client_present(cohorts, g, req.client);
         let grp = &self.groups[g as usize];
         let was_empty = grp.usage.is_empty();
-        let may_grow = if grp.residents.iter().all(|&r| cohorts.get(r).process == req.process) {
-            !rules.locked_in_context
-        } else {
-            !rules.locked_across_clients
-        };
+        let same_process = grp.residents.iter().all(|&r| cohorts.get(r).process == req.process);
+        let may_grow = if same_process { !rules.locked_in_context } else { !rules.locked_across_clients };
         let f = &req.footprint;
         let mut usage = grp.usage;
         if was_empty {
@@ -301,8 +392,15 @@ impl Space {
         } else if usage.smem + k * f.smem > usage.carveout && may_grow {
             usage.carveout = limits.carveout_for(usage.smem + k * f.smem).unwrap_or(limits.smem_max);
         }
+        // Room for others can grow when the carve-out grows, or when a second process moves in
+        // where only a foreign process may grow it.
+        let opens = usage.carveout > grp.usage.carveout
+            || (!same_process && rules.locked_in_context && !rules.locked_across_clients);
         usage.add(f, k);
         let n = grp.n;
+        if !was_empty && opens {
+            self.log_change(g, NO_CLIENT);
+        }
         let id = cohorts.alloc(Cohort {
             launch: req.launch,
             kernel: req.kernel,
@@ -320,6 +418,8 @@ impl Space {
         let grp = &mut self.groups[g as usize];
         grp.usage = usage;
         grp.residents.push(id);
+        grp.rates_gen = 0;
+        grp.second_gen = 0;
         if !present {
             self.client_sms[req.client as usize] += n;
         }
@@ -332,10 +432,11 @@ impl Space {
     /// Removes a finished cohort; its SMs return to the free group when they empty. The carve-out
     /// falls back to what the remaining residents chose (and still use).
     pub fn remove(&mut self, cohorts: &mut Cohorts, id: u32, footprints: &[Footprint], limits: &SmLimits) {
-        self.freed += 1;
         let c = &cohorts.get(id);
         let (g, client, k) = (c.group, c.client, c.blocks_per_sm);
         let grp = &mut self.groups[g as usize];
+        grp.rates_gen = 0;
+        grp.second_gen = 0;
         grp.usage.remove(&footprints[c.kernel as usize], k);
         if let Some(p) = grp.residents.iter().position(|&r| r == id) {
             grp.residents.remove(p);
@@ -366,6 +467,9 @@ impl Space {
             grp.n = 0;
             grp.sms = SmSet::EMPTY;
             self.free_slots.push(g);
+            self.log_change(self.free_group, client);
+        } else {
+            self.log_change(g, client);
         }
     }
 

@@ -108,6 +108,11 @@ impl RateParams {
 pub struct Scratch {
     claims: Vec<Claim>,
     ids: Vec<u32>,
+    /// Groups (space, group) whose cohorts handed issue slots back, for the second pass.
+    second: Vec<(u32, u32)>,
+    /// Numbers recomputations (marks groups already queued for the second pass).
+    mark: u64,
+    unsettled: Vec<u32>,
 }
 
 /// Splits one SM's issue slots among the residents of a group (writes `issue_alloc`).
@@ -125,13 +130,14 @@ fn share_issue(group: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scr
         for &r in res {
             let c = cohorts.get(r);
             if class.is_none_or(|inc| is_incumbent(c) == inc) {
-                s.claims.push(Claim { demand: c.issue_demand, weight: c.issue_demand.max(1e-9), alloc: 0.0 });
+                let d = c.shares.issue_demand;
+                s.claims.push(Claim { demand: d, weight: d.max(1e-9), alloc: 0.0 });
                 s.ids.push(r);
             }
         }
-        water_fill(cap, &mut s.claims);
+        water_fill(cap, &mut s.claims, &mut s.unsettled);
         for (&r, cl) in s.ids.iter().zip(&s.claims) {
-            cohorts.get_mut(r).issue_alloc = cl.alloc;
+            cohorts.get_mut(r).shares.issue_alloc = cl.alloc;
         }
     };
     if res.iter().all(|&r| is_incumbent(cohorts.get(r))) {
@@ -144,7 +150,7 @@ fn share_issue(group: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scr
         res.iter()
             .map(|&r| cohorts.get(r))
             .filter(|c| is_incumbent(c) == inc)
-            .map(|c| c.issue_demand)
+            .map(|c| c.shares.issue_demand)
             .sum::<f64>()
             .min(1.0)
     };
@@ -154,54 +160,106 @@ fn share_issue(group: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scr
     alloc_class(s, cohorts, Some(true), (1.0 - a1).min(d0));
 }
 
+/// The per-SM shares of one group's residents, from their issue demands.
+fn share_group(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scratch) {
+    share_issue(g, cohorts, p, s);
+    compute_bound_rates(w, g, cohorts, p);
+    share_sm_bandwidth(w, g, cohorts, p, s);
+}
+
 /// Recomputes `rate` of every live cohort. `running(space)` says whether a space's blocks run
-/// now (time-slicing freezes the others).
+/// now (time-slicing freezes the others); `gen` numbers the rate parameters `p` (it changes
+/// when they do).
+///
+/// Incremental, with the same results as computing everything afresh: a group's first-pass
+/// shares depend only on its residents and `p`, so they are kept (`first_pass`) until either
+/// changes; the bandwidth pools are shared afresh; a second pass redoes only the groups whose
+/// cohorts handed issue slots back.
 pub fn recompute(
     w: &GpuWorkload,
-    spaces: &[Space],
+    spaces: &mut [Space],
     cohorts: &mut Cohorts,
     p: &RateParams,
+    gen: u64,
     running: &dyn Fn(u32) -> bool,
     s: &mut Scratch,
 ) {
-    // Warp-based issue demand.
+    for i in 0..cohorts.live.len() {
+        let id = cohorts.live[i];
+        cohorts.get_mut(id).rate = 0.0;
+    }
+    for (space, sp) in spaces.iter_mut().enumerate() {
+        if !running(space as u32) {
+            continue;
+        }
+        for g in sp.groups.iter_mut().filter(|g| g.alive && !g.residents.is_empty()) {
+            if g.rates_gen == gen {
+                for &r in &g.residents {
+                    let c = cohorts.get_mut(r);
+                    c.shares = c.first_pass;
+                }
+                continue;
+            }
+            // Warp-based issue demand.
+            for &r in &g.residents {
+                let c = cohorts.get_mut(r);
+                let k = &w.kernels[c.kernel as usize];
+                let saturate = if k.op.is_tensor() { p.tensor_warps_to_saturate } else { p.warps_to_saturate };
+                c.shares.issue_demand = (c.blocks_per_sm as f64 * k.footprint.warps as f64 / saturate).min(1.0);
+            }
+            share_group(w, g, cohorts, p, s);
+            for &r in &g.residents {
+                let c = cohorts.get_mut(r);
+                c.first_pass = c.shares;
+            }
+            g.rates_gen = gen;
+        }
+    }
+    share_global_bandwidth(w, cohorts, running, s);
+    // Memory-bound cohorts use fewer issue slots than they were given: hand them back to
+    // co-resident cohorts (a second pass is needed only if some have neighbours).
+    let mut shared = false;
+    s.second.clear();
+    s.mark += 1;
     for i in 0..cohorts.live.len() {
         let id = cohorts.live[i];
         let c = cohorts.get_mut(id);
-        let k = &w.kernels[c.kernel as usize];
-        let saturate = if k.op.is_tensor() { p.tensor_warps_to_saturate } else { p.warps_to_saturate };
-        c.issue_demand = (c.blocks_per_sm as f64 * k.footprint.warps as f64 / saturate).min(1.0);
-        c.rate = 0.0;
+        let sh = &mut c.shares;
+        if c.rate > 0.0 && sh.r0 > 0.0 && c.rate < sh.r0 {
+            sh.issue_demand = sh.issue_demand.min(sh.issue_alloc * c.rate / sh.r0);
+            let group = &mut spaces[c.space as usize].groups[c.group as usize];
+            shared |= group.residents.len() > 1;
+            if group.second_mark != s.mark {
+                group.second_mark = s.mark;
+                s.second.push((c.space, c.group));
+            }
+        }
     }
-    for pass in 0..2 {
-        for (space, sp) in spaces.iter().enumerate() {
-            if !running(space as u32) {
+    if shared {
+        // Only groups with a changed demand can change; the others would compute the same.
+        for i in 0..s.second.len() {
+            let (space, g) = s.second[i];
+            let group = &mut spaces[space as usize].groups[g as usize];
+            // The same demands as last time give the same shares.
+            let same = |&r: &u32| {
+                let c = cohorts.get(r);
+                c.shares.issue_demand.to_bits() == c.second_pass.issue_demand.to_bits()
+            };
+            if group.second_gen == gen && group.rates_gen == gen && group.residents.iter().all(same) {
+                for &r in &group.residents {
+                    let c = cohorts.get_mut(r);
+                    c.shares = c.second_pass;
+                }
                 continue;
             }
-            for g in sp.groups.iter().filter(|g| g.alive && !g.residents.is_empty()) {
-                share_issue(g, cohorts, p, s);
-                compute_bound_rates(w, g, cohorts, p);
-                share_sm_bandwidth(w, g, cohorts, p, s);
+            share_group(w, group, cohorts, p, s);
+            for &r in &group.residents {
+                let c = cohorts.get_mut(r);
+                c.second_pass = c.shares;
             }
+            group.second_gen = gen;
         }
         share_global_bandwidth(w, cohorts, running, s);
-        if pass == 1 {
-            break;
-        }
-        // Memory-bound cohorts use fewer issue slots than they were given: hand them back to
-        // co-resident cohorts (a second pass is needed only if some have neighbours).
-        let mut shared = false;
-        for i in 0..cohorts.live.len() {
-            let id = cohorts.live[i];
-            let c = cohorts.get_mut(id);
-            if c.rate > 0.0 && c.r0 > 0.0 && c.rate < c.r0 {
-                c.issue_demand = c.issue_demand.min(c.issue_alloc * c.rate / c.r0);
-                shared |= spaces[c.space as usize].groups[c.group as usize].residents.len() > 1;
-            }
-        }
-        if !shared {
-            break;
-        }
     }
     // What the power model needs.
     for i in 0..cohorts.live.len() {
@@ -215,12 +273,13 @@ pub fn recompute(
 
 /// Per-block rate (fraction/ns) allowed by issue share and minimum block time.
 fn compute_bound_rates(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &RateParams) {
+    let by_min = 1.0 / p.block_min_ns;
     for &r in &g.residents {
         let c = cohorts.get_mut(r);
         let k = &w.kernels[c.kernel as usize];
-        let by_min = 1.0 / p.block_min_ns;
         let full = p.full_sm_ns(k);
-        c.r0 = if full > 0.0 { (c.issue_alloc / c.blocks_per_sm as f64 / full).min(by_min) } else { by_min };
+        let sh = &mut c.shares;
+        sh.r0 = if full > 0.0 { (sh.issue_alloc / c.blocks_per_sm as f64 / full).min(by_min) } else { by_min };
     }
 }
 
@@ -231,14 +290,14 @@ fn share_sm_bandwidth(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &Rat
         let c = &cohorts.get(r);
         let k = &w.kernels[c.kernel as usize];
         s.claims.push(Claim {
-            demand: c.r0 * k.bytes_per_block * c.blocks_per_sm as f64,
+            demand: c.shares.r0 * k.bytes_per_block * c.blocks_per_sm as f64,
             weight: c.blocks_per_sm as f64,
             alloc: 0.0,
         });
     }
-    water_fill(p.per_sm_bw, &mut s.claims);
+    water_fill(p.per_sm_bw, &mut s.claims, &mut s.unsettled);
     for (&r, cl) in g.residents.iter().zip(&s.claims) {
-        cohorts.get_mut(r).sm_bw = cl.alloc;
+        cohorts.get_mut(r).shares.sm_bw = cl.alloc;
     }
 }
 
@@ -254,19 +313,20 @@ fn share_global_bandwidth(w: &GpuWorkload, cohorts: &mut Cohorts, running: &dyn 
             let c = &cohorts.get(id);
             if running(c.space) && (single || w.spaces[c.space as usize].pool == pool) {
                 s.claims.push(Claim {
-                    demand: c.sm_bw * c.n_sms as f64,
+                    demand: c.shares.sm_bw * c.n_sms as f64,
                     weight: (c.n_sms * c.blocks_per_sm) as f64,
                     alloc: 0.0,
                 });
                 s.ids.push(id);
             }
         }
-        water_fill(capacity, &mut s.claims);
+        water_fill(capacity, &mut s.claims, &mut s.unsettled);
         for (&id, cl) in s.ids.iter().zip(&s.claims) {
             let c = cohorts.get_mut(id);
             let k = &w.kernels[c.kernel as usize];
             let blocks = (c.n_sms * c.blocks_per_sm) as f64;
-            c.rate = if k.bytes_per_block > 0.0 { c.r0.min(cl.alloc / blocks / k.bytes_per_block) } else { c.r0 };
+            let r0 = c.shares.r0;
+            c.rate = if k.bytes_per_block > 0.0 { r0.min(cl.alloc / blocks / k.bytes_per_block) } else { r0 };
         }
     }
 }

@@ -96,7 +96,10 @@ pub struct GpuStats {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct SimStats {
+    /// Events taken from the queue plus cohort completions (power-controller ticks apart).
     pub events: u64,
+    /// Power-controller periods ended (one every `clock.period_ms`, kept out of the queue).
+    pub controller_ticks: u64,
     /// Mean number of pending events in the queue when one was taken (the heap size a fair
     /// yardstick uses).
     pub mean_pending_events: f64,

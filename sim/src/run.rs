@@ -228,6 +228,7 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
         context_switches: stats.iter().map(|s| s.context_switches).sum(),
     };
     let events: u64 = reports.iter().map(|r| r.sim.events).sum();
+    let reports_ticks: u64 = reports.iter().map(|r| r.sim.controller_ticks).sum();
     let pending = reports.iter().map(|r| r.sim.mean_pending_events * r.sim.events as f64).sum::<f64>();
     let mean_pending_events = if events > 0 { pending / events as f64 } else { 0.0 };
     let simulated_s = reports.iter().map(|r| r.simulated_s).fold(0.0, f64::max);
@@ -236,7 +237,13 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
     let mut clients: Vec<_> = globals.zip(reports.into_iter().flat_map(|r| r.clients)).collect();
     clients.sort_by_key(|(g, _)| *g);
     let clients = clients.into_iter().map(|(_, c)| c).collect();
-    w.meta.report(simulated_s, clients, gpu_stats, SimStats { events, mean_pending_events, wall_ms: 0.0 })
+    let controller_ticks = reports_ticks;
+    w.meta.report(
+        simulated_s,
+        clients,
+        gpu_stats,
+        SimStats { events, controller_ticks, mean_pending_events, wall_ms: 0.0 },
+    )
 }
 
 /// An upper estimate of the events a run takes, before running it: per client, the requests

@@ -31,7 +31,6 @@ enum Ev {
     /// A slice-end timer of a time-slice group, with the generation it was armed in.
     SliceEnd(u32, u64),
     SwitchDone(u32),
-    PowerTick,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -43,8 +42,8 @@ struct Launch {
     unplaced: u64,
     running: u64,
     first_start: Option<Ns>,
-    /// The space's `freed` count when this launch last failed to place all its blocks: until
-    /// blocks leave, trying again cannot place more (adding blocks never makes room).
+    /// The space's change count when this launch last failed to place all its blocks: until room
+    /// appears where it could use it, trying again cannot place more (`Space::may_admit`).
     tried_at: Option<u64>,
 }
 
@@ -98,6 +97,8 @@ pub struct Engine<'w> {
     power: PowerModel,
     clock: ClockController,
     rate_params: RateParams,
+    /// Numbers `rate_params` (groups keep their shares while it stays the same).
+    rates_gen: u64,
     scratch: progress::Scratch,
     new_cohorts: Vec<u32>,
     caps: Vec<u32>,
@@ -117,6 +118,12 @@ pub struct Engine<'w> {
     error: Option<RunError>,
     /// When the current power-controller period began.
     last_tick: Ns,
+    /// The controller's ticks are kept out of the queue (one is always due, and most change
+    /// nothing): the next one, and the queue's last sequence number when it was scheduled
+    /// (queued events at the same time with a larger one come after it).
+    next_tick: Ns,
+    tick_seq: u64,
+    ticks: u64,
     /// Where the run ends at the latest: the workload's horizon, or a later common end.
     horizon: Ns,
 }
@@ -163,6 +170,7 @@ impl<'w> Engine<'w> {
             slots,
             power: p.power,
             rate_params: p.rates.at(clock.mhz),
+            rates_gen: 1,
             clock,
             scratch: progress::Scratch::default(),
             new_cohorts: Vec::new(),
@@ -181,6 +189,9 @@ impl<'w> Engine<'w> {
             rec_client_sms: vec![0.0; w.clients.len()],
             error: None,
             last_tick: 0,
+            next_tick: 0,
+            tick_seq: 0,
+            ticks: 0,
             horizon: w.horizon_ns,
         };
         if let Some(r) = e.rec.as_mut() {
@@ -196,7 +207,7 @@ impl<'w> Engine<'w> {
         for ci in 0..w.clients.len() {
             e.start_client(ci);
         }
-        e.q.push(p.control_period_ns, Ev::PowerTick);
+        e.schedule_tick(p.control_period_ns);
         e
     }
 
@@ -217,17 +228,12 @@ impl<'w> Engine<'w> {
         if self.stopped {
             return false;
         }
-        let heap_t = self.q.peek_time();
+        // The next queued event, or the controller's tick when it comes first.
+        let tick_first = self.q.peek_key().is_none_or(|(t, seq)| (self.next_tick, self.tick_seq) < (t, seq));
+        let queued_t = if tick_first { self.next_tick } else { self.q.peek_time().unwrap_or(self.next_tick) };
         let done_t = self.next_done.map(|d| d.0);
-        let t = match (heap_t, done_t) {
-            (None, None) => {
-                self.stopped = true;
-                return false;
-            }
-            (Some(a), None) => a,
-            (None, Some(b)) => b,
-            (Some(a), Some(b)) => a.min(b),
-        };
+        // Completions due at the same time go first.
+        let t = done_t.map_or(queued_t, |d| d.min(queued_t));
         if t > self.horizon {
             self.advance(self.horizon);
             self.stopped = true;
@@ -237,6 +243,9 @@ impl<'w> Engine<'w> {
         self.events += 1;
         if done_t == Some(t) {
             self.complete_due_cohorts();
+        } else if tick_first {
+            self.ticks += 1;
+            self.power_tick();
         } else if let Some((_, ev)) = self.q.pop() {
             self.handle(ev);
         }
@@ -379,7 +388,6 @@ impl<'w> Engine<'w> {
                 }
                 self.apply_slice_action(g, a);
             }
-            Ev::PowerTick => self.power_tick(),
         }
     }
 
@@ -390,6 +398,7 @@ impl<'w> Engine<'w> {
         let up = self.power.watts(&self.activity, (self.clock.mhz + self.clock.step_mhz).min(self.clock.max_mhz));
         if self.clock.update(avg, up) {
             self.rate_params = self.w.params.rates.at(self.clock.mhz);
+            self.rates_gen += 1;
             self.rates_dirty = true;
             self.stats.clock_moved(self.clock.mhz);
         }
@@ -398,7 +407,13 @@ impl<'w> Engine<'w> {
             rec.sample(self.gpu_index, Sample::PowerW, period_start, avg);
             rec.sample(self.gpu_index, Sample::ClockMhz, self.now, self.clock.mhz);
         }
-        self.q.push(self.now + period, Ev::PowerTick);
+        self.schedule_tick(self.now + period);
+    }
+
+    /// The controller's next tick, ordered among queued events as if it were pushed now.
+    fn schedule_tick(&mut self, t: Ns) {
+        self.next_tick = t;
+        self.tick_seq = self.q.last_seq();
     }
 
     fn timeslice_changed(&mut self, g: usize) {
@@ -442,10 +457,6 @@ impl<'w> Engine<'w> {
         while i < self.runnable[s].len() {
             let lid = self.runnable[s][i];
             let l = &self.launches.v[lid as usize];
-            if l.tried_at == Some(self.spaces[s].freed) {
-                i += 1;
-                continue;
-            }
             let ci = l.client as usize;
             let req = PlaceRequest {
                 launch: lid,
@@ -457,8 +468,15 @@ impl<'w> Engine<'w> {
                 cap: self.caps[ci],
                 now: self.now,
             };
-            self.new_cohorts.clear();
             let p = &self.w.params;
+            if let Some(since) = l.tried_at {
+                if !self.spaces[s].may_admit(&self.cohorts, since, &req, &p.limits, p.carveout) {
+                    self.launches.v[lid as usize].tried_at = Some(self.spaces[s].changes);
+                    i += 1;
+                    continue;
+                }
+            }
+            self.new_cohorts.clear();
             let placed = self.spaces[s].place(&mut self.cohorts, &req, &p.limits, p.carveout, &mut self.new_cohorts);
             if placed > 0 {
                 self.rates_dirty = true;
@@ -471,16 +489,28 @@ impl<'w> Engine<'w> {
             if l.unplaced == 0 {
                 self.runnable[s].remove(i);
             } else {
-                l.tried_at = Some(self.spaces[s].freed);
+                l.tried_at = Some(self.spaces[s].changes);
                 i += 1;
             }
         }
+        let launches = &self.launches.v;
+        let oldest = self.runnable[s].iter().filter_map(|&l| launches[l as usize].tried_at).min();
+        self.spaces[s].forget_changes(oldest);
     }
 
     fn recompute_rates(&mut self) {
         let (slicers, slots) = (&self.slicers, &self.slots);
         let running = |s: u32| space_running(slicers, slots, s);
-        progress::recompute(self.w, &self.spaces, &mut self.cohorts, &self.rate_params, &running, &mut self.scratch);
+        let gen = self.rates_gen;
+        progress::recompute(
+            self.w,
+            &mut self.spaces,
+            &mut self.cohorts,
+            &self.rate_params,
+            gen,
+            &running,
+            &mut self.scratch,
+        );
         // Activity for power, and the next completion.
         let mut a = Activity::default();
         let mut next: Option<(Ns, u32)> = None;
@@ -532,6 +562,20 @@ impl<'w> Engine<'w> {
                 return Err(format!("cohort {id}: remaining {} rate {}", c.remaining, c.rate));
             }
         }
+        // The incremental rates equal rates computed afresh (a generation no group has seen
+        // invalidates every kept share), to the bit.
+        let (mut spaces, mut cohorts) = (self.spaces.clone(), self.cohorts.clone());
+        let (slicers, slots) = (&self.slicers, &self.slots);
+        let running = |s: u32| space_running(slicers, slots, s);
+        let fresh_gen = self.rates_gen + 1;
+        let mut scratch = progress::Scratch::default();
+        progress::recompute(self.w, &mut spaces, &mut cohorts, &self.rate_params, fresh_gen, &running, &mut scratch);
+        for &id in &self.cohorts.live {
+            let (kept, fresh) = (self.cohorts.get(id).rate, cohorts.get(id).rate);
+            if kept.to_bits() != fresh.to_bits() {
+                return Err(format!("cohort {id}: rate {kept} kept, {fresh} computed afresh"));
+            }
+        }
         Ok(())
     }
 
@@ -549,7 +593,7 @@ impl<'w> Engine<'w> {
         }
     }
 
-    /// Events processed so far.
+    /// Steps taken so far: events and controller ticks (what limits and progress count).
     pub fn events(&self) -> u64 {
         self.events
     }
@@ -604,7 +648,9 @@ impl<'w> Engine<'w> {
             }
             rec.end(self.gpu_index, self.now);
         }
-        let mut r = self.stats.report(self.w, self.now, self.events, switches, self.watts, self.clock.mhz);
+        let events = self.events - self.ticks;
+        let mut r = self.stats.report(self.w, self.now, events, switches, self.watts, self.clock.mhz);
+        r.sim.controller_ticks = self.ticks;
         r.sim.mean_pending_events = self.q.mean_len();
         r
     }
