@@ -26,6 +26,8 @@ struct Bench {
     /// The profile the scenario resolves to, as `simgpu run` resolves it.
     profile: simgpu_sim::report::ProfileUsed,
     events: u64,
+    /// Power-controller periods (kept out of the event queue).
+    controller_ticks: u64,
     kernels: u64,
     wall_ms: f64,
     events_per_s: f64,
@@ -45,6 +47,31 @@ struct Benches {
     /// What hold_events_per_s measures.
     yardstick: &'static str,
     benchmarks: Vec<Bench>,
+    scaling: Vec<Scaling>,
+    parallel: Parallel,
+}
+
+/// Runs every case once in order, then once through rayon (the engine itself stays one thread
+/// per run): the speed-up of independent simulations on this machine.
+fn parallel_speedup(cases: &[(String, String, simgpu_sim::Workload)]) -> Parallel {
+    use rayon::prelude::*;
+    let start = Instant::now();
+    for (_, _, w) in cases {
+        std::hint::black_box(simgpu_sim::run(w));
+    }
+    let sequential = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    cases.par_iter().for_each(|(_, _, w)| {
+        std::hint::black_box(simgpu_sim::run(w));
+    });
+    let parallel = start.elapsed().as_secs_f64();
+    Parallel {
+        runs: cases.len(),
+        threads: rayon::current_num_threads(),
+        sequential_ms: sequential * 1e3,
+        parallel_ms: parallel * 1e3,
+        speedup: sequential / parallel,
+    }
 }
 
 /// The hold model: a heap of `size` (time, seq) keys; `n` times, pop the earliest and push a key
@@ -89,14 +116,38 @@ fn many_clients(sharing: Sharing, n: usize) -> Result<(WorkloadSpec, Layout), St
     Ok((spec, Layout::whole_gpu(sharing, &vec![pct; n])))
 }
 
-/// Generated benchmarks: (name, clients, sharing).
-const GENERATED: &[(&str, usize, Sharing)] = &[
-    ("decode-mps-16", 16, Sharing::Mps),
-    ("decode-timeslice-2", 2, Sharing::Timeslice),
-    ("decode-timeslice-256", 256, Sharing::Timeslice),
+/// Generated benchmarks: (name, clients, sharing, slow). Slow ones run only with `--slow`.
+const GENERATED: &[(&str, usize, Sharing, bool)] = &[
+    ("decode-mps-2", 2, Sharing::Mps, false),
+    ("decode-mps-16", 16, Sharing::Mps, false),
+    ("decode-mps-32", 32, Sharing::Mps, true),
+    ("decode-mps-64", 64, Sharing::Mps, true),
+    ("decode-timeslice-2", 2, Sharing::Timeslice, false),
+    ("decode-timeslice-256", 256, Sharing::Timeslice, false),
 ];
 
-pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
+/// Seed 000's MPS scenario over a long horizon: mostly a steady GPU and controller ticks.
+const LONG_S: f64 = 60_000.0;
+
+/// How a generated benchmark's wall time compares with its two-client form.
+#[derive(Serialize)]
+struct Scaling {
+    benchmark: String,
+    baseline: String,
+    wall_ratio: f64,
+}
+
+/// All benchmarks run once one after another, and once in parallel (one run per thread).
+#[derive(Serialize)]
+struct Parallel {
+    runs: usize,
+    threads: usize,
+    sequential_ms: f64,
+    parallel_ms: f64,
+    speedup: f64,
+}
+
+pub fn bench(json: bool, repeat: u32, slow: bool) -> Result<(), String> {
     let h100 = crate::profiles::builtin("h100-sxm").ok_or("no built-in h100-sxm")??;
     let mut cases: Vec<(String, String, simgpu_sim::Workload)> = Vec::new();
     for (name, file, text) in BENCHES {
@@ -106,15 +157,31 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
             .ok_or_else(|| format!("{file}: no built-in profile"))??;
         cases.push((name.to_string(), file.to_string(), scn.bind(&gpu).map_err(|e| e.to_string())?));
     }
-    for &(name, n, sharing) in GENERATED {
+    {
+        let (_, file, text) = BENCHES[0];
+        let scn = simgpu_sim::Scenario::parse(file, text).map_err(|e| e.to_string())?;
+        let (mut spec, layout) = scn.to_spec();
+        spec.name = format!("seed000-mps-132-{LONG_S}s");
+        spec.duration_s = LONG_S;
+        let w = simgpu_sim::Workload::build(&spec, &layout, &h100).map_err(|e| e.to_string())?;
+        let what = format!("generated: {file} over {LONG_S} s");
+        cases.push((spec.name.clone(), what, w));
+    }
+    for &(name, n, sharing, is_slow) in GENERATED {
+        if is_slow && !slow {
+            continue;
+        }
         let (spec, layout) = many_clients(sharing, n)?;
         let w = simgpu_sim::Workload::build(&spec, &layout, &h100).map_err(|e| e.to_string())?;
         let what = format!("generated: decode-mps's client x {n}, {} (100,000 kernels)", sharing.as_str());
         cases.push((name.to_string(), what, w));
     }
     let mut out = Vec::new();
-    for (name, file, mut w) in cases {
+    for (_, _, w) in cases.iter_mut() {
         w.set_profile_origin("built-in");
+    }
+    let parallel = parallel_speedup(&cases);
+    for (name, file, w) in cases {
         let mut best = f64::INFINITY;
         let mut report = None;
         for _ in 0..repeat {
@@ -124,6 +191,7 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
             report = Some(r);
         }
         let r = report.ok_or("no repetition ran")?;
+        let ticks = r.sim.controller_ticks;
         let kernels: u64 = r.clients.iter().flat_map(|c| &c.kernels).map(|k| k.completed).sum();
         // The yardstick in the same run, at the simulation's own mean queue size.
         let size = r.sim.mean_pending_events.round().max(1.0) as usize;
@@ -137,6 +205,7 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
             scenario: file,
             profile: r.profile.clone(),
             events: r.sim.events,
+            controller_ticks: ticks,
             kernels,
             wall_ms: best * 1e3,
             events_per_s,
@@ -147,9 +216,19 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
             hold_ratio: events_per_s / hold,
         });
     }
+    let wall = |n: &str| out.iter().find(|b| b.name == n).map(|b| b.wall_ms);
+    let mut scaling = Vec::new();
+    for &(name, n, sharing, _) in GENERATED {
+        let baseline = format!("decode-{}-2", sharing.as_str());
+        if let (Some(a), Some(b)) = (wall(name), wall(&baseline)) {
+            if n > 2 {
+                scaling.push(Scaling { benchmark: name.into(), baseline, wall_ratio: a / b });
+            }
+        }
+    }
     let mut text = String::new();
     if json {
-        let doc = Benches { repeat, yardstick: YARDSTICK, benchmarks: out };
+        let doc = Benches { repeat, yardstick: YARDSTICK, benchmarks: out, scaling, parallel };
         text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
     } else {
         let _ = writeln!(
@@ -183,6 +262,14 @@ pub fn bench(json: bool, repeat: u32) -> Result<(), String> {
             );
         }
         let _ = writeln!(text, "ratio: events/s over the hold model's ({YARDSTICK})");
+        for x in &scaling {
+            let _ = writeln!(text, "{}: {:.2}x the wall time of {}", x.benchmark, x.wall_ratio, x.baseline);
+        }
+        let _ = writeln!(
+            text,
+            "all {} runs once: {:.1} ms one after another, {:.1} ms on {} threads ({:.2}x)",
+            parallel.runs, parallel.sequential_ms, parallel.parallel_ms, parallel.threads, parallel.speedup
+        );
         if let Some(p) = out.first().map(|b| &b.profile) {
             let _ = writeln!(
                 text,

@@ -25,8 +25,13 @@ struct Cli {
 enum Cmd {
     /// Simulate a scenario and report throughput, latency and GPU statistics.
     Run {
-        /// Scenario TOML file.
-        scenario: PathBuf,
+        /// Scenario TOML file; several run in parallel, reported in the order given (a JSON
+        /// array with --json).
+        #[arg(required = true, num_args = 1..)]
+        scenarios: Vec<PathBuf>,
+        /// Runs at once when several scenarios are given [default: one per core].
+        #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
@@ -47,7 +52,7 @@ enum Cmd {
         seed: Option<u64>,
         /// Refuse or stop a run past this many events; an estimate is checked before the run
         /// [default: 2e8, about a minute; 5e6 with --trace].
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = parse_count)]
         max_events: Option<u64>,
         /// No progress bar on stderr.
         #[arg(long, short)]
@@ -102,15 +107,31 @@ enum Cmd {
         /// Repetitions per benchmark (at least 1); the fastest is reported.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
+        /// Also run the slow benchmarks (32 and 64 MPS clients: seconds to minutes each).
+        #[arg(long)]
+        slow: bool,
     },
+}
+
+/// A count written as an integer or in scientific notation (`2e8`), whole and at least 1.
+fn parse_count(s: &str) -> Result<u64, String> {
+    if let Ok(n) = s.parse::<u64>() {
+        return if n >= 1 { Ok(n) } else { Err("must be at least 1".into()) };
+    }
+    let x: f64 = s.parse().map_err(|_| format!("`{s}` is not a number (write e.g. 200000000 or 2e8)"))?;
+    if !(1.0..=1e18).contains(&x) || x.fract() != 0.0 {
+        return Err(format!("`{s}` must be a whole number from 1 to 1e18"));
+    }
+    Ok(x as u64)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Run { scenario, json, trace, plot, gpu_profile, models, seed, max_events, quiet } => {
+        Cmd::Run { scenarios, jobs, json, trace, plot, gpu_profile, models, seed, max_events, quiet } => {
             run_cmd::run(&run_cmd::RunArgs {
-                scenario,
+                scenarios,
+                jobs: jobs.map(usize::from),
                 json,
                 trace,
                 plot,
@@ -121,7 +142,7 @@ fn main() -> ExitCode {
                 quiet,
             })
         }
-        Cmd::Bench { json, repeat } => bench::bench(json, repeat.max(1)),
+        Cmd::Bench { json, repeat, slow } => bench::bench(json, repeat.max(1), slow),
         Cmd::Calibrate { out, base, device, mps, power_trace_s, only, replace } => {
             calibrate_cmd::calibrate(out.as_deref(), base.as_deref(), device, mps, power_trace_s, only, replace)
         }

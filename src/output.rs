@@ -21,7 +21,11 @@ pub fn table(r: &Report) -> String {
     };
     let _ = writeln!(s, "scenario {}  gpu {}  sharing {}  seed {}", r.scenario, r.gpu, r.sharing, r.seed);
     let _ = writeln!(s, "profile {} ({}, {})", p.name, p.origin, cal);
-    let _ = writeln!(s, "simulated {:.6} s in {:.1} ms wall, {} events", r.simulated_s, r.sim.wall_ms, r.sim.events);
+    let _ = writeln!(
+        s,
+        "simulated {:.6} s in {:.1} ms wall, {} events, {} power-controller ticks",
+        r.simulated_s, r.sim.wall_ms, r.sim.events, r.sim.controller_ticks
+    );
     let _ = writeln!(s);
     let w = r.clients.iter().map(|c| c.name.chars().count()).max().unwrap_or(0).max(16);
     let u = r.clients.iter().map(|c| c.unit.chars().count()).max().unwrap_or(0).max(10);

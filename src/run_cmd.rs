@@ -24,7 +24,10 @@ pub const INTERRUPTED: &str = "interrupted";
 static STOP: AtomicBool = AtomicBool::new(false);
 
 pub struct RunArgs {
-    pub scenario: PathBuf,
+    /// One or more scenarios; several run in parallel and report in the order given.
+    pub scenarios: Vec<PathBuf>,
+    /// Runs at once when there are several (None: one per core).
+    pub jobs: Option<usize>,
     pub json: bool,
     pub trace: Option<PathBuf>,
     pub plot: Option<PathBuf>,
@@ -54,15 +57,15 @@ impl Recorder for Tee<'_> {
     }
 }
 
-pub fn run(a: &RunArgs) -> Result<(), String> {
-    let plot_format = match &a.plot {
-        Some(p) => Some(
-            simgpu_plots::Format::from_path(p)
-                .ok_or_else(|| format!("{}: --plot needs a .png or .svg file name", p.display()))?,
-        ),
-        None => None,
-    };
-    let path = a.scenario.as_path();
+/// A scenario read, checked and bound to its profile, ready to run.
+struct Prepared {
+    path: PathBuf,
+    workload: simgpu_sim::Workload,
+    /// The profile file read, when it did not come built in.
+    profile_file: Option<PathBuf>,
+}
+
+fn prepare(path: &Path, a: &RunArgs) -> Result<Prepared, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read scenario: {e}", path.display()))?;
     let scn = simgpu_sim::Scenario::parse(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
     let resolved = profiles::resolve(&scn, a.gpu_profile.as_deref(), a.models.as_deref(), path)?;
@@ -71,22 +74,45 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
     if let Some(s) = a.seed {
         w.set_seed(s);
     }
-    let traced = a.trace.is_some();
-    let max_events = a.max_events.unwrap_or(if traced { DEFAULT_MAX_TRACED_EVENTS } else { DEFAULT_MAX_EVENTS });
-    let estimate = simgpu_sim::estimate_events(&w);
+    let profile_file = (resolved.origin != "built-in").then(|| PathBuf::from(&resolved.origin));
+    Ok(Prepared { path: path.to_path_buf(), workload: w, profile_file })
+}
+
+/// Refuses a run whose estimate is over the limit.
+fn check_estimate(p: &Prepared, max_events: u64, traced: bool) -> Result<(), String> {
+    let estimate = simgpu_sim::estimate_events(&p.workload);
     if estimate > max_events as f64 {
         let pace = if traced { "about a minute per 5e6 traced events" } else { "about a minute per 2e8 events" };
         return Err(format!(
             "{}: this run could take up to about {estimate:.2e} events, over the limit of {max_events} \
              ({pace}): shorten duration_s or give requests, or raise --max-events",
-            path.display(),
+            p.path.display(),
         ));
     }
+    Ok(())
+}
+
+pub fn run(a: &RunArgs) -> Result<(), String> {
+    if a.scenarios.len() > 1 {
+        return run_several(a);
+    }
+    let plot_format = match &a.plot {
+        Some(p) => Some(
+            simgpu_plots::Format::from_path(p)
+                .ok_or_else(|| format!("{}: --plot needs a .png or .svg file name", p.display()))?,
+        ),
+        None => None,
+    };
+    let path = a.scenarios.first().ok_or("no scenario given")?.as_path();
+    let prepared = prepare(path, a)?;
+    let w = &prepared.workload;
+    let traced = a.trace.is_some();
+    let max_events = a.max_events.unwrap_or(if traced { DEFAULT_MAX_TRACED_EVENTS } else { DEFAULT_MAX_EVENTS });
+    check_estimate(&prepared, max_events, traced)?;
     // Every output is checked, and its temporary created, before the run.
     // The profile read (when it came from a file) is an input too.
-    let profile_file = (resolved.origin != "built-in").then(|| PathBuf::from(&resolved.origin));
     let inputs: Vec<&Path> =
-        [Some(path), a.gpu_profile.as_deref(), profile_file.as_deref()].into_iter().flatten().collect();
+        [Some(path), a.gpu_profile.as_deref(), prepared.profile_file.as_deref()].into_iter().flatten().collect();
     let mut plan = Plan::default();
     let trace_i = a.trace.as_deref().map(|p| plan.add(p, "--trace", &inputs)).transpose()?;
     let plot_i = a.plot.as_deref().map(|p| plan.add(p, "--plot", &inputs)).transpose()?;
@@ -130,7 +156,7 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
     };
     let recorder: Option<&mut dyn Recorder> = if tee.0.is_empty() { None } else { Some(&mut tee) };
     let opts = RunOptions { recorder, max_events: Some(max_events), progress: Some(&mut progress) };
-    let result = simgpu_sim::run_with(&w, opts);
+    let result = simgpu_sim::run_with(w, opts);
     if let Some(b) = bar.take() {
         b.finish_and_clear();
     }
@@ -164,4 +190,80 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
         crate::files::print(&output::table(&report))?;
     }
     Ok(())
+}
+
+/// Several scenarios: all are read and checked first (a bad one stops everything before any
+/// run), then run in parallel, each on one thread; the reports come out in the order given, as
+/// one JSON array or one table after another. Traces and plots are for single runs.
+fn run_several(a: &RunArgs) -> Result<(), String> {
+    if a.trace.is_some() || a.plot.is_some() {
+        return Err("--trace and --plot take one scenario; run them one at a time".into());
+    }
+    let max_events = a.max_events.unwrap_or(DEFAULT_MAX_EVENTS);
+    let mut prepared = Vec::with_capacity(a.scenarios.len());
+    for path in &a.scenarios {
+        let p = prepare(path, a)?;
+        check_estimate(&p, max_events, false)?;
+        prepared.push(p);
+    }
+    let _ = ctrlc::set_handler(|| {
+        STOP.store(true, Ordering::SeqCst);
+    });
+    let jobs = a.jobs.unwrap_or(0);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build().map_err(|e| e.to_string())?;
+    let show_bar = !a.quiet && std::io::stderr().is_terminal();
+    let bar = show_bar.then(|| {
+        let b = ProgressBar::new(prepared.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} runs")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let results: Vec<Result<simgpu_sim::Report, String>> = pool.install(|| {
+        use rayon::prelude::*;
+        prepared
+            .par_iter()
+            .map(|p| {
+                let start = Instant::now();
+                let mut progress = |_: simgpu_sim::Progress| !STOP.load(Ordering::SeqCst);
+                let opts = RunOptions { recorder: None, max_events: Some(max_events), progress: Some(&mut progress) };
+                let r = simgpu_sim::run_with(&p.workload, opts);
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+                match r {
+                    Ok(mut r) => {
+                        r.sim.wall_ms = start.elapsed().as_secs_f64() * 1e3;
+                        Ok(r)
+                    }
+                    Err(s) if s.error == RunError::Interrupted => Err(INTERRUPTED.to_string()),
+                    Err(s) => Err(format!("{}: {}", p.path.display(), s.error)),
+                }
+            })
+            .collect()
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if STOP.load(Ordering::SeqCst) {
+        return Err(INTERRUPTED.into());
+    }
+    let mut reports = Vec::with_capacity(results.len());
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(r) => reports.push(r),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(format!("{}; nothing printed", errors.join("\n")));
+    }
+    if a.json {
+        crate::files::print(&(serde_json::to_string_pretty(&reports).map_err(|e| e.to_string())? + "\n"))
+    } else {
+        let tables: Vec<String> = reports.iter().map(output::table).collect();
+        crate::files::print(&tables.join("\n"))
+    }
 }

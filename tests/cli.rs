@@ -117,13 +117,31 @@ fn bench_json_has_the_fields() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let b = v["benchmarks"].as_array().unwrap();
-    assert_eq!(b.len(), 5);
+    let names: Vec<&str> = b.iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "seed000-mps-132",
+            "decode-mps",
+            "seed000-mps-132-60000s",
+            "decode-mps-2",
+            "decode-mps-16",
+            "decode-timeslice-2",
+            "decode-timeslice-256"
+        ]
+    );
     for x in b {
-        for key in ["name", "events", "wall_ms", "events_per_s", "simulated_s", "sim_to_wall", "hold_events_per_s"] {
+        for key in ["events", "controller_ticks", "wall_ms", "events_per_s", "simulated_s", "sim_to_wall", "hold_ratio"]
+        {
             assert!(x.get(key).is_some(), "missing {key}");
         }
     }
     assert!(b[1]["kernels"].as_u64().unwrap() >= 100_000);
+    // The long seed 000 run: controller ticks outnumber events, which stay few.
+    assert!(b[2]["controller_ticks"].as_u64().unwrap() > 10 * b[2]["events"].as_u64().unwrap());
+    let scaled: Vec<&str> = v["scaling"].as_array().unwrap().iter().map(|s| s["benchmark"].as_str().unwrap()).collect();
+    assert_eq!(scaled, ["decode-mps-16", "decode-timeslice-256"]);
+    assert!(v["parallel"]["speedup"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
@@ -224,4 +242,36 @@ fn calibrate_help_describes_every_flag_and_step() {
     for step in simgpu_calibrate::calibrate::STEPS {
         assert!(out.lines().any(|l| l.trim_start().starts_with(&format!("{step} "))), "step {step} not listed: {out}");
     }
+}
+
+/// Several scenarios run in parallel and report in the order given, each as it would alone; a
+/// bad one stops everything before any run; counts take scientific notation.
+#[test]
+fn several_scenarios_in_parallel() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.toml", GOOD);
+    let b = write(dir.path(), "b.toml", &GOOD.replace("name = \"seed000-mps-132-p50\"", "name = \"second\""));
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let (code, out, err) = simgpu(&["run", a, b, a, "--json", "--jobs", "2", "--max-events", "2e8"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = all.as_array().unwrap().iter().map(|r| r["scenario"].as_str().unwrap()).collect();
+    assert_eq!(names, ["seed000-mps-132-p50", "second", "seed000-mps-132-p50"]);
+    let (_, alone, _) = simgpu(&["run", a, "--json"], dir.path());
+    let mut alone: serde_json::Value = serde_json::from_str(&alone).unwrap();
+    let mut first = all[0].clone();
+    for v in [&mut alone, &mut first] {
+        v["sim"].as_object_mut().unwrap().remove("wall_ms");
+    }
+    assert_eq!(first, alone, "a run in a batch gives the same report as alone");
+    let bad = write(dir.path(), "bad.toml", &GOOD.replace("grid = 16", "grid = 0"));
+    let (code, out, err) = simgpu(&["run", a, bad.to_str().unwrap()], dir.path());
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("bad.toml"), "{err}");
+    let (code, _, err) = simgpu(&["run", a, b, "--trace", "t.json"], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("one scenario") && !dir.path().join("t.json").exists(), "{err}");
+    let (code, _, err) = simgpu(&["run", a, "--max-events", "1.5"], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("whole number"), "{err}");
 }

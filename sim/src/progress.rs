@@ -194,10 +194,7 @@ pub fn recompute(
         }
         for g in sp.groups.iter_mut().filter(|g| g.alive && !g.residents.is_empty()) {
             if g.rates_gen == gen {
-                for &r in &g.residents {
-                    let c = cohorts.get_mut(r);
-                    c.shares = c.first_pass;
-                }
+                copy_shares(g, cohorts, |c| c.shares = c.first_pass);
                 continue;
             }
             // Warp-based issue demand.
@@ -208,10 +205,7 @@ pub fn recompute(
                 c.shares.issue_demand = (c.blocks_per_sm as f64 * k.footprint.warps as f64 / saturate).min(1.0);
             }
             share_group(w, g, cohorts, p, s);
-            for &r in &g.residents {
-                let c = cohorts.get_mut(r);
-                c.first_pass = c.shares;
-            }
+            copy_shares(g, cohorts, |c| c.first_pass = c.shares);
             g.rates_gen = gen;
         }
     }
@@ -246,17 +240,11 @@ pub fn recompute(
                 c.shares.issue_demand.to_bits() == c.second_pass.issue_demand.to_bits()
             };
             if group.second_gen == gen && group.rates_gen == gen && group.residents.iter().all(same) {
-                for &r in &group.residents {
-                    let c = cohorts.get_mut(r);
-                    c.shares = c.second_pass;
-                }
+                copy_shares(group, cohorts, |c| c.shares = c.second_pass);
                 continue;
             }
             share_group(w, group, cohorts, p, s);
-            for &r in &group.residents {
-                let c = cohorts.get_mut(r);
-                c.second_pass = c.shares;
-            }
+            copy_shares(group, cohorts, |c| c.second_pass = c.shares);
             group.second_gen = gen;
         }
         share_global_bandwidth(w, cohorts, running, s);
@@ -268,6 +256,13 @@ pub fn recompute(
         let k = &w.kernels[c.kernel as usize];
         c.issue_used = (c.rate * p.full_sm_ns(k) * c.blocks_per_sm as f64).min(1.0);
         c.dram_bytes_per_ns = c.rate * k.bytes_per_block * (c.blocks_per_sm * c.n_sms) as f64;
+    }
+}
+
+/// Applies `f` to every resident of `g` (moving shares to or from where they are kept).
+fn copy_shares(g: &Group, cohorts: &mut Cohorts, f: impl Fn(&mut crate::placement::Cohort)) {
+    for &r in &g.residents {
+        f(cohorts.get_mut(r));
     }
 }
 
