@@ -24,40 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Simulate a scenario and report throughput, latency and GPU statistics.
-    Run {
-        /// Scenario TOML file; several run in parallel, reported in the order given (a JSON
-        /// array with --json).
-        #[arg(required = true, num_args = 1..)]
-        scenarios: Vec<PathBuf>,
-        /// Runs at once when several scenarios are given [default: one per core].
-        #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-        jobs: Option<u16>,
-        /// Print one JSON document instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Write a Chrome trace (JSON; open it in Perfetto).
-        #[arg(long, value_name = "FILE")]
-        trace: Option<PathBuf>,
-        /// Draw SM occupancy by client, power and clock over time (.png or .svg).
-        #[arg(long, value_name = "FILE")]
-        plot: Option<PathBuf>,
-        /// Use this GPU profile file instead of the one the scenario names.
-        #[arg(long, value_name = "FILE")]
-        gpu_profile: Option<PathBuf>,
-        /// Directory holding gpus/<name>.toml, searched before the built-in profiles (it must exist).
-        #[arg(long, value_name = "DIR")]
-        models: Option<PathBuf>,
-        /// Override the scenario's seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Refuse or stop a run past this many events; an estimate is checked before the run
-        /// [default: 2e8, about a minute; 5e6 with --trace].
-        #[arg(long, value_name = "N", value_parser = parse_count)]
-        max_events: Option<u64>,
-        /// No progress bar on stderr.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Run(run_cmd::RunArgs),
     /// Measure this machine's GPU with CUDA microbenchmarks and write a calibrated GPU profile.
     ///
     /// A full calibration starts from the datasheet profile of the GPU found and writes
@@ -128,20 +95,7 @@ fn parse_count(s: &str) -> Result<u64, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Run { scenarios, jobs, json, trace, plot, gpu_profile, models, seed, max_events, quiet } => {
-            run_cmd::run(&run_cmd::RunArgs {
-                scenarios,
-                jobs: jobs.map(usize::from),
-                json,
-                trace,
-                plot,
-                gpu_profile,
-                models,
-                seed,
-                max_events,
-                quiet,
-            })
-        }
+        Cmd::Run(args) => run_cmd::run(&args),
         Cmd::Bench { json, repeat, slow } => bench::bench(json, repeat.max(1), slow),
         Cmd::Calibrate { out, base, device, mps, power_trace_s, only, replace } => {
             calibrate_cmd::calibrate(out.as_deref(), base.as_deref(), device, mps, power_trace_s, only, replace)

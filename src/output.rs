@@ -35,6 +35,14 @@ pub fn table(r: &Report) -> String {
         "client", "throughput/s", "unit", "requests", "p50 us", "p90 us", "p99 us", "SM cap", "timing"
     );
     let kw = r.clients.iter().flat_map(|c| &c.kernels).map(|k| k.name.chars().count()).max().unwrap_or(0).max(24);
+    let entry_w = r
+        .clients
+        .iter()
+        .flat_map(|c| c.kernel_entries.iter().flatten())
+        .map(|k| k.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(24);
     for c in &r.clients {
         let l = &c.latency_us;
         let _ = writeln!(
@@ -53,7 +61,19 @@ pub fn table(r: &Report) -> String {
         for k in &c.kernels {
             let _ = writeln!(
                 s,
-                "  kernel {:<kw$} launches {:>8}  done {:>8}  duration p50 {:>12} us  mean {:>12} us",
+                "  kernel {:<kw$} entries {:>4}  launches {:>8}  mean {:>12.3} us  total {:>14.1} us  {:>5.1}% of GPU time",
+                k.name,
+                k.entries,
+                k.launches,
+                k.mean_us,
+                k.total_us,
+                k.share * 100.0
+            );
+        }
+        for k in c.kernel_entries.iter().flatten() {
+            let _ = writeln!(
+                s,
+                "    entry {:<entry_w$} launches {:>8}  done {:>8}  duration p50 {:>12} us  mean {:>12} us",
                 k.name,
                 k.launches,
                 k.completed,

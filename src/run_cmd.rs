@@ -23,20 +23,52 @@ pub const INTERRUPTED: &str = "interrupted";
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
+#[derive(clap::Args)]
 pub struct RunArgs {
-    /// One or more scenarios; several run in parallel and report in the order given.
+    /// Scenario TOML file; several run in parallel, reported in the order given (a JSON
+    /// array with --json).
+    #[arg(required = true, num_args = 1..)]
     pub scenarios: Vec<PathBuf>,
-    /// Runs at once when there are several (None: one per core).
-    pub jobs: Option<usize>,
+    /// Runs at once when several scenarios are given [default: one per core].
+    #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
     pub json: bool,
+    /// Write a Chrome trace (JSON; open it in Perfetto).
+    #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Draw SM occupancy by client, power and clock over time (.png or .svg).
+    #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Use this GPU profile file instead of the one the scenario names.
+    #[arg(long, value_name = "FILE")]
     pub gpu_profile: Option<PathBuf>,
+    /// Directory holding gpus/<name>.toml, searched before the built-in profiles (it must exist).
+    #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
     pub seed: Option<u64>,
-    /// None: the default for the run (traced or not).
+    /// Refuse or stop a run past this many events; an estimate is checked before the run
+    /// [default: 2e8, about a minute; 5e6 with --trace].
+    #[arg(long, value_name = "N", value_parser = crate::parse_count)]
     pub max_events: Option<u64>,
+    /// No progress bar on stderr.
+    #[arg(long, short)]
     pub quiet: bool,
+    /// Also list every kernel entry apart (by default kernels are summed by name).
+    #[arg(long)]
+    pub kernel_entries: bool,
+}
+
+/// Drops the per-entry kernel lists unless asked for.
+fn trim(r: &mut simgpu_sim::Report, a: &RunArgs) {
+    if !a.kernel_entries {
+        for c in &mut r.clients {
+            c.kernel_entries = None;
+        }
+    }
 }
 
 /// Both recorders of a run, when both are asked for.
@@ -184,6 +216,7 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
         return Err(INTERRUPTED.into());
     }
     plan.commit()?;
+    trim(&mut report, a);
     if a.json {
         crate::files::print(&(serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n"))?;
     } else {
@@ -209,7 +242,7 @@ fn run_several(a: &RunArgs) -> Result<(), String> {
     let _ = ctrlc::set_handler(|| {
         STOP.store(true, Ordering::SeqCst);
     });
-    let jobs = a.jobs.unwrap_or(0);
+    let jobs = a.jobs.map_or(0, usize::from);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build().map_err(|e| e.to_string())?;
     let show_bar = !a.quiet && std::io::stderr().is_terminal();
     let bar = show_bar.then(|| {
@@ -235,6 +268,7 @@ fn run_several(a: &RunArgs) -> Result<(), String> {
                 match r {
                     Ok(mut r) => {
                         r.sim.wall_ms = start.elapsed().as_secs_f64() * 1e3;
+                        trim(&mut r, a);
                         Ok(r)
                     }
                     Err(s) if s.error == RunError::Interrupted => Err(INTERRUPTED.to_string()),

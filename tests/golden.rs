@@ -38,6 +38,7 @@ fn report(scenario: &Path, cwd: &Path) -> Value {
         .arg("run")
         .arg(scenario)
         .arg("--json")
+        .arg("--kernel-entries")
         .current_dir(cwd)
         .output()
         .expect("binary runs");

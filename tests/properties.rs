@@ -83,7 +83,7 @@ proptest! {
             gpu.sm.count.value = sms;
             let text = scenario("dedicated", &[(1, None, vec![k.clone()])], 1000.0);
             let w = workload(&text, &gpu);
-            simgpu_sim::run(&w).clients[0].kernels[0].duration_us.expect("measured").max
+            simgpu_sim::run(&w).clients[0].kernel_entries.as_ref().expect("entries")[0].duration_us.expect("measured").max
         };
         let compute_only = K { bytes: 0.0, ..k.clone() };
         let m = (n + extra).min(256);

@@ -28,7 +28,61 @@ pub struct ClientReport {
     pub latency_us: Option<Percentiles>,
     /// SMs the client may occupy (MPS cap after rounding; the SM count otherwise).
     pub sm_cap: u32,
-    pub kernels: Vec<KernelReport>,
+    /// Kernels by name (entries of the same name together), most GPU time first.
+    pub kernels: Vec<KernelSummary>,
+    /// Every kernel entry of the scenario apart, in stream order (left out of `simgpu run`'s
+    /// output unless asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_entries: Option<Vec<KernelReport>>,
+}
+
+/// The kernels of one name in a client: how often they ran and their share of its GPU time.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KernelSummary {
+    pub name: String,
+    /// Kernel entries of this name (a GEMM of several shapes is several).
+    pub entries: u64,
+    pub launches: u64,
+    pub completed: u64,
+    /// Sum of the completed launches' durations.
+    pub total_us: f64,
+    pub mean_us: f64,
+    /// total_us over the sum for all of the client's kernels (0 when none completed).
+    pub share: f64,
+}
+
+impl KernelSummary {
+    /// Groups entries by name, most GPU time first (ties by first appearance).
+    pub fn of(entries: &[KernelReport]) -> Vec<KernelSummary> {
+        let mut out: Vec<KernelSummary> = Vec::new();
+        for e in entries {
+            let total = e.duration_us.as_ref().map_or(0.0, |d| d.mean * e.completed as f64);
+            match out.iter_mut().find(|s| s.name == e.name) {
+                Some(s) => {
+                    s.entries += 1;
+                    s.launches += e.launches;
+                    s.completed += e.completed;
+                    s.total_us += total;
+                }
+                None => out.push(KernelSummary {
+                    name: e.name.clone(),
+                    entries: 1,
+                    launches: e.launches,
+                    completed: e.completed,
+                    total_us: total,
+                    mean_us: 0.0,
+                    share: 0.0,
+                }),
+            }
+        }
+        let all: f64 = out.iter().map(|s| s.total_us).sum();
+        for s in &mut out {
+            s.mean_us = if s.completed > 0 { s.total_us / s.completed as f64 } else { 0.0 };
+            s.share = if all > 0.0 { s.total_us / all } else { 0.0 };
+        }
+        out.sort_by(|a, b| b.total_us.total_cmp(&a.total_us));
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -51,15 +51,19 @@ pub struct ClientFile {
     pub kernels: Spanned<Vec<KernelFile>>,
 }
 
+/// One entry of a client's `kernels`: a kernel, or (when it has `kernels` of its own) a group of
+/// entries launched `repeat` times over, nestable one level.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelFile {
     pub name: Spanned<String>,
     /// Blocks in the grid: a number or [x, y, z].
-    pub grid: Spanned<Grid>,
+    pub grid: Option<Spanned<Grid>>,
     /// Threads per block: a number or [x, y, z].
-    pub block: Spanned<Grid>,
-    pub regs_per_thread: Spanned<u32>,
+    pub block: Option<Spanned<Grid>>,
+    pub regs_per_thread: Option<Spanned<u32>>,
+    /// A group's entries.
+    pub kernels: Option<Spanned<Vec<KernelFile>>>,
     /// Static plus dynamic shared memory per block.
     #[serde(default = "zero_u32")]
     pub smem_bytes: Spanned<u32>,
@@ -81,6 +85,58 @@ pub struct KernelFile {
     /// Launch this kernel this many times in a row (e.g. once per layer).
     #[serde(default = "one_u32")]
     pub repeat: Spanned<u32>,
+}
+
+impl KernelFile {
+    /// Fields given that only a kernel takes (a group takes name, repeat and kernels).
+    fn kernel_fields(&self) -> Vec<(&'static str, Option<std::ops::Range<usize>>)> {
+        let mut v = Vec::new();
+        let mut add = |name, span: Option<std::ops::Range<usize>>| {
+            if span.is_some() {
+                v.push((name, span));
+            }
+        };
+        add("grid", self.grid.as_ref().map(|x| x.span()));
+        add("block", self.block.as_ref().map(|x| x.span()));
+        add("regs_per_thread", self.regs_per_thread.as_ref().map(|x| x.span()));
+        add("smem_bytes", real_span(&self.smem_bytes));
+        for (name, f) in [
+            ("flops", &self.flops),
+            ("flops_per_block", &self.flops_per_block),
+            ("dram_bytes", &self.dram_bytes),
+            ("dram_bytes_per_block", &self.dram_bytes_per_block),
+            ("instructions", &self.instructions),
+            ("instructions_per_block", &self.instructions_per_block),
+        ] {
+            add(name, f.as_ref().map(|x| x.span()));
+        }
+        add("op", real_span(&self.op));
+        add("host_gap_us", self.host_gap_us.as_ref().map(|x| x.span()));
+        v
+    }
+}
+
+/// A client's entries laid flat: its kernels in stream order with their paths in the file
+/// (`clients[0].kernels[2].kernels[1]`), and its groups with theirs and the kernels they span.
+#[derive(Debug, Default)]
+struct Flat<'a> {
+    kernels: Vec<(String, &'a KernelFile)>,
+    groups: Vec<(String, &'a KernelFile, usize, usize)>,
+}
+
+fn flatten<'a>(entries: &'a [KernelFile], at: &str, out: &mut Flat<'a>) {
+    for (i, k) in entries.iter().enumerate() {
+        let path = format!("{at}.kernels[{i}]");
+        match &k.kernels {
+            Some(inner) => {
+                let (gi, first) = (out.groups.len(), out.kernels.len());
+                out.groups.push((path.clone(), k, first, 0));
+                flatten(inner.get_ref(), &path, out);
+                out.groups[gi].3 = out.kernels.len() - first;
+            }
+            None => out.kernels.push((path, k)),
+        }
+    }
 }
 
 /// A grid or block size: a count or up to three dimensions.
@@ -197,15 +253,56 @@ impl Scenario {
                     "give think_us (closed loop) or arrival_rate_per_s (open loop), not both",
                 ));
             }
-            for (ki, k) in c.kernels.get_ref().iter().enumerate() {
-                let g = |x: &str| format!("clients[{ci}].kernels[{ki}].{x}");
-                match k.grid.get_ref().total() {
-                    Some(n) if (1..=spec::MAX_GRID).contains(&n) => {}
-                    _ => return Err(self.err(&k.grid, &g("grid"), "must be 1 to 2^40 blocks (a number or [x, y, z])")),
+            let mut flat = Flat::default();
+            flatten(c.kernels.get_ref(), &format!("clients[{ci}]"), &mut flat);
+            for (path, grp, _, len) in &flat.groups {
+                let g = |x: &str| format!("{path}.{x}");
+                if let Some((field, span)) = grp.kernel_fields().into_iter().next() {
+                    let at = span.unwrap_or_else(|| grp.name.span());
+                    return Err(InputError::new(
+                        &self.file,
+                        &self.text,
+                        Some(at),
+                        &g(field),
+                        "an entry with `kernels` is a group: it takes only name, repeat and kernels",
+                    ));
                 }
-                if k.block.get_ref().total().is_none_or(|n| n == 0 || n > u32::MAX as u64) {
+                if path.matches(".kernels[").count() > 2 {
+                    return Err(self.err(&grp.name, &g("kernels"), "groups nest one level deep at most"));
+                }
+                if *len == 0 {
+                    let k = grp.kernels.as_ref().map_or_else(|| grp.name.span(), |k| k.span());
+                    return Err(InputError::new(
+                        &self.file,
+                        &self.text,
+                        Some(k),
+                        &g("kernels"),
+                        "a group needs at least one kernel",
+                    ));
+                }
+            }
+            for (path, k) in &flat.kernels {
+                let g = |x: &str| format!("{path}.{x}");
+                let missing = |field: &str| {
+                    self.err(
+                        &k.name,
+                        &g(field),
+                        "missing: a kernel needs grid, block and regs_per_thread (an entry with `kernels` is a group)",
+                    )
+                };
+                let (Some(grid), Some(block)) = (&k.grid, &k.block) else {
+                    return Err(missing(if k.grid.is_none() { "grid" } else { "block" }));
+                };
+                if k.regs_per_thread.is_none() {
+                    return Err(missing("regs_per_thread"));
+                }
+                match grid.get_ref().total() {
+                    Some(n) if (1..=spec::MAX_GRID).contains(&n) => {}
+                    _ => return Err(self.err(grid, &g("grid"), "must be 1 to 2^40 blocks (a number or [x, y, z])")),
+                }
+                if block.get_ref().total().is_none_or(|n| n == 0 || n > u32::MAX as u64) {
                     return Err(self.err(
-                        &k.block,
+                        block,
                         &g("block"),
                         "must be a positive thread count (a number or [x, y, z])",
                     ));
@@ -232,7 +329,8 @@ impl Scenario {
     /// The typed workload and layout this scenario describes.
     pub fn to_spec(&self) -> (WorkloadSpec, Layout) {
         let s = &self.spec;
-        let clients: Vec<spec::ClientSpec> = s.clients.get_ref().iter().map(client_spec).collect();
+        let clients: Vec<spec::ClientSpec> =
+            s.clients.get_ref().iter().enumerate().map(|(ci, c)| client_spec(ci, c)).collect();
         let pcts: Vec<Option<f64>> =
             s.clients.get_ref().iter().map(|c| c.mps_thread_percentage.as_ref().map(|p| *p.get_ref())).collect();
         let w = WorkloadSpec {
@@ -252,19 +350,58 @@ impl Scenario {
 
     /// A spec error at the line of the field its path names (or of the nearest enclosing one).
     pub fn located(&self, e: SpecError) -> InputError {
-        let span = self.span_of(&e.path);
-        let path = self.as_written(&e.path);
+        let path = self.in_file(&e.path);
+        let span = self.span_of(&path);
+        let path = self.as_written(&path);
         InputError::new(&self.file, &self.text, span, &path, e.message)
     }
 
-    /// A spec path as the file spells it: work given per block is `flops_per_block`, not `flops`.
+    /// A spec path in the file's terms: the spec numbers a client's kernels flat
+    /// (`clients[0].kernels[7]`) and its groups apart (`clients[0].groups[1]`); the file nests
+    /// them (`clients[0].kernels[2].kernels[5]`).
+    fn in_file(&self, path: &str) -> String {
+        let mut parts = path.splitn(3, '.');
+        let (Some(c), Some(item)) = (parts.next(), parts.next()) else { return path.to_string() };
+        let rest = parts.next().map(|r| format!(".{r}")).unwrap_or_default();
+        let Some(client) = index_of(c, "clients").and_then(|ci| self.spec.clients.get_ref().get(ci)) else {
+            return path.to_string();
+        };
+        let mut flat = Flat::default();
+        flatten(client.kernels.get_ref(), c, &mut flat);
+        let found = if let Some(ki) = index_of(item, "kernels") {
+            flat.kernels.get(ki).map(|k| k.0.clone())
+        } else if let Some(gi) = index_of(item, "groups") {
+            flat.groups.get(gi).map(|g| g.0.clone())
+        } else {
+            None
+        };
+        found.map_or_else(|| path.to_string(), |p| p + &rest)
+    }
+
+    /// The entry a file path such as `clients[0].kernels[2].kernels[5]` names, and the rest of
+    /// the path (the field).
+    fn entry<'a>(&'a self, path: &'a str) -> Option<(&'a KernelFile, Option<&'a str>)> {
+        let mut parts = path.split('.');
+        let client = index_of(parts.next()?, "clients").and_then(|ci| self.spec.clients.get_ref().get(ci))?;
+        let mut entries: &[KernelFile] = client.kernels.get_ref();
+        let mut found = None;
+        for part in parts {
+            match index_of(part, "kernels") {
+                Some(ki) => {
+                    let k = entries.get(ki)?;
+                    found = Some(k);
+                    entries = k.kernels.as_ref().map_or(&[][..], |k| k.get_ref().as_slice());
+                }
+                None => return found.map(|k| (k, Some(part))),
+            }
+        }
+        found.map(|k| (k, None))
+    }
+
+    /// A file path as the file spells it: work given per block is `flops_per_block`, not `flops`.
     fn as_written(&self, path: &str) -> String {
-        let parts: Vec<&str> = path.split('.').collect();
-        if let [c, k, field] = parts[..] {
-            let kernel = index_of(c, "clients")
-                .and_then(|ci| self.spec.clients.get_ref().get(ci))
-                .and_then(|c| index_of(k, "kernels").and_then(|ki| c.kernels.get_ref().get(ki)));
-            if let Some(k) = kernel {
+        if let Some((k, Some(field))) = self.entry(path) {
+            {
                 let per_block = match field {
                     "flops" => k.flops.is_none() && k.flops_per_block.is_some(),
                     "dram_bytes" => k.dram_bytes.is_none() && k.dram_bytes_per_block.is_some(),
@@ -293,6 +430,26 @@ impl Scenario {
         let Some(ci) = index_of(first, "clients") else { return real_span(&s.clients) };
         let Some(c) = s.clients.get_ref().get(ci) else { return real_span(&s.clients) };
         let here = real_span(&c.name);
+        if let Some((k, field)) = self.entry(path) {
+            let total_or_per =
+                |t: &Option<Spanned<f64>>, p: &Option<Spanned<f64>>| t.as_ref().or(p.as_ref()).and_then(real_span);
+            let opt = |g: &Option<Spanned<Grid>>| g.as_ref().and_then(real_span);
+            let ks = match field.unwrap_or("name") {
+                "grid" => opt(&k.grid),
+                "block" => opt(&k.block),
+                "regs_per_thread" => k.regs_per_thread.as_ref().and_then(real_span),
+                "smem_bytes" => real_span(&k.smem_bytes),
+                "flops" => total_or_per(&k.flops, &k.flops_per_block),
+                "dram_bytes" => total_or_per(&k.dram_bytes, &k.dram_bytes_per_block),
+                "instructions" => total_or_per(&k.instructions, &k.instructions_per_block),
+                "op" => real_span(&k.op),
+                "host_gap_us" => k.host_gap_us.as_ref().and_then(real_span),
+                "repeat" => real_span(&k.repeat),
+                "kernels" => k.kernels.as_ref().and_then(real_span),
+                _ => None,
+            };
+            return ks.or_else(|| real_span(&k.name)).or(here);
+        }
         let Some(field) = parts.next() else { return here };
         let found = match field {
             "name" => real_span(&c.name),
@@ -303,29 +460,7 @@ impl Scenario {
             "units_per_request" => real_span(&c.units_per_request),
             "mps_thread_percentage" => c.mps_thread_percentage.as_ref().and_then(real_span),
             "kernels" => real_span(&c.kernels),
-            f => match index_of(f, "kernels").and_then(|ki| c.kernels.get_ref().get(ki)) {
-                Some(k) => {
-                    let kfield = parts.next().unwrap_or("name");
-                    let total_or_per = |t: &Option<Spanned<f64>>, p: &Option<Spanned<f64>>| {
-                        t.as_ref().or(p.as_ref()).and_then(real_span)
-                    };
-                    let ks = match kfield {
-                        "grid" => real_span(&k.grid),
-                        "block" => real_span(&k.block),
-                        "regs_per_thread" => real_span(&k.regs_per_thread),
-                        "smem_bytes" => real_span(&k.smem_bytes),
-                        "flops" => total_or_per(&k.flops, &k.flops_per_block),
-                        "dram_bytes" => total_or_per(&k.dram_bytes, &k.dram_bytes_per_block),
-                        "instructions" => total_or_per(&k.instructions, &k.instructions_per_block),
-                        "op" => real_span(&k.op),
-                        "host_gap_us" => k.host_gap_us.as_ref().and_then(real_span),
-                        "repeat" => real_span(&k.repeat),
-                        _ => None,
-                    };
-                    ks.or_else(|| real_span(&k.name))
-                }
-                None => None,
-            },
+            _ => None,
         };
         found.or(here)
     }
@@ -351,7 +486,9 @@ fn index_of(part: &str, name: &str) -> Option<usize> {
     part.strip_prefix(name)?.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
 }
 
-fn client_spec(c: &ClientFile) -> spec::ClientSpec {
+fn client_spec(ci: usize, c: &ClientFile) -> spec::ClientSpec {
+    let mut flat = Flat::default();
+    flatten(c.kernels.get_ref(), &format!("clients[{ci}]"), &mut flat);
     let arrivals = match &c.arrival_rate_per_s {
         Some(r) => Arrivals::Poisson { rate_per_s: *r.get_ref() },
         None => Arrivals::ClosedLoop { think_us: c.think_us.as_ref().map(|t| *t.get_ref()).unwrap_or(0.0) },
@@ -364,13 +501,24 @@ fn client_spec(c: &ClientFile) -> spec::ClientSpec {
         timing: c.timing,
         unit: c.unit.clone(),
         units_per_request: *c.units_per_request.get_ref(),
-        kernels: c.kernels.get_ref().iter().map(kernel_spec).collect(),
+        kernels: flat.kernels.iter().map(|(_, k)| kernel_spec(k)).collect(),
+        groups: flat
+            .groups
+            .iter()
+            .map(|&(_, g, first, len)| spec::KernelGroup {
+                name: g.name.get_ref().clone(),
+                first,
+                len,
+                repeat: *g.repeat.get_ref(),
+            })
+            .collect(),
     }
 }
 
 fn kernel_spec(k: &KernelFile) -> spec::KernelSpec {
     // Checked by `check_format` before any spec is built.
-    let grid = k.grid.get_ref().total().unwrap_or(1);
+    let dims = |g: &Option<Spanned<Grid>>| g.as_ref().and_then(|g| g.get_ref().total()).unwrap_or(1);
+    let grid = dims(&k.grid);
     let per_block = |total: &Option<Spanned<f64>>, per: &Option<Spanned<f64>>| match (total, per) {
         (Some(t), _) => *t.get_ref() / grid as f64,
         (_, Some(p)) => *p.get_ref(),
@@ -379,8 +527,8 @@ fn kernel_spec(k: &KernelFile) -> spec::KernelSpec {
     spec::KernelSpec {
         name: k.name.get_ref().clone(),
         grid,
-        threads_per_block: k.block.get_ref().total().unwrap_or(1).min(u32::MAX as u64) as u32,
-        regs_per_thread: *k.regs_per_thread.get_ref(),
+        threads_per_block: dims(&k.block).min(u32::MAX as u64) as u32,
+        regs_per_thread: k.regs_per_thread.as_ref().map_or(0, |r| *r.get_ref()),
         smem_bytes: *k.smem_bytes.get_ref(),
         per_block: BlockWork {
             flops: per_block(&k.flops, &k.flops_per_block),
@@ -468,7 +616,99 @@ dram_bytes = 1e6
     #[test]
     fn grid_dims_multiply() {
         let s = parse(&OK.replace("grid = 16", "grid = [4, 2, 2]")).unwrap();
-        assert_eq!(s.spec.clients.get_ref()[0].kernels.get_ref()[0].grid.get_ref().total(), Some(16));
+        assert_eq!(s.spec.clients.get_ref()[0].kernels.get_ref()[0].grid.as_ref().unwrap().get_ref().total(), Some(16));
         assert!(parse(&OK.replace("grid = 16", "grid = [0, 2]")).is_err());
+    }
+
+    const GROUPED: &str = r#"
+gpu = "h100-sxm"
+sharing = "streams"
+[[clients]]
+name = "llm"
+requests = 2
+[[clients.kernels]]
+name = "embed"
+grid = 8
+block = 256
+regs_per_thread = 32
+flops = 1e6
+[[clients.kernels]]
+name = "layer"
+repeat = 3
+[[clients.kernels.kernels]]
+name = "norm"
+grid = 1
+block = 1024
+regs_per_thread = 24
+dram_bytes = 16384.0
+[[clients.kernels.kernels]]
+name = "attn"
+repeat = 2
+[[clients.kernels.kernels.kernels]]
+name = "gemm"
+grid = 64
+block = 128
+regs_per_thread = 128
+flops = 1e8
+[[clients.kernels]]
+name = "head"
+grid = 132
+block = 128
+regs_per_thread = 64
+flops = 1e9
+"#;
+
+    #[test]
+    fn groups_unroll_in_stream_order() {
+        let s = parse(GROUPED).unwrap();
+        let (w, _) = s.to_spec();
+        let c = &w.clients[0];
+        let names: Vec<&str> = c.kernels.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["embed", "norm", "gemm", "head"]);
+        let seq: Vec<usize> = c.launch_sequence().iter().map(|&(k, _)| k).collect();
+        assert_eq!(seq, [0, 1, 2, 2, 1, 2, 2, 1, 2, 2, 3]);
+        assert_eq!(c.launches_per_request(), 11);
+        // The same launches written out by hand give the same simulation.
+        let gpu = crate::profile::tests::h100();
+        let grouped = crate::run::run(&s.bind(&gpu).unwrap());
+        let mut flat = w.clone();
+        flat.clients[0].groups.clear();
+        flat.clients[0].kernels = seq.iter().map(|&k| c.kernels[k].clone()).collect();
+        let (_, layout) = s.to_spec();
+        let by_hand = crate::run::run(&Workload::build(&flat, &layout, &gpu).unwrap());
+        assert_eq!(grouped.clients[0].latency_us, by_hand.clients[0].latency_us);
+        assert_eq!(grouped.simulated_s, by_hand.simulated_s);
+        let gemm = grouped.clients[0].kernels.iter().find(|k| k.name == "gemm").unwrap();
+        assert_eq!(gemm.launches, 12);
+    }
+
+    #[test]
+    fn group_errors_name_the_nested_field() {
+        let gpu = crate::profile::tests::h100();
+        // A kernel deep in a group names its path and line.
+        let t = GROUPED.replace("grid = 64", "grid = 64\nsmem_bytes = 300000");
+        let e = parse(&t).unwrap().check_against(&gpu).unwrap_err();
+        assert_eq!(e.field, "clients[0].kernels[1].kernels[1].kernels[0].smem_bytes");
+        assert_eq!(e.line, 28, "{e}");
+        // A group with a kernel's field.
+        let e = parse(&GROUPED.replace("repeat = 3", "repeat = 3\ngrid = 4")).unwrap_err();
+        assert_eq!(e.field, "clients[0].kernels[1].grid");
+        // A kernel without a grid.
+        let e = parse(&GROUPED.replace("grid = 1\n", "")).unwrap_err();
+        assert_eq!(e.field, "clients[0].kernels[1].kernels[0].grid");
+        assert!(e.message.contains("missing"), "{e}");
+        // Groups nest one level only.
+        let deeper = GROUPED.replace(
+            "[[clients.kernels.kernels.kernels]]\nname = \"gemm\"",
+            "[[clients.kernels.kernels.kernels]]\nname = \"inner\"\n[[clients.kernels.kernels.kernels.kernels]]\nname = \"gemm\"",
+        );
+        let e = parse(&deeper).unwrap_err();
+        assert!(e.message.contains("one level"), "{e}");
+        // A repeat out of range in a group.
+        let e = parse(&GROUPED.replace("repeat = 2", "repeat = 0")).unwrap_err();
+        assert_eq!(e.field, "clients[0].kernels[1].kernels[1].repeat");
+        // Too many launches once unrolled.
+        let e = parse(&GROUPED.replace("repeat = 3", "repeat = 1000000")).unwrap_err();
+        assert!(e.message.contains("launches per request"), "{e}");
     }
 }

@@ -116,8 +116,124 @@ pub struct ClientSpec {
     pub timing: Timing,
     pub unit: String,
     pub units_per_request: f64,
-    /// Kernels of one request, in stream order.
+    /// Kernel entries of one request, in stream order (each group's members in place).
     pub kernels: Vec<KernelSpec>,
+    /// Runs of consecutive entries launched `repeat` times over (one transformer layer, once
+    /// per layer). A group may hold whole groups, one level deep.
+    pub groups: Vec<KernelGroup>,
+}
+
+/// `len` consecutive kernel entries from `first`, launched in order `repeat` times over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelGroup {
+    pub name: String,
+    pub first: usize,
+    pub len: usize,
+    pub repeat: u32,
+}
+
+impl KernelGroup {
+    fn end(&self) -> usize {
+        self.first + self.len
+    }
+
+    fn contains(&self, o: &KernelGroup) -> bool {
+        self.first <= o.first && o.end() <= self.end() && (self.first, self.len) != (o.first, o.len)
+    }
+}
+
+impl ClientSpec {
+    /// The kernel entries one request launches, in stream order: (entry, times in a row).
+    /// Groups are unrolled; expects a checked spec.
+    pub fn launch_sequence(&self) -> Vec<(usize, u32)> {
+        let mut out = Vec::new();
+        self.unroll(0, self.kernels.len(), None, &mut |i, n| out.push((i, n)));
+        out
+    }
+
+    /// Launches of one request (kernels times their repeats, groups times theirs), saturating.
+    pub fn launches_per_request(&self) -> u64 {
+        let mut total = 0u64;
+        self.count(0, self.kernels.len(), None, 1, &mut total);
+        total
+    }
+
+    /// The outermost group starting at `i` inside `[lo, hi)` other than `inside` itself.
+    fn group_at(&self, i: usize, hi: usize, inside: Option<usize>) -> Option<usize> {
+        let ok = |g: &KernelGroup| inside.is_none_or(|o| self.groups[o].contains(g));
+        (0..self.groups.len())
+            .filter(|&g| Some(g) != inside && self.groups[g].first == i && self.groups[g].end() <= hi)
+            .filter(|&g| ok(&self.groups[g]))
+            .max_by_key(|&g| self.groups[g].len)
+    }
+
+    fn unroll(&self, lo: usize, hi: usize, inside: Option<usize>, emit: &mut dyn FnMut(usize, u32)) {
+        let mut i = lo;
+        while i < hi {
+            match self.group_at(i, hi, inside) {
+                Some(g) => {
+                    let grp = &self.groups[g];
+                    for _ in 0..grp.repeat {
+                        self.unroll(grp.first, grp.end(), Some(g), emit);
+                    }
+                    i = grp.end();
+                }
+                None => {
+                    emit(i, self.kernels[i].repeat);
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    fn count(&self, lo: usize, hi: usize, inside: Option<usize>, times: u64, total: &mut u64) {
+        let mut i = lo;
+        while i < hi {
+            match self.group_at(i, hi, inside) {
+                Some(g) => {
+                    let grp = &self.groups[g];
+                    self.count(grp.first, grp.end(), Some(g), times.saturating_mul(grp.repeat as u64), total);
+                    i = grp.end();
+                }
+                None => {
+                    *total = total.saturating_add(times.saturating_mul(self.kernels[i].repeat as u64));
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Groups lie within the kernels, nest at most one level, and never overlap partly.
+    fn check_groups(&self, ci: usize) -> Result<(), SpecError> {
+        for (gi, g) in self.groups.iter().enumerate() {
+            let at = |x: &str| format!("clients[{ci}].groups[{gi}].{x}");
+            check_name(&g.name, &at("name"))?;
+            if g.len == 0 || g.end() > self.kernels.len() {
+                return Err(SpecError::new(at("kernels"), "a group holds one or more of the client's kernels"));
+            }
+            if !(1..=MAX_REPEAT).contains(&g.repeat) {
+                return Err(SpecError::new(at("repeat"), format!("must be 1 to {MAX_REPEAT}")));
+            }
+            let mut depth = 0;
+            for (oi, o) in self.groups.iter().enumerate() {
+                if oi == gi {
+                    continue;
+                }
+                let disjoint = o.end() <= g.first || g.end() <= o.first;
+                if (o.first, o.len) == (g.first, g.len) || !(disjoint || o.contains(g) || g.contains(o)) {
+                    return Err(SpecError::new(
+                        at("kernels"),
+                        format!("overlaps group `{}` without nesting in it", o.name),
+                    ));
+                }
+                depth += o.contains(g) as usize;
+            }
+            if depth > 1 {
+                return Err(SpecError::new(at("kernels"), "groups nest one level deep at most"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What runs.
@@ -313,11 +429,15 @@ impl ClientSpec {
         for (ki, k) in self.kernels.iter().enumerate() {
             k.check(&format!("clients[{ci}].kernels[{ki}]"))?;
         }
-        let launches: u64 = self.kernels.iter().map(|k| k.repeat as u64).sum();
+        self.check_groups(ci)?;
+        let launches = self.launches_per_request();
         if launches > MAX_LAUNCHES_PER_REQUEST {
             return Err(SpecError::new(
                 f("kernels"),
-                format!("{launches} launches per request (kernels times repeat); at most {MAX_LAUNCHES_PER_REQUEST}"),
+                format!(
+                    "{launches} launches per request (kernels times repeat, groups times theirs); \
+                     at most {MAX_LAUNCHES_PER_REQUEST}"
+                ),
             ));
         }
         Ok(())

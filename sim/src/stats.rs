@@ -4,7 +4,7 @@
 
 use crate::event_queue::Ns;
 use crate::power::Activity;
-use crate::report::{ClientReport, GpuStats, KernelReport, Report, SimStats};
+use crate::report::{ClientReport, GpuStats, KernelReport, KernelSummary, Report, SimStats};
 use crate::samples::Samples;
 use crate::workload::GpuWorkload;
 
@@ -146,7 +146,7 @@ impl Stats {
             let end = if s.finished { s.last_done } else { now };
             let window = end.saturating_sub(s.window_start) as f64 / 1e9;
             let throughput = if window > 0.0 { n as f64 * c.units_per_request / window } else { 0.0 };
-            let kernels = c
+            let kernels: Vec<KernelReport> = c
                 .kernel_ids
                 .iter()
                 .map(|&k| {
@@ -167,7 +167,8 @@ impl Stats {
                 timing: c.timing.as_str().into(),
                 latency_us: s.latencies.summary(),
                 sm_cap: c.sm_cap,
-                kernels,
+                kernels: KernelSummary::of(&kernels),
+                kernel_entries: Some(kernels),
             });
         }
         let i = &self.integ;

@@ -244,7 +244,11 @@ fn bind_client(
             sync: k.sync,
         });
         kernel_ids.push(id);
-        ops.push(Op { kernel: id, repeat: k.repeat });
+    }
+    // Entry ids are consecutive from the client's first: groups unroll into run-length ops.
+    let base = kernel_ids.first().copied().unwrap_or(0);
+    for (entry, repeat) in c.launch_sequence() {
+        ops.push(Op { kernel: base + entry as u32, repeat });
     }
     let (think_ns, arrival_rate_per_s) = match c.arrivals {
         Arrivals::ClosedLoop { think_us } => (us_to_ns(think_us), None),

@@ -32,6 +32,7 @@ fn fma_client(name: &str, grid: u64, requests: u64) -> ClientSpec {
             sync: false,
             repeat: 1,
         }],
+        groups: Vec::new(),
     }
 }
 
@@ -75,10 +76,10 @@ fn fixed_sm_partitions_run_side_by_side_like_halves_of_the_gpu() {
     let alone = {
         let spec = workload(vec![fma_client("a", 132, 1)]);
         let w = Workload::build(&spec, &Layout::whole_gpu(Sharing::Dedicated, &[None]), &gpu).expect("valid");
-        run_checked(&w).clients[0].kernels[0].duration_us.expect("measured").max
+        run_checked(&w).clients[0].kernel_entries.as_ref().expect("entries")[0].duration_us.expect("measured").max
     };
     for c in &r.clients {
-        let d = c.kernels[0].duration_us.expect("measured").max;
+        let d = c.kernel_entries.as_ref().expect("entries")[0].duration_us.expect("measured").max;
         assert!((d / alone - 2.0).abs() < 0.01, "{}: {d} us on half the SMs, {alone} us on all", c.name);
         assert_eq!(c.sm_cap, 66);
     }
