@@ -4,6 +4,7 @@
 mod bench;
 mod calibrate_cmd;
 mod files;
+mod import_cmd;
 mod output;
 mod plot_recorder;
 mod profiles;
@@ -25,6 +26,9 @@ struct Cli {
 enum Cmd {
     /// Simulate a scenario and report throughput, latency and GPU statistics.
     Run(run_cmd::RunArgs),
+    /// Write a scenario from a PyTorch profiler trace (and an Nsight Compute CSV of the same
+    /// step), and compare the traced kernel times with simgpu's solo prediction.
+    Import(import_cmd::ImportArgs),
     /// Measure this machine's GPU with CUDA microbenchmarks and write a calibrated GPU profile.
     ///
     /// A full calibration starts from the datasheet profile of the GPU found and writes
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Run(args) => run_cmd::run(&args),
+        Cmd::Import(args) => import_cmd::import(&args),
         Cmd::Bench { json, repeat, slow } => bench::bench(json, repeat.max(1), slow),
         Cmd::Calibrate { out, base, device, mps, power_trace_s, only, replace } => {
             calibrate_cmd::calibrate(out.as_deref(), base.as_deref(), device, mps, power_trace_s, only, replace)
