@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
-    /// A PyTorch profiler trace (.json, from export_chrome_trace) and optionally an Nsight
-    /// Compute CSV (.csv) of the same step.
+    /// A PyTorch profiler trace (.json or .json.gz, from export_chrome_trace) or an Nsight
+    /// Systems SQLite export (.sqlite), and optionally an Nsight Compute CSV (.csv) of the same step.
     #[arg(required = true, num_args = 1..=2)]
     pub files: Vec<PathBuf>,
     /// Which profiler step: `auto` (the last ProfilerStep# with kernels) or its number.
@@ -69,15 +69,15 @@ pub fn import(a: &ImportArgs) -> Result<(), String> {
     let (mut trace, mut ncu) = (None, None);
     for f in &a.files {
         let slot = match kind(f).as_str() {
-            "json" => &mut trace,
+            "json" | "sqlite" => &mut trace,
             "csv" => &mut ncu,
-            "sqlite" => {
+            _ => {
                 return Err(format!(
-                    "{}: Nsight Systems exports are not read yet; take a PyTorch profiler trace (docs/import.md)",
+                    "{}: give a .json PyTorch profiler trace or a .sqlite Nsight Systems export, and optionally a \
+                     .csv from Nsight Compute",
                     f.display()
                 ))
             }
-            _ => return Err(format!("{}: give a .json profiler trace and optionally a .csv from ncu", f.display())),
         };
         if slot.replace(f).is_some() {
             return Err(format!("{}: one trace and one Nsight Compute CSV at most", f.display()));
@@ -91,16 +91,23 @@ pub fn import(a: &ImportArgs) -> Result<(), String> {
     }
     let file_name = trace.file_name().and_then(|s| s.to_str()).unwrap_or("imported");
     let stem = file_name.strip_suffix(".gz").unwrap_or(file_name);
-    let stem = stem.strip_suffix(".json").unwrap_or(stem).to_string();
+    let stem = stem.strip_suffix(".json").or_else(|| stem.strip_suffix(".sqlite")).unwrap_or(stem).to_string();
     let opts = Options { step: a.step, host_step_us: a.host_step_us, name: a.name.clone().unwrap_or(stem) };
     let mut plan = Plan::default();
     let inputs: Vec<&Path> = a.files.iter().map(PathBuf::as_path).collect();
     let out_i = a.out.as_deref().map(|p| plan.add(p, "--out", &inputs)).transpose()?;
 
-    let trace_text = read(trace)?;
     let ncu_text = ncu.map(|p| read(p)).transpose()?;
-    let im = simgpu_import::import(&trace_text, ncu_text.as_deref(), &opts)
-        .map_err(|e| format!("{}: {e}", trace.display()))?;
+    let at = |e: String| format!("{}: {e}", trace.display());
+    let parsed = if kind(trace) == "sqlite" {
+        if trace.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+            return Err(format!("{}: unpack the Nsight Systems export first", trace.display()));
+        }
+        simgpu_import::nsys_sqlite::read(trace).map_err(at)?
+    } else {
+        simgpu_import::torch_trace::parse(&read(trace)?).map_err(at)?
+    };
+    let im = simgpu_import::import_trace(parsed, ncu_text.as_deref(), &opts).map_err(at)?;
     let gpu = match &a.gpu {
         Some(g) => g.clone(),
         None => im

@@ -68,7 +68,11 @@ fn broken_inputs_are_clear_errors() {
     assert!(err.contains("no ProfilerStep#99") && err.contains("#3, #4"), "{err}");
     let (code, _, err) = simgpu(&["import", "t.json", "x.sqlite"], dir.path());
     assert_eq!(code, 2);
-    assert!(err.contains("Nsight Systems"), "{err}");
+    assert!(err.contains("one trace"), "{err}");
+    write(dir.path(), "x.sqlite", "plain text");
+    let (code, _, err) = simgpu(&["import", "x.sqlite"], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("x.sqlite") && err.contains("SQLite"), "{err}");
     let (code, _, err) = simgpu(&["import", "t.json", "--host-step-us", "0"], dir.path());
     assert_eq!(code, 2);
     assert!(err.contains("--host-step-us"), "{err}");

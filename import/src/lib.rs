@@ -1,9 +1,11 @@
 //! `simgpu import`: real workloads in. Reads a PyTorch profiler trace (and, optionally, an
 //! Nsight Compute CSV of the same step) and builds a typed client ([`simgpu_sim::spec::ClientSpec`])
 //! with one kernel entry per traced kernel, repeated layers folded into a group, and notes that
-//! say where every figure came from and what was assumed. No I/O here: callers pass text.
+//! say where every figure came from and what was assumed. Callers pass text, apart from
+//! Nsight Systems exports, which are SQLite files read through `rusqlite`.
 
 pub mod ncu_csv;
+pub mod nsys_sqlite;
 pub mod render;
 pub mod repeat;
 pub mod torch_trace;
@@ -120,7 +122,11 @@ fn list_steps(t: &torch_trace::Trace) -> String {
 
 /// Imports one step of a PyTorch profiler trace, with Nsight Compute figures when given.
 pub fn import(trace_text: &str, ncu_text: Option<&str>, opts: &Options) -> Result<Imported, String> {
-    let t = torch_trace::parse(trace_text)?;
+    import_trace(torch_trace::parse(trace_text)?, ncu_text, opts)
+}
+
+/// Imports one step of a trace read by any reader (PyTorch profiler, Nsight Systems).
+pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Options) -> Result<Imported, String> {
     let mut notes = Vec::new();
     if t.kernels.is_empty() {
         return Err(format!(
