@@ -41,6 +41,19 @@ fn every_committed_trace_imports_and_runs() {
     }
 }
 
+/// Re-targeting: a client traced on the H100 runs on the H200's profile, grids as traced.
+#[test]
+fn an_h100_trace_runs_on_the_h200() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = format!("{DATA}/qwen7b-decode-b1-eager.json.gz");
+    let (code, out, err) = simgpu(&["import", &trace, "--gpu", "h200", "--out", "r.toml"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("solo on h200"), "{out}");
+    assert!(out.contains("on another GPU they stay so"), "{out}");
+    let text = std::fs::read_to_string(dir.path().join("r.toml")).unwrap();
+    assert!(text.contains("gpu = \"h200\""), "{text}");
+}
+
 #[test]
 fn broken_inputs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 set -euo pipefail
 BIN=${BIN:-target/release/simgpu}
 mkdir -p scenarios/imported
-for gpu in h100; do
+for gpu in h100 h200; do
   for trace in tests/data/import/$gpu/*.json.gz; do
     name=$(basename "$trace" .json.gz)
     step_us=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['mean_step_us'])" \
