@@ -17,7 +17,7 @@ fn decode_trace_with_ncu_imports_as_28_layers() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1250 kernels"), "{out}");
     assert!(out.contains("repeated 28 times"), "{out}");
-    assert!(out.contains("Nsight Compute rows joined to 921 of 1250"), "{out}");
+    assert!(out.contains("Nsight Compute rows joined to 1250 of 1250"), "{out}");
     assert!(out.contains("traced us") && out.contains("simgpu us"), "{out}");
     let text = std::fs::read_to_string(dir.path().join("q.toml")).unwrap();
     assert!(text.contains("repeat = 28") && text.contains("[[clients.kernels.kernels]]"), "{text}");

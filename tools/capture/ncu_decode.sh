@@ -35,9 +35,9 @@
 #    run as root, or with the driver option NVreg_RestrictProfilingToAdminUsers=0.
 set -euo pipefail
 
-OUT_DIR=${1:?usage: $0 OUT_DIR}
+OUT_DIR=${1:?usage: $0 OUT_DIR [WORKLOAD]}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-NAME=qwen7b-decode-b1-eager
+NAME=${2:-qwen7b-decode-b1-eager}
 NCU=${NCU:-ncu}
 PYTHON=${PYTHON:-python3}
 
@@ -50,12 +50,14 @@ mkdir -p "$OUT_DIR"
 LOG="$OUT_DIR/$NAME.ncu.log"
 CSV="$OUT_DIR/$NAME.ncu.csv"
 
+# Application replay (the step is re-run once per metric pass) profiles every kernel of a step;
+# kernel replay stopped with an error after 921 of the decode step's 1250 on the H100.
 # shellcheck disable=SC2086  # NCU_EXTRA is a list of flags
 "$NCU" --csv --page raw --print-units base \
     --metrics "$METRICS" \
     --target-processes all \
     --profile-from-start off \
-    ${NCU_EXTRA:-} \
+    --replay-mode application ${NCU_EXTRA:-} \
     --log-file "$LOG" \
     "$PYTHON" "$HERE/torch_traces.py" --ncu-step "$NAME"
 
