@@ -268,8 +268,10 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
         sources.push(source);
     }
     // A kernel followed by a synchronisation before the next launch makes the host wait.
+    let step_end = span.map_or(f64::INFINITY, |(ts, dur)| ts + dur);
     for (i, e) in entries.iter_mut().enumerate() {
-        let next = ks.get(i + 1).map_or(f64::INFINITY, |k| k.launch_ts);
+        // The last launch's window ends with its step (a later step's synchronisation is not its).
+        let next = ks.get(i + 1).map_or(step_end, |k| k.launch_ts);
         e.sync = t.syncs.iter().any(|&s| s > ks[i].launch_ts && s < next);
     }
     let n = ks.len();
