@@ -315,17 +315,6 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
     })
 }
 
-/// What identifies a kernel launch across layers (its host gap may differ).
-#[derive(PartialEq)]
-struct Signature<'a> {
-    name: &'a str,
-    grid: u64,
-    block: u32,
-    regs: u32,
-    smem: u32,
-    op: OpKind,
-}
-
 type Folded = (Vec<KernelSpec>, Vec<KernelGroup>, Vec<f64>, Vec<&'static str>);
 
 /// Folds the longest run of a repeated block of kernels into one group (its entries take the
@@ -336,27 +325,15 @@ fn fold_layers(
     sources: Vec<&'static str>,
     notes: &mut Vec<String>,
 ) -> Folded {
-    let sig: Vec<Signature> = entries
+    // What identifies a kernel launch across layers (its host gap and work may differ), as a
+    // small integer: the search compares many pairs.
+    let mut ids = std::collections::HashMap::new();
+    let seq: Vec<u32> = entries
         .iter()
-        .map(|e| Signature {
-            name: &e.name,
-            grid: e.grid,
-            block: e.threads_per_block,
-            regs: e.regs_per_thread,
-            smem: e.smem_bytes,
-            op: e.op,
-        })
-        .collect();
-    // Signatures as small integers: the search compares many pairs.
-    let mut ids: Vec<&Signature> = Vec::new();
-    let seq: Vec<u32> = sig
-        .iter()
-        .map(|s| match ids.iter().position(|x| *x == s) {
-            Some(i) => i as u32,
-            None => {
-                ids.push(s);
-                (ids.len() - 1) as u32
-            }
+        .map(|e| {
+            let key = (e.name.as_str(), e.grid, e.threads_per_block, e.regs_per_thread, e.smem_bytes, e.op as u8);
+            let next = ids.len() as u32;
+            *ids.entry(key).or_insert(next)
         })
         .collect();
     if seq.len() > repeat::MAX_KERNELS {

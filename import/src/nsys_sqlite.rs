@@ -46,10 +46,7 @@ pub fn read(path: &Path) -> Result<Trace, String> {
             let name = name_of(name);
             // Runtime names carry a version suffix (`cudaLaunchKernel_v7000`).
             let base = name.split("_v").next().unwrap_or(&name).to_string();
-            if matches!(
-                base.as_str(),
-                "cudaDeviceSynchronize" | "cudaStreamSynchronize" | "cudaEventSynchronize" | "cudaMemcpy"
-            ) {
+            if crate::torch_trace::is_sync(&base) {
                 syncs.push(start as f64 / 1e3);
             }
             launches.insert(corr, (start as f64 / 1e3, base));

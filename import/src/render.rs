@@ -5,40 +5,19 @@ use crate::Imported;
 use simgpu_sim::spec::{KernelSpec, OpKind};
 use std::fmt::Write;
 
-/// TOML basic string: quotes, backslashes and control characters escaped.
+/// A TOML string, escaped by the `toml` crate.
 fn quoted(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    toml::Value::String(s.to_string()).to_string()
 }
 
-/// A float as TOML writes one (always with a fraction or an exponent).
+/// A float as TOML reads one, in Rust's shortest form (`1e17`, not eighteen digits, which is
+/// what `toml` itself would write).
 fn float(x: f64) -> String {
     let s = format!("{x:?}");
     if s.contains('.') || s.contains('e') || s.contains("inf") || s.contains("NaN") {
         s
     } else {
         format!("{s}.0")
-    }
-}
-
-fn op_name(op: OpKind) -> &'static str {
-    match op {
-        OpKind::Fp32 => "fp32",
-        OpKind::Fp16Tensor => "fp16_tensor",
-        OpKind::Bf16Tensor => "bf16_tensor",
-        OpKind::Fp8Tensor => "fp8_tensor",
-        OpKind::Int32 => "int32",
     }
 }
 
@@ -63,7 +42,7 @@ fn kernel(out: &mut String, table: &str, k: &KernelSpec, traced_us: f64, bytes_f
         let _ = writeln!(out, "instructions = {}", float(w.instructions * g));
     }
     if k.op != OpKind::Fp32 {
-        let _ = writeln!(out, "op = \"{}\"", op_name(k.op));
+        let _ = writeln!(out, "op = \"{}\"", k.op.as_str());
     }
     if let Some(h) = k.host_gap_us {
         let _ = writeln!(out, "host_gap_us = {}", float((h * 1000.0).round() / 1000.0));

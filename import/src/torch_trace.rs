@@ -116,7 +116,7 @@ pub struct Trace {
 }
 
 /// Calls after which the host waits for the GPU.
-fn is_sync(name: &str) -> bool {
+pub(crate) fn is_sync(name: &str) -> bool {
     matches!(
         name,
         "cudaDeviceSynchronize" | "cudaStreamSynchronize" | "cudaEventSynchronize" | "cudaMemcpy" | "cuCtxSynchronize"

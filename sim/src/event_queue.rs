@@ -52,10 +52,6 @@ impl<E> EventQueue<E> {
         self.heap.push(Entry { time, seq: self.seq, event });
     }
 
-    pub fn peek_time(&self) -> Option<Ns> {
-        self.heap.peek().map(|e| e.time)
-    }
-
     /// The earliest entry's time and sequence number.
     pub fn peek_key(&self) -> Option<(Ns, u64)> {
         self.heap.peek().map(|e| (e.time, e.seq))

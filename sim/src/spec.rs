@@ -41,6 +41,17 @@ pub enum OpKind {
 }
 
 impl OpKind {
+    /// The name the scenario format uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Fp32 => "fp32",
+            OpKind::Fp16Tensor => "fp16_tensor",
+            OpKind::Bf16Tensor => "bf16_tensor",
+            OpKind::Fp8Tensor => "fp8_tensor",
+            OpKind::Int32 => "int32",
+        }
+    }
+
     pub fn is_tensor(self) -> bool {
         matches!(self, OpKind::Fp16Tensor | OpKind::Bf16Tensor | OpKind::Fp8Tensor)
     }
@@ -147,14 +158,14 @@ impl ClientSpec {
     /// Groups are unrolled; expects a checked spec.
     pub fn launch_sequence(&self) -> Vec<(usize, u32)> {
         let mut out = Vec::new();
-        self.unroll(0, self.kernels.len(), None, &mut |i, n| out.push((i, n)));
+        self.walk(0, self.kernels.len(), None, 1, true, &mut |i, n| out.push((i, n as u32)));
         out
     }
 
     /// Launches of one request (kernels times their repeats, groups times theirs), saturating.
     pub fn launches_per_request(&self) -> u64 {
         let mut total = 0u64;
-        self.count(0, self.kernels.len(), None, 1, &mut total);
+        self.walk(0, self.kernels.len(), None, 1, false, &mut |_, n| total = total.saturating_add(n));
         total
     }
 
@@ -167,36 +178,35 @@ impl ClientSpec {
             .max_by_key(|&g| self.groups[g].len)
     }
 
-    fn unroll(&self, lo: usize, hi: usize, inside: Option<usize>, emit: &mut dyn FnMut(usize, u32)) {
+    /// Visits the entries of `[lo, hi)` in stream order, calling `emit(entry, launches in a
+    /// row)`. `unroll`: a group's entries are visited once per repeat; otherwise once, with the
+    /// group's repeat multiplied into `times` (counting without unrolling, so huge repeats cost
+    /// nothing).
+    fn walk(
+        &self,
+        lo: usize,
+        hi: usize,
+        inside: Option<usize>,
+        times: u64,
+        unroll: bool,
+        emit: &mut dyn FnMut(usize, u64),
+    ) {
         let mut i = lo;
         while i < hi {
             match self.group_at(i, hi, inside) {
                 Some(g) => {
                     let grp = &self.groups[g];
-                    for _ in 0..grp.repeat {
-                        self.unroll(grp.first, grp.end(), Some(g), emit);
+                    if unroll {
+                        for _ in 0..grp.repeat {
+                            self.walk(grp.first, grp.end(), Some(g), times, unroll, emit);
+                        }
+                    } else {
+                        self.walk(grp.first, grp.end(), Some(g), times.saturating_mul(grp.repeat as u64), unroll, emit);
                     }
                     i = grp.end();
                 }
                 None => {
-                    emit(i, self.kernels[i].repeat);
-                    i += 1;
-                }
-            }
-        }
-    }
-
-    fn count(&self, lo: usize, hi: usize, inside: Option<usize>, times: u64, total: &mut u64) {
-        let mut i = lo;
-        while i < hi {
-            match self.group_at(i, hi, inside) {
-                Some(g) => {
-                    let grp = &self.groups[g];
-                    self.count(grp.first, grp.end(), Some(g), times.saturating_mul(grp.repeat as u64), total);
-                    i = grp.end();
-                }
-                None => {
-                    *total = total.saturating_add(times.saturating_mul(self.kernels[i].repeat as u64));
+                    emit(i, times.saturating_mul(self.kernels[i].repeat as u64));
                     i += 1;
                 }
             }

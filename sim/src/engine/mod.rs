@@ -229,8 +229,10 @@ impl<'w> Engine<'w> {
             return false;
         }
         // The next queued event, or the controller's tick when it comes first.
-        let tick_first = self.q.peek_key().is_none_or(|(t, seq)| (self.next_tick, self.tick_seq) < (t, seq));
-        let queued_t = if tick_first { self.next_tick } else { self.q.peek_time().unwrap_or(self.next_tick) };
+        let (tick_first, queued_t) = match self.q.peek_key() {
+            Some((t, seq)) if (t, seq) < (self.next_tick, self.tick_seq + 1) => (false, t),
+            _ => (true, self.next_tick),
+        };
         let done_t = self.next_done.map(|d| d.0);
         // Completions due at the same time go first.
         let t = done_t.map_or(queued_t, |d| d.min(queued_t));
