@@ -28,6 +28,10 @@ struct Bench {
     events: u64,
     /// Power-controller periods (kept out of the event queue).
     controller_ticks: u64,
+    /// Of those, taken in batches while the controller sat at a fixed point.
+    ticks_fast_forwarded: u64,
+    /// What the engine stepped through one at a time: events plus the ticks not fast-forwarded.
+    steps: u64,
     kernels: u64,
     wall_ms: f64,
     events_per_s: f64,
@@ -206,6 +210,8 @@ pub fn bench(json: bool, repeat: u32, slow: bool) -> Result<(), String> {
             profile: r.profile.clone(),
             events: r.sim.events,
             controller_ticks: ticks,
+            ticks_fast_forwarded: r.sim.ticks_fast_forwarded,
+            steps: r.sim.events + ticks - r.sim.ticks_fast_forwarded,
             kernels,
             wall_ms: best * 1e3,
             events_per_s,
@@ -233,9 +239,11 @@ pub fn bench(json: bool, repeat: u32, slow: bool) -> Result<(), String> {
     } else {
         let _ = writeln!(
             text,
-            "{:<20} {:>10} {:>9} {:>10} {:>12} {:>12} {:>10} {:>8} {:>12} {:>7}",
+            "{:<20} {:>10} {:>10} {:>10} {:>9} {:>10} {:>12} {:>12} {:>10} {:>8} {:>12} {:>7}",
             "benchmark",
             "events",
+            "ticks",
+            "steps",
             "kernels",
             "wall ms",
             "events/s",
@@ -248,9 +256,11 @@ pub fn bench(json: bool, repeat: u32, slow: bool) -> Result<(), String> {
         for b in &out {
             let _ = writeln!(
                 text,
-                "{:<20} {:>10} {:>9} {:>10.2} {:>12.0} {:>12.3} {:>10.1} {:>8.1} {:>12.0} {:>7.3}",
+                "{:<20} {:>10} {:>10} {:>10} {:>9} {:>10.2} {:>12.0} {:>12.3} {:>10.1} {:>8.1} {:>12.0} {:>7.3}",
                 b.name,
                 b.events,
+                b.controller_ticks,
+                b.steps,
                 b.kernels,
                 b.wall_ms,
                 b.events_per_s,
@@ -262,6 +272,10 @@ pub fn bench(json: bool, repeat: u32, slow: bool) -> Result<(), String> {
             );
         }
         let _ = writeln!(text, "ratio: events/s over the hold model's ({YARDSTICK})");
+        let _ = writeln!(
+            text,
+            "steps: events plus the controller ticks not fast-forwarded (a tick at a fixed point is batched)"
+        );
         for x in &scaling {
             let _ = writeln!(text, "{}: {:.2}x the wall time of {}", x.benchmark, x.wall_ratio, x.baseline);
         }

@@ -23,8 +23,8 @@ pub fn table(r: &Report) -> String {
     let _ = writeln!(s, "profile {} ({}, {})", p.name, p.origin, cal);
     let _ = writeln!(
         s,
-        "simulated {:.6} s in {:.1} ms wall, {} events, {} power-controller ticks",
-        r.simulated_s, r.sim.wall_ms, r.sim.events, r.sim.controller_ticks
+        "simulated {:.6} s in {:.1} ms wall, {} events, {} power-controller ticks ({} fast-forwarded)",
+        r.simulated_s, r.sim.wall_ms, r.sim.events, r.sim.controller_ticks, r.sim.ticks_fast_forwarded
     );
     let _ = writeln!(s);
     let w = r.clients.iter().map(|c| c.name.chars().count()).max().unwrap_or(0).max(16);

@@ -71,6 +71,33 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 
+    /// Fast-forwarding the power controller through quiet periods changes nothing: the same report
+    /// as stepping every tick (host gaps stretched over many controller periods so that it happens).
+    #[test]
+    fn fast_forwarded_ticks_change_nothing(sharing in sharing(), cs in clients(), stretch in 1.0f64..100_000.0) {
+        let cs: Vec<_> = cs
+            .into_iter()
+            .map(|(n, p, ks)| (n, p, ks.into_iter().map(|k| K { gap_us: k.gap_us * stretch, ..k }).collect()))
+            .collect();
+        let gpu = h100();
+        let text = scenario(sharing, &cs, 100.0);
+        let w = workload(&text, &gpu);
+        let report = |fast: bool| {
+            let mut e = Engine::new(w.gpu(0), None);
+            if !fast {
+                e.step_every_tick();
+            }
+            while e.step() {}
+            let mut r = e.finish();
+            let skipped = std::mem::take(&mut r.sim.ticks_fast_forwarded);
+            (serde_json::to_string(&r).unwrap(), skipped)
+        };
+        let (fast, skipped) = report(true);
+        let (stepped, none) = report(false);
+        prop_assert_eq!(none, 0);
+        prop_assert_eq!(fast, stepped, "{} ticks fast-forwarded\n{}", skipped, text);
+    }
+
     /// A lone kernel never gets slower when the GPU has more SMs: exactly, for any number of extra
     /// SMs, when it moves no DRAM bytes; and for twice the SMs when it does. (With saturated DRAM a
     /// few extra SMs can shift where bandwidth-bound waves end by a few percent: wave quantisation

@@ -154,6 +154,9 @@ pub struct SimStats {
     pub events: u64,
     /// Power-controller periods ended (one every `clock.period_ms`, kept out of the queue).
     pub controller_ticks: u64,
+    /// Of those, ticks taken in a batch while the controller sat at a fixed point (no event in
+    /// the period, clock held): only their statistics are kept, with the same results.
+    pub ticks_fast_forwarded: u64,
     /// Mean number of pending events in the queue when one was taken (the heap size a fair
     /// yardstick uses).
     pub mean_pending_events: f64,

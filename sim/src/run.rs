@@ -229,6 +229,7 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
     };
     let events: u64 = reports.iter().map(|r| r.sim.events).sum();
     let reports_ticks: u64 = reports.iter().map(|r| r.sim.controller_ticks).sum();
+    let ticks_fast_forwarded = reports.iter().map(|r| r.sim.ticks_fast_forwarded).sum();
     let pending = reports.iter().map(|r| r.sim.mean_pending_events * r.sim.events as f64).sum::<f64>();
     let mean_pending_events = if events > 0 { pending / events as f64 } else { 0.0 };
     let simulated_s = reports.iter().map(|r| r.simulated_s).fold(0.0, f64::max);
@@ -242,7 +243,7 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
         simulated_s,
         clients,
         gpu_stats,
-        SimStats { events, controller_ticks, mean_pending_events, wall_ms: 0.0 },
+        SimStats { events, controller_ticks, ticks_fast_forwarded, mean_pending_events, wall_ms: 0.0 },
     )
 }
 

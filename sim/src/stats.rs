@@ -188,7 +188,8 @@ impl Stats {
             avg_dram_gbs: i.dram_bytes / sim_ns,
             context_switches,
         };
-        let sim = SimStats { events, controller_ticks: 0, mean_pending_events: 0.0, wall_ms: 0.0 };
+        let sim =
+            SimStats { events, controller_ticks: 0, ticks_fast_forwarded: 0, mean_pending_events: 0.0, wall_ms: 0.0 };
         w.meta.report(now as f64 / 1e9, clients, gpu_stats, sim)
     }
 }

@@ -124,6 +124,15 @@ pub struct Engine<'w> {
     next_tick: Ns,
     tick_seq: u64,
     ticks: u64,
+    /// Ticks fast-forwarded (see `fast_forward_ticks`); also counted in `ticks`.
+    ticks_skipped: u64,
+    /// `events - ticks` at the last tick: whether anything happened since.
+    work_events_at_tick: u64,
+    /// The last tick saw a period without events and left the clock alone: the controller is at
+    /// a fixed point until the next event.
+    steady: bool,
+    /// Off only in tests that check fast-forwarding changes nothing.
+    fast_forward: bool,
     /// Where the run ends at the latest: the workload's horizon, or a later common end.
     horizon: Ns,
 }
@@ -192,6 +201,10 @@ impl<'w> Engine<'w> {
             next_tick: 0,
             tick_seq: 0,
             ticks: 0,
+            ticks_skipped: 0,
+            work_events_at_tick: 0,
+            steady: false,
+            fast_forward: true,
             horizon: w.horizon_ns,
         };
         if let Some(r) = e.rec.as_mut() {
@@ -234,6 +247,14 @@ impl<'w> Engine<'w> {
             _ => (true, self.next_tick),
         };
         let done_t = self.next_done.map(|d| d.0);
+        if tick_first && self.steady && self.fast_forward && self.events - self.ticks == self.work_events_at_tick {
+            // Nothing can change before the next event: every tick until then repeats the last.
+            let bound = self.q.peek_key().map_or(Ns::MAX, |k| k.0).min(done_t.unwrap_or(Ns::MAX));
+            if self.next_tick < bound {
+                self.fast_forward_ticks(bound);
+                return !self.stopped;
+            }
+        }
         // Completions due at the same time go first.
         let t = done_t.map_or(queued_t, |d| d.min(queued_t));
         if t > self.horizon {
@@ -394,22 +415,62 @@ impl<'w> Engine<'w> {
     }
 
     fn power_tick(&mut self) {
-        let period = self.w.params.control_period_ns;
-        let period_start = std::mem::replace(&mut self.last_tick, self.now);
-        let avg = self.stats.take_period_energy() / (period as f64 * 1e-9);
+        let avg = self.period_average();
         let up = self.power.watts(&self.activity, (self.clock.mhz + self.clock.step_mhz).min(self.clock.max_mhz));
-        if self.clock.update(avg, up) {
+        let moved = self.clock.update(avg, up);
+        if moved {
             self.rate_params = self.w.params.rates.at(self.clock.mhz);
             self.rates_gen += 1;
             self.rates_dirty = true;
             self.stats.clock_moved(self.clock.mhz);
         }
+        // A period without events has one power throughout; if the clock held, the next period
+        // without events has the same average and the same decision, and so on.
+        let work_events = self.events - self.ticks;
+        self.steady = !moved && work_events == self.work_events_at_tick;
+        self.work_events_at_tick = work_events;
+        self.end_period(avg);
+    }
+
+    /// The average power of the period that ends now.
+    fn period_average(&mut self) -> f64 {
+        let period = self.w.params.control_period_ns;
+        self.stats.take_period_energy() / (period as f64 * 1e-9)
+    }
+
+    /// Statistics and trace samples of a tick, and the next one.
+    fn end_period(&mut self, avg: f64) {
+        let period_start = std::mem::replace(&mut self.last_tick, self.now);
         self.stats.period_power(avg);
         if let Some(rec) = self.rec.as_mut() {
             rec.sample(self.gpu_index, Sample::PowerW, period_start, avg);
             rec.sample(self.gpu_index, Sample::ClockMhz, self.now, self.clock.mhz);
         }
-        self.schedule_tick(self.now + period);
+        self.schedule_tick(self.now + self.w.params.control_period_ns);
+    }
+
+    /// The controller at a fixed point: the ticks before `bound` (the next event) change nothing
+    /// but the statistics. They are taken here without the controller's decision or any event
+    /// handling, period by period, so that the integrals add up exactly as if each were stepped.
+    fn fast_forward_ticks(&mut self, bound: Ns) {
+        // A bounded batch per step, so that event limits, progress and Ctrl-C are still heard.
+        for _ in 0..FAST_FORWARD_BATCH {
+            if self.next_tick >= bound || self.stopped {
+                break;
+            }
+            if self.next_tick > self.horizon {
+                self.advance(self.horizon);
+                self.stopped = true;
+                break;
+            }
+            self.advance(self.next_tick);
+            self.ticks += 1;
+            self.ticks_skipped += 1;
+            self.events += 1;
+            let avg = self.period_average();
+            self.end_period(avg);
+        }
+        self.work_events_at_tick = self.events - self.ticks;
     }
 
     /// The controller's next tick, ordered among queued events as if it were pushed now.
@@ -552,6 +613,11 @@ impl<'w> Engine<'w> {
         }
     }
 
+    /// Steps every controller tick one at a time (for tests: the results must not change).
+    pub fn step_every_tick(&mut self) {
+        self.fast_forward = false;
+    }
+
     /// Checks the invariants of every space (for tests).
     pub fn check_invariants(&self) -> Result<(), String> {
         let fp = |k: u32| self.footprints[k as usize];
@@ -653,10 +719,14 @@ impl<'w> Engine<'w> {
         let events = self.events - self.ticks;
         let mut r = self.stats.report(self.w, self.now, events, switches, self.watts, self.clock.mhz);
         r.sim.controller_ticks = self.ticks;
+        r.sim.ticks_fast_forwarded = self.ticks_skipped;
         r.sim.mean_pending_events = self.q.mean_len();
         r
     }
 }
+
+/// Most ticks one step fast-forwards.
+const FAST_FORWARD_BATCH: u32 = 4096;
 
 /// Nanoseconds to cover `x` (>= 0), rounded up; huge values saturate.
 fn ceil_ns(x: f64) -> Ns {
