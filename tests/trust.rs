@@ -63,13 +63,21 @@ fn the_report_names_its_profile_and_models_must_exist() {
     let r = json(dir.path(), &["run", s.to_str().unwrap(), "--json"]);
     assert_eq!(r["profile"]["origin"], "built-in");
     assert_eq!(r["profile"]["calibrated"], true);
-    assert_eq!(r["profile"]["calibration_date"], "2026-11-21");
-    // The calibrated profile, from a directory with no models/: the card held ~487 W.
-    let avg = r["gpu_stats"]["avg_power_w"].as_f64().unwrap();
-    assert!(avg < 550.0, "{avg} W: the datasheet profile was used");
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gpus");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(models.join("h100-sxm.calibrated.report.json")).expect("calibration report"),
+    )
+    .expect("calibration report JSON");
+    let date = report["date"].as_str().expect("calibration date");
+    assert_eq!(r["profile"]["calibration_date"], date);
+    // From a directory with no models/, the built-in profile is the calibrated file's numbers.
+    let by_file = models.join("h100-sxm.calibrated.toml");
+    let f = json(dir.path(), &["run", "g.toml", "--json", "--gpu-profile", by_file.to_str().unwrap()]);
+    assert_eq!(r["gpu_stats"], f["gpu_stats"]);
+    assert_eq!(r["clients"], f["clients"]);
     let (code, out, _) = simgpu(&["run", "g.toml"], dir.path());
     assert_eq!(code, 0);
-    assert!(out.contains("profile h100-sxm (built-in, calibrated 2026-11-21)"), "{out}");
+    assert!(out.contains(&format!("profile h100-sxm (built-in, calibrated {date})")), "{out}");
     let (code, _, err) = simgpu(&["run", "g.toml", "--models", "/nonexistent"], dir.path());
     assert_eq!(code, 2);
     assert!(err.contains("--models /nonexistent"), "{err}");
@@ -78,6 +86,7 @@ fn the_report_names_its_profile_and_models_must_exist() {
     let r = json(dir.path(), &["run", "g.toml", "--json", "--gpu-profile", p.to_str().unwrap()]);
     assert_eq!(r["profile"]["calibrated"], false);
     assert_eq!(r["profile"]["origin"], p.to_str().unwrap());
+    assert_ne!(r["gpu_stats"], f["gpu_stats"], "the datasheet and calibrated profiles give the same run");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Tensor-core GEMM rate (`rates.bf16_tensor_flops_per_clk` and its fp16 twin) with cuBLAS:
-//! dense bf16 GEMMs of growing size; the largest sizes approach the peak the profile wants. The
+//! dense bf16 GEMMs of growing size, sustained; the largest sizes approach the peak the profile
+//! wants. The
 //! same GEMM loop is the power-limited load of the power and clock steps.
 
 use half::bf16;
@@ -10,7 +11,7 @@ use simgpu_harness::cudarc::driver::CudaSlice;
 use simgpu_harness::timing::time_on_stream;
 use simgpu_harness::HarnessError;
 use simgpu_harness::{check_cublas, Gpu};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GemmSample {
@@ -36,8 +37,13 @@ impl GemmLoad {
         check_cublas()?;
         let s = gpu.stream();
         let blas = CudaBlas::new(s.clone())?;
-        let ones = vec![bf16::from_f32(0.01); n * n];
-        Ok(GemmLoad { blas, a: s.clone_htod(&ones)?, b: s.clone_htod(&ones)?, c: s.alloc_zeros::<bf16>(n * n)?, n })
+        // Operands of noise, as real activations and weights are: a GEMM's power depends on the
+        // bits its tensor cores toggle. With constant operands the 8192^3 loop drew ~490 W at
+        // 1650 MHz on the H100 (power-capped all the same); with noise it draws the card's 700 W
+        // at ~1370 MHz (docs/power.md).
+        let a = s.clone_htod(&noise(n * n, 1))?;
+        let b = s.clone_htod(&noise(n * n, 2))?;
+        Ok(GemmLoad { blas, a, b, c: s.alloc_zeros::<bf16>(n * n)?, n })
     }
 
     pub fn flops(&self) -> f64 {
@@ -68,15 +74,44 @@ impl GemmLoad {
     }
 }
 
-pub fn run_gemm(gpu: &Gpu, sizes: &[usize], reps: u32) -> Result<Vec<GemmSample>, HarnessError> {
+/// `len` values uniform in [-1, 1), from a fixed seed (xorshift64*).
+fn noise(len: usize, seed: u64) -> Vec<bf16> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ seed;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let u = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32;
+            bf16::from_f32(2.0 * u - 1.0)
+        })
+        .collect()
+}
+
+/// Seconds of GEMMs before timing: the power controller settles on the load's clock in about one.
+const SETTLE_S: f64 = 1.2;
+/// Seconds timed.
+const TIMED_S: f64 = 1.0;
+
+/// Sustained rates: each size runs until the power controller has settled, then is timed against
+/// the clock sampled meanwhile. (A burst of a few GEMMs right after idle runs at a lower FLOP per
+/// clock than NVML's clock suggests; the sustained figure is the one steady loads see.)
+pub fn run_gemm(gpu: &Gpu, sizes: &[usize]) -> Result<Vec<GemmSample>, HarnessError> {
     let sms = gpu.info().sm_count.max(1) as f64;
     let mut out = Vec::new();
     for &n in sizes {
         let mut g = GemmLoad::new(gpu, n)?;
-        for _ in 0..3 {
-            g.launch()?;
+        let start = Instant::now();
+        let mut launched = 0u32;
+        while start.elapsed().as_secs_f64() < SETTLE_S {
+            for _ in 0..4 {
+                g.launch()?;
+            }
+            gpu.stream().synchronize()?;
+            launched += 4;
         }
-        gpu.stream().synchronize()?;
+        let per_gemm_s = start.elapsed().as_secs_f64() / launched.max(1) as f64;
+        let reps = ((TIMED_S / per_gemm_s) as u32).clamp(4, 1 << 20);
         let (elapsed, clock) = with_sm_clock(gpu, Duration::from_millis(2), || {
             time_on_stream(gpu, || (0..reps).try_for_each(|_| g.launch()))
         });

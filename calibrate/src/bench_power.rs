@@ -1,7 +1,8 @@
 //! The power model and the clock controller (`power.*`, `clock.step_mhz`, `clock.period_ms`):
 //! NVML readings while controlled loads run: idle; SMs held without issuing (`nap`); the FMA
-//! kernel on a quarter, half and all of the SMs; DRAM copies on every SM; dense bf16 GEMMs on
-//! every SM, long enough for the power controller to act where the load reaches the limit.
+//! kernel on a quarter, half and all of the SMs; DRAM copies on every SM; dense bf16 GEMMs of
+//! noise (2048, 4096 and 8192 square) on every SM, the largest long enough for the power
+//! controller to act; each reaches the limit at its own clock.
 //! Window averages come from NVML's energy counter; the clock from the sampled SM clock.
 
 use crate::bench_dram::CopyBuffers;
@@ -128,31 +129,45 @@ pub fn run_power(
     })?;
     points.push(point("DRAM copy", &dram, Activity { active_sms: smsf, dram_gbs: gbs, ..Default::default() })?);
 
-    let mut gemm = GemmLoad::new(gpu, 8192)?;
-    let mut run_gemm = |deadline: Instant| -> Result<f64, HarnessError> {
-        let (t0, mut n) = (Instant::now(), 0u64);
-        while Instant::now() < deadline {
-            for _ in 0..4 {
-                gemm.launch()?;
-            }
-            s.synchronize()?;
-            n += 4;
-        }
-        Ok(n as f64 * gemm.flops() / t0.elapsed().as_secs_f64())
-    };
-    let (trace_samples, flops_per_s) = sampled(gpu, trace_s, &mut run_gemm)?;
-    let bytes_per_s = flops_per_s / gemm.flops() * gemm.bytes();
-    // Half-second windows of the GEMM run: points at whatever clocks the controller chose.
-    let w = window(&trace_samples, WARM_S);
-    for chunk in w.chunks(50) {
-        let mhz = mean_clock(chunk);
+    // Smaller GEMMs reach the limit at higher clocks: the same kind of load over a range of
+    // clocks, which is what makes the voltage curve identifiable.
+    for n in [2048, 4096] {
+        let mut g = GemmLoad::new(gpu, n)?;
+        let (samples, flops_per_s) = sampled(gpu, LOAD_S, |deadline| gemm_loop(&mut g, gpu, deadline))?;
+        let w = window(&samples, WARM_S);
+        let mhz = mean_clock(&w);
         let busy = smsf * (flops_per_s / (smsf * mhz * 1e6) / tensor_peak).min(1.0);
-        let a = Activity { active_sms: smsf, tensor_busy_sms: busy, dram_gbs: bytes_per_s / 1e9, ..Default::default() };
-        if chunk.len() >= 10 {
-            points.push(point("bf16 GEMM", chunk, a)?);
-        }
+        let gbs = flops_per_s / g.flops() * g.bytes() / 1e9;
+        let a = Activity { active_sms: smsf, tensor_busy_sms: busy, dram_gbs: gbs, ..Default::default() };
+        points.push(point(&format!("bf16 GEMM {n}"), &samples, a)?);
     }
+
+    let mut gemm = GemmLoad::new(gpu, 8192)?;
+    let (trace_samples, flops_per_s) = sampled(gpu, trace_s, |deadline| gemm_loop(&mut gemm, gpu, deadline))?;
+    let bytes_per_s = flops_per_s / gemm.flops() * gemm.bytes();
+    // The settled part of the trace as one point: NVML's energy counter moves in steps of about
+    // a controller period, so short windows of it are noisy (+-60 W in half a second).
+    let w = window(&trace_samples, 1.0);
+    let mhz = mean_clock(&w);
+    let busy = smsf * (flops_per_s / (smsf * mhz * 1e6) / tensor_peak).min(1.0);
+    let a = Activity { active_sms: smsf, tensor_busy_sms: busy, dram_gbs: bytes_per_s / 1e9, ..Default::default() };
+    points.push(point("bf16 GEMM", &w, a)?);
     Ok(PowerRun { points, trace: trace_summary(trace_samples, flops_per_s / 1e12) })
+}
+
+/// GEMMs back to back until `deadline`; returns FLOP/s.
+fn gemm_loop(g: &mut GemmLoad, gpu: &Gpu, deadline: Instant) -> Result<f64, HarnessError> {
+    // Batches of about the 8192^3 GEMM's four, so that the host's wait stays a small share.
+    let batch = (4 * (8192 / g.n.max(1)).pow(3)).clamp(4, 256) as u64;
+    let (t0, mut n) = (Instant::now(), 0u64);
+    while Instant::now() < deadline {
+        for _ in 0..batch {
+            g.launch()?;
+        }
+        gpu.stream().synchronize()?;
+        n += batch;
+    }
+    Ok(n as f64 * g.flops() / t0.elapsed().as_secs_f64())
 }
 
 /// Averages, the power-capped share, and the controller's step and period where it moved.
