@@ -86,11 +86,17 @@ pub fn table(r: &Report) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "GPU: power avg {:.0} W (max {:.0} W over a controller period), SM clock avg {:.0} MHz (min {:.0}), SMs busy {:.1}%, DRAM {:.0} GB/s, context switches {}{}",
+        "GPU: power avg {:.0} W (max {:.0} W over a controller period), SM clock avg {:.0} MHz (min {:.0}{}), SMs busy {:.1}%, DRAM {:.0} GB/s, context switches {}{}",
         g.avg_power_w,
         g.max_power_w,
         g.avg_sm_clock_mhz,
         g.min_sm_clock_mhz,
+        // Shown where the fast limiter held the SMs below the controller's clock.
+        if g.avg_effective_sm_clock_mhz < g.avg_sm_clock_mhz - 0.5 {
+            format!("; SMs ran at {:.0} under the fast power limit", g.avg_effective_sm_clock_mhz)
+        } else {
+            String::new()
+        },
         g.sm_busy_fraction * 100.0,
         g.avg_dram_gbs,
         g.context_switches,

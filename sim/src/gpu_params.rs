@@ -2,6 +2,7 @@
 //! reads the raw profile (whose values carry their sources as strings).
 
 use crate::event_queue::Ns;
+use crate::fast_power_limit::FastLimit;
 use crate::occupancy::SmLimits;
 use crate::placement::CarveoutRules;
 use crate::power::{ClockController, PowerModel};
@@ -19,6 +20,7 @@ pub(crate) struct GpuParams {
     pub power: PowerModel,
     /// The controller as it starts: at the maximum clock.
     pub clock: ClockController,
+    pub fast_limit: FastLimit,
     pub control_period_ns: Ns,
 }
 
@@ -35,6 +37,11 @@ impl GpuParams {
             achievable_bw: g.memory.achievable_bw_gbs.value,
             power: PowerModel::new(g),
             clock: ClockController::new(g),
+            fast_limit: FastLimit {
+                limit_w: g.power.fast_limit_w.value,
+                step_mhz: g.clock.step_mhz.value,
+                min_mhz: g.clock.min_sm_mhz.value,
+            },
             // Truncated, not rounded: the values reports were committed with.
             control_period_ns: ((g.clock.period_ms.value * 1e6) as Ns).max(1),
         }

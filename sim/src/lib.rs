@@ -18,6 +18,7 @@
 mod engine;
 mod event_queue;
 mod fair_share;
+pub mod fast_power_limit;
 mod gpu_params;
 mod input_error;
 mod occupancy;

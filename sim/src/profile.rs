@@ -153,6 +153,9 @@ pub struct SharingParams {
 #[serde(deny_unknown_fields)]
 pub struct PowerParams {
     pub limit_w: Param<f64>,
+    /// The instantaneous power the fast limiter holds within a controller period (the SMs' real
+    /// clock drops below the controller's to stay under it).
+    pub fast_limit_w: Param<f64>,
     pub idle_w: Param<f64>,
     /// Per SM that holds at least one block, at the maximum clock and voltage.
     pub sm_active_w: Param<f64>,
@@ -290,6 +293,7 @@ impl GpuProfile {
             ("sharing.tensor_warps_to_saturate_issue", &self.sharing.tensor_warps_to_saturate_issue),
             ("sharing.timeslice_us", &self.sharing.timeslice_us),
             ("power.limit_w", &self.power.limit_w),
+            ("power.fast_limit_w", &self.power.fast_limit_w),
         ];
         for (name, p) in positive_f64 {
             if !(p.value.is_finite() && p.value > 0.0 && p.value <= MAX_PROFILE_NUMBER) {
@@ -409,6 +413,7 @@ impl GpuProfile {
             ("sharing.context_switch_us", &sh.context_switch_us.source),
             ("sharing.mps_sm_granularity", &sh.mps_sm_granularity.source),
             ("power.limit_w", &p.limit_w.source),
+            ("power.fast_limit_w", &p.fast_limit_w.source),
             ("power.idle_w", &p.idle_w.source),
             ("power.sm_active_w", &p.sm_active_w.source),
             ("power.fp32_busy_w", &p.fp32_busy_w.source),

@@ -142,6 +142,9 @@ pub struct GpuStats {
     pub max_power_w: f64,
     pub avg_sm_clock_mhz: f64,
     pub min_sm_clock_mhz: f64,
+    /// The clock the SMs ran at: the controller's, or lower where the fast power limiter held it
+    /// (NVML reports the controller's).
+    pub avg_effective_sm_clock_mhz: f64,
     /// Time-averaged share of SMs holding at least one running block.
     pub sm_busy_fraction: f64,
     pub avg_dram_gbs: f64,

@@ -223,6 +223,7 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
         max_power_w: stats.iter().map(|s| s.max_power_w).fold(0.0, f64::max),
         avg_sm_clock_mhz: avg(|s| s.avg_sm_clock_mhz),
         min_sm_clock_mhz: stats.iter().map(|s| s.min_sm_clock_mhz).fold(f64::INFINITY, f64::min),
+        avg_effective_sm_clock_mhz: avg(|s| s.avg_effective_sm_clock_mhz),
         sm_busy_fraction: avg(|s| s.sm_busy_fraction),
         avg_dram_gbs: avg(|s| s.avg_dram_gbs),
         context_switches: stats.iter().map(|s| s.context_switches).sum(),

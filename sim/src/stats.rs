@@ -29,12 +29,23 @@ struct KernelStats {
 struct Integrals {
     energy_j: f64,
     clock_ns: f64,
+    eff_clock_ns: f64,
     busy_sm_ns: f64,
     dram_bytes: f64,
     /// Highest average over a power-controller period (None before the first period ends).
     max_period_power: Option<f64>,
     min_clock: f64,
     period_energy: f64,
+}
+
+/// Power and clocks at the end of a run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AtEnd {
+    pub watts: f64,
+    /// The controller's clock.
+    pub clock_mhz: f64,
+    /// The SMs' clock (the fast limiter's).
+    pub eff_mhz: f64,
 }
 
 #[derive(Debug)]
@@ -63,14 +74,15 @@ impl Stats {
         }
     }
 
-    /// `dt` ns passed at this power, clock and activity.
-    pub fn advance(&mut self, dt: Ns, watts: f64, clock_mhz: f64, a: &Activity) {
+    /// `dt` ns passed at this power, controller clock, effective clock and activity.
+    pub fn advance(&mut self, dt: Ns, watts: f64, clock_mhz: f64, eff_mhz: f64, a: &Activity) {
         let dtf = dt as f64;
         let j = watts * dtf * 1e-9;
         let i = &mut self.integ;
         i.energy_j += j;
         i.period_energy += j;
         i.clock_ns += clock_mhz * dtf;
+        i.eff_clock_ns += eff_mhz * dtf;
         i.busy_sm_ns += a.active_sms * dtf;
         i.dram_bytes += a.dram_gbs * dtf;
     }
@@ -127,17 +139,10 @@ impl Stats {
         (launched, completed)
     }
 
-    /// The report of a run that ended at `now`, with the power and clock at that instant (the
+    /// The report of a run that ended at `now`, with the power and clocks at that instant (the
     /// averages of a run that simulated no time at all).
-    pub fn report(
-        mut self,
-        w: &GpuWorkload,
-        now: Ns,
-        events: u64,
-        context_switches: u64,
-        watts: f64,
-        clock_mhz: f64,
-    ) -> Report {
+    pub fn report(mut self, w: &GpuWorkload, now: Ns, events: u64, context_switches: u64, at_end: AtEnd) -> Report {
+        let AtEnd { watts, clock_mhz, eff_mhz } = at_end;
         let sim_ns = now.max(1) as f64;
         let mut clients = Vec::new();
         for (ci, c) in w.clients.iter().enumerate() {
@@ -178,12 +183,14 @@ impl Stats {
         // summing rounding says otherwise by a last bit, clamp.
         let avg_power_w = if zero_time { watts } else { (i.energy_j / (sim_ns * 1e-9)).min(max_power_w) };
         let avg_clock = if zero_time { clock_mhz } else { (i.clock_ns / sim_ns).min(w.params.clock.max_mhz) };
+        let avg_eff = if zero_time { eff_mhz } else { (i.eff_clock_ns / sim_ns).min(avg_clock) };
         let gpu_stats = GpuStats {
             gpus: 1,
             avg_power_w,
             max_power_w,
             avg_sm_clock_mhz: avg_clock,
             min_sm_clock_mhz: i.min_clock,
+            avg_effective_sm_clock_mhz: avg_eff,
             sm_busy_fraction: i.busy_sm_ns / sim_ns / w.params.n_sms as f64,
             avg_dram_gbs: i.dram_bytes / sim_ns,
             context_switches,

@@ -18,7 +18,7 @@ use crate::progress::{self, RateParams};
 use crate::report::Report;
 use crate::sharing::timeslice::{Action, TimeSlicer};
 use crate::slab::Slab;
-use crate::stats::Stats;
+use crate::stats::{AtEnd, Stats};
 use crate::trace::{GpuInfo, Recorder, Sample, Span, Track, SMS_PER_TRACK};
 use crate::workload::GpuWorkload;
 use host::Host;
@@ -97,6 +97,9 @@ pub struct Engine<'w> {
     power: PowerModel,
     clock: ClockController,
     rate_params: RateParams,
+    /// The clock the SMs run at: the controller's, or lower where the fast limiter holds it
+    /// (`rate_params` and power follow this one; reports show both).
+    eff_mhz: f64,
     /// Numbers `rate_params` (groups keep their shares while it stays the same).
     rates_gen: u64,
     scratch: progress::Scratch,
@@ -179,6 +182,7 @@ impl<'w> Engine<'w> {
             slots,
             power: p.power,
             rate_params: p.rates.at(clock.mhz),
+            eff_mhz: clock.mhz,
             rates_gen: 1,
             clock,
             scratch: progress::Scratch::default(),
@@ -281,7 +285,7 @@ impl<'w> Engine<'w> {
         let dt = t.saturating_sub(self.now);
         if dt > 0 {
             self.cohorts.advance(dt as f64);
-            self.stats.advance(dt, self.watts, self.clock.mhz, &self.activity);
+            self.stats.advance(dt, self.watts, self.clock.mhz, self.eff_mhz, &self.activity);
         }
         self.now = t;
     }
@@ -416,12 +420,14 @@ impl<'w> Engine<'w> {
 
     fn power_tick(&mut self) {
         let avg = self.period_average();
-        let up = self.power.watts(&self.activity, (self.clock.mhz + self.clock.step_mhz).min(self.clock.max_mhz));
+        // One bin up, as the fast limiter would let it run.
+        let up_mhz = (self.clock.mhz + self.clock.step_mhz).min(self.clock.max_mhz);
+        let up_eff = self.w.params.fast_limit.effective_mhz(&self.power, &self.activity, up_mhz);
+        let up = self.power.watts(&self.activity, up_eff);
         let moved = self.clock.update(avg, up);
         if moved {
-            self.rate_params = self.w.params.rates.at(self.clock.mhz);
-            self.rates_gen += 1;
-            self.rates_dirty = true;
+            // The fast limiter takes the new clock from here (recompute_rates).
+            self.set_effective_clock(self.clock.mhz);
             self.stats.clock_moved(self.clock.mhz);
         }
         // A period without events has one power throughout; if the clock held, the next period
@@ -561,7 +567,33 @@ impl<'w> Engine<'w> {
         self.spaces[s].forget_changes(oldest);
     }
 
+    /// Rates at a new effective clock: every group's shares are recomputed.
+    fn set_effective_clock(&mut self, mhz: f64) {
+        if mhz != self.eff_mhz {
+            self.eff_mhz = mhz;
+            self.rate_params = self.w.params.rates.at(mhz);
+            self.rates_gen += 1;
+            self.rates_dirty = true;
+        }
+    }
+
+    /// Rates, activity and power; then the fast limiter: where the activity would draw more than
+    /// it allows at the controller's clock (or less than it needs to hold a lower one), the SMs'
+    /// clock moves and the rates follow. At most a few rounds (the activity of compute-bound
+    /// work does not depend on the clock, so one usually settles it).
     fn recompute_rates(&mut self) {
+        for _ in 0..FAST_LIMIT_ROUNDS {
+            self.recompute_rates_once();
+            let target = self.w.params.fast_limit.effective_mhz(&self.power, &self.activity, self.clock.mhz);
+            if target == self.eff_mhz {
+                return;
+            }
+            self.set_effective_clock(target);
+        }
+        self.recompute_rates_once();
+    }
+
+    fn recompute_rates_once(&mut self) {
         let (slicers, slots) = (&self.slicers, &self.slots);
         let running = |s: u32| space_running(slicers, slots, s);
         let gen = self.rates_gen;
@@ -601,7 +633,7 @@ impl<'w> Engine<'w> {
         }
         self.next_done = next;
         self.activity = a;
-        self.watts = self.power.watts(&a, self.clock.mhz);
+        self.watts = self.power.watts(&a, self.eff_mhz);
         if let Some(rec) = self.rec.as_mut() {
             for (ci, c) in self.w.clients.iter().enumerate() {
                 let v = if running(c.space as u32) { self.spaces[c.space].client_sms[ci] as f64 } else { 0.0 };
@@ -717,13 +749,22 @@ impl<'w> Engine<'w> {
             rec.end(self.gpu_index, self.now);
         }
         let events = self.events - self.ticks;
-        let mut r = self.stats.report(self.w, self.now, events, switches, self.watts, self.clock.mhz);
+        let mut r = self.stats.report(
+            self.w,
+            self.now,
+            events,
+            switches,
+            AtEnd { watts: self.watts, clock_mhz: self.clock.mhz, eff_mhz: self.eff_mhz },
+        );
         r.sim.controller_ticks = self.ticks;
         r.sim.ticks_fast_forwarded = self.ticks_skipped;
         r.sim.mean_pending_events = self.q.mean_len();
         r
     }
 }
+
+/// Rounds of rates and the fast limiter per event (bounded: activity could move with the clock).
+const FAST_LIMIT_ROUNDS: u32 = 3;
 
 /// Most ticks one step fast-forwards.
 const FAST_FORWARD_BATCH: u32 = 4096;
