@@ -2,7 +2,8 @@
 //! NVML readings while controlled loads run: idle; SMs held without issuing (`nap`); the FMA
 //! kernel on a quarter, half and all of the SMs; DRAM copies on every SM; dense bf16 GEMMs of
 //! noise (2048, 4096 and 8192 square) on every SM, the largest long enough for the power
-//! controller to act; each reaches the limit at its own clock.
+//! controller to act; each reaches the limit at its own clock; last, ten 8192 GEMMs straight from
+//! idle (the fast limiter).
 //! Window averages come from NVML's energy counter; the clock from the sampled SM clock.
 
 use crate::bench_dram::CopyBuffers;
@@ -77,6 +78,41 @@ fn point(load: &str, samples: &[Sample], activity: Activity) -> Result<NamedPoin
 pub struct PowerRun {
     pub points: Vec<NamedPoint>,
     pub trace: ClockTrace,
+    pub burst: Burst,
+}
+
+/// A few dense GEMMs straight from idle: what the SMs deliver before the slow controller has
+/// moved (the fast limiter's doing where it falls short of the reported clock).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Burst {
+    pub n: usize,
+    pub reps: u32,
+    pub tflops: f64,
+    /// The SM clock NVML reported meanwhile.
+    pub reported_mhz: f64,
+    /// DRAM traffic at the least (A and B read, C written), GB/s.
+    pub dram_gbs: f64,
+}
+
+/// Seconds of idle before the burst: the controller returns to the maximum clock.
+const BURST_IDLE_S: f64 = 2.0;
+
+fn run_burst(gpu: &Gpu, g: &mut GemmLoad, reps: u32) -> Result<Burst, HarnessError> {
+    g.launch()?;
+    gpu.stream().synchronize()?;
+    std::thread::sleep(Duration::from_secs_f64(BURST_IDLE_S));
+    let (elapsed, clock) = simgpu_harness::clock::with_sm_clock(gpu, Duration::from_millis(2), || {
+        simgpu_harness::timing::time_on_stream(gpu, || (0..reps).try_for_each(|_| g.launch()))
+    });
+    let elapsed = elapsed?;
+    let flops_per_s = g.flops() * reps as f64 / elapsed;
+    Ok(Burst {
+        n: g.n,
+        reps,
+        tflops: flops_per_s / 1e12,
+        reported_mhz: clock.mean_mhz,
+        dram_gbs: flops_per_s / g.flops() * g.bytes() / 1e9,
+    })
 }
 
 /// All loads. `fp32_peak` and `tensor_peak` are FLOP/clk/SM (as fitted), to express the loads'
@@ -152,7 +188,9 @@ pub fn run_power(
     let busy = smsf * (flops_per_s / (smsf * mhz * 1e6) / tensor_peak).min(1.0);
     let a = Activity { active_sms: smsf, tensor_busy_sms: busy, dram_gbs: bytes_per_s / 1e9, ..Default::default() };
     points.push(point("bf16 GEMM", &w, a)?);
-    Ok(PowerRun { points, trace: trace_summary(trace_samples, flops_per_s / 1e12) })
+    // Ten 8192^3 GEMMs take ~15 ms: far inside one controller period.
+    let burst = run_burst(gpu, &mut gemm, 10)?;
+    Ok(PowerRun { points, trace: trace_summary(trace_samples, flops_per_s / 1e12), burst })
 }
 
 /// GEMMs back to back until `deadline`; returns FLOP/s.
