@@ -147,31 +147,8 @@ fn compare(im: &Imported, scn: &simgpu_sim::Scenario, profile: &simgpu_sim::GpuP
         c.requests = Some(toml::Spanned::new(0..0, 3));
     }
     let w = short.bind(profile).map_err(|e| e.to_string())?;
-    let r = simgpu_sim::run(&w);
-    let c = &r.clients[0];
-    let entries = c.kernel_entries.as_ref().ok_or("no kernel entries in the report")?;
+    let cmp = simgpu_import::compare::compare(im, &w)?;
     let client = &im.client;
-    let mut per_step = vec![0u64; client.kernels.len()];
-    for (k, n) in client.launch_sequence() {
-        per_step[k] += n as u64;
-    }
-    // By name: (launches per step, traced us per step, predicted us per step).
-    let mut rows: Vec<(String, u64, f64, f64)> = Vec::new();
-    for (i, k) in client.kernels.iter().enumerate() {
-        let predicted = entries.get(i).and_then(|e| e.duration_us.as_ref()).map_or(0.0, |d| d.mean);
-        let n = per_step[i];
-        let row = match rows.iter_mut().find(|r| r.0 == k.name) {
-            Some(r) => r,
-            None => {
-                rows.push((k.name.clone(), 0, 0.0, 0.0));
-                rows.last_mut().ok_or("no row")?
-            }
-        };
-        row.1 += n;
-        row.2 += im.traced_us[i] * n as f64;
-        row.3 += predicted * n as f64;
-    }
-    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -192,23 +169,25 @@ fn compare(im: &Imported, scn: &simgpu_sim::Scenario, profile: &simgpu_sim::GpuP
     let _ = writeln!(
         s,
         "\nsolo on {} ({}): traced kernel time per step beside simgpu's prediction",
-        r.profile.name,
-        r.profile.calibration_date.as_deref().map_or("datasheet".to_string(), |d| format!("calibrated {d}"))
+        cmp.profile.name,
+        cmp.profile.calibration_date.as_deref().map_or("datasheet".to_string(), |d| format!("calibrated {d}"))
     );
-    let w = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0).clamp(12, 60);
+    let w = cmp.rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0).clamp(12, 60);
     let _ = writeln!(s, "{:<w$} {:>9} {:>14} {:>14} {:>8}", "kernel", "per step", "traced us", "simgpu us", "ratio");
-    let (mut tt, mut tp) = (0.0, 0.0);
-    for (name, n, t, p) in &rows {
-        tt += t;
-        tp += p;
-        let ratio = if *t > 0.0 { format!("{:.2}", p / t) } else { "-".into() };
-        let name: String = name.chars().take(w).collect();
-        let _ = writeln!(s, "{name:<w$} {n:>9} {t:>14.1} {p:>14.1} {ratio:>8}");
+    let ratio = |p: f64, t: f64| if t > 0.0 { format!("{:.2}", p / t) } else { "-".into() };
+    for r in &cmp.rows {
+        let name: String = r.name.chars().take(w).collect();
+        let q = ratio(r.predicted_us, r.traced_us);
+        let _ = writeln!(s, "{name:<w$} {:>9} {:>14.1} {:>14.1} {q:>8}", r.per_step, r.traced_us, r.predicted_us);
     }
-    let ratio = if tt > 0.0 { tp / tt } else { 0.0 };
-    let _ = writeln!(s, "{:<w$} {:>9} {tt:>14.1} {tp:>14.1} {ratio:>8.2}", "all kernels", "");
-    if let Some(l) = &c.latency_us {
-        let _ = writeln!(s, "simgpu's step time (host and GPU): {:.1} us", l.mean);
+    let (tt, tp) = (cmp.traced_us(), cmp.predicted_us());
+    let _ = writeln!(s, "{:<w$} {:>9} {tt:>14.1} {tp:>14.1} {:>8}", "all kernels", "", ratio(tp, tt));
+    let _ = writeln!(s, "\nby class: traced and predicted us per step, and the median per-kernel error");
+    for (class, t, p, e) in cmp.by_class() {
+        let _ = writeln!(s, "{class:<16} {t:>12.1} {p:>12.1} {:>8} {:>7.0}%", ratio(p, t), e * 100.0);
+    }
+    if let Some(l) = cmp.step_us {
+        let _ = writeln!(s, "simgpu's step time (host and GPU): {l:.1} us");
     }
     Ok(s)
 }

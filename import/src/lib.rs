@@ -4,6 +4,7 @@
 //! say where every figure came from and what was assumed. Callers pass text, apart from
 //! Nsight Systems exports, which are SQLite files read through `rusqlite`.
 
+pub mod compare;
 pub mod ncu_csv;
 pub mod nsys_sqlite;
 pub mod render;

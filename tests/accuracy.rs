@@ -1,0 +1,112 @@
+//! Per-kernel accuracy on real steps: every committed trace (tests/data/import/) is imported and
+//! run alone on its GPU's calibrated profile, as `simgpu import` does; the step's kernel time and
+//! each kernel class's median per-kernel error must stay within the thresholds committed in
+//! tests/data/accuracy-thresholds.json. The traces judge the profiles; nothing is fitted to them.
+//! A change that improves a figure may lower its threshold (`SIMGPU_BLESS=1 cargo test --release
+//! --test accuracy` writes the current figures, rounded up to the next percent); one that
+//! worsens it fails here.
+
+use flate2::read::GzDecoder;
+use serde_json::{json, Map, Value};
+use simgpu_import::{compare, Options, StepChoice};
+use simgpu_sim::{GpuProfile, Scenario};
+use std::io::Read;
+use std::path::Path;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const WORKLOADS: &[&str] = &[
+    "qwen7b-decode-b1-eager",
+    "qwen7b-decode-b1-graph",
+    "qwen7b-decode-b16-eager",
+    "qwen7b-prefill-1024",
+    "bge-base-b64-s256",
+];
+
+fn gunzip(path: &Path) -> String {
+    let mut s = String::new();
+    GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut s).unwrap();
+    s
+}
+
+fn profile(gpu: &str) -> (GpuProfile, &'static str) {
+    match gpu {
+        "h100" => (
+            GpuProfile::from_toml("h100-sxm", include_str!("../models/gpus/h100-sxm.calibrated.toml")).unwrap(),
+            "h100-sxm",
+        ),
+        _ => (GpuProfile::from_toml("h200", include_str!("../models/gpus/h200.calibrated.toml")).unwrap(), "h200"),
+    }
+}
+
+/// (workload key, step error, class -> median per-kernel error), as fractions.
+fn measure(gpu: &str, name: &str) -> (String, f64, Vec<(&'static str, f64)>) {
+    let dir = Path::new(ROOT).join("tests/data/import").join(gpu);
+    let trace = gunzip(&dir.join(format!("{name}.json.gz")));
+    // The CUDA-graph step launches the eager step's kernels: its Nsight Compute rows serve both.
+    let ncu_path = dir.join(format!("{}.ncu.csv.gz", name.replace("-graph", "-eager")));
+    let ncu = ncu_path.exists().then(|| gunzip(&ncu_path));
+    let unprofiled: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.unprofiled.json"))).unwrap()).unwrap();
+    let opts =
+        Options { step: StepChoice::Auto, host_step_us: unprofiled["mean_step_us"].as_f64(), name: name.to_string() };
+    let im = simgpu_import::import(&trace, ncu.as_deref(), &opts).unwrap();
+    let (p, pname) = profile(gpu);
+    let text = simgpu_import::render::scenario(&im, name, pname);
+    let mut scn = Scenario::parse(name, &text).unwrap();
+    if let Some(c) = scn.spec.clients.get_mut().first_mut() {
+        c.requests = Some(toml::Spanned::new(0..0, 3));
+    }
+    let w = scn.bind(&p).unwrap();
+    let cmp = compare::compare(&im, &w).unwrap();
+    let step = (cmp.predicted_us() / cmp.traced_us() - 1.0).abs();
+    let classes = cmp.by_class().into_iter().map(|(c, _, _, e)| (c, e)).collect();
+    (format!("{gpu}/{name}"), step, classes)
+}
+
+fn ceil_pct(x: f64) -> f64 {
+    (x * 100.0 - 1e-9).ceil() / 100.0
+}
+
+#[test]
+fn real_steps_stay_within_committed_errors() {
+    let path = Path::new(ROOT).join("tests/data/accuracy-thresholds.json");
+    let bless = std::env::var_os("SIMGPU_BLESS").is_some();
+    let committed: Value =
+        if bless { json!({}) } else { serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap() };
+    let mut now = Map::new();
+    let mut failures = Vec::new();
+    let mut table = String::from("workload                          step err  class errors (median per kernel)\n");
+    for gpu in ["h100", "h200"] {
+        for name in WORKLOADS {
+            let (key, step, classes) = measure(gpu, name);
+            let mut cls = Map::new();
+            let mut line = format!("{key:<33} {:>7.1}%  ", step * 100.0);
+            for (c, e) in &classes {
+                line += &format!("{c} {:.0}%, ", e * 100.0);
+                cls.insert((*c).into(), json!(ceil_pct(*e)));
+                let limit = committed[&key]["classes"][*c].as_f64();
+                match limit {
+                    Some(l) if *e <= l + 1e-9 => {}
+                    Some(l) => failures.push(format!("{key} {c}: {:.1}% > {:.0}%", e * 100.0, l * 100.0)),
+                    None if !bless => failures.push(format!("{key} {c}: no committed threshold")),
+                    None => {}
+                }
+            }
+            table += line.trim_end_matches(", ");
+            table += "\n";
+            match committed[&key]["step"].as_f64() {
+                Some(l) if step <= l + 1e-9 => {}
+                Some(l) => failures.push(format!("{key} step: {:.1}% > {:.0}%", step * 100.0, l * 100.0)),
+                None if !bless => failures.push(format!("{key}: no committed threshold")),
+                None => {}
+            }
+            now.insert(key, json!({"step": ceil_pct(step), "classes": cls}));
+        }
+    }
+    println!("{table}");
+    if bless {
+        std::fs::write(&path, serde_json::to_string_pretty(&Value::Object(now)).unwrap() + "\n").unwrap();
+        return;
+    }
+    assert!(failures.is_empty(), "worse than committed:\n{}\n{table}", failures.join("\n"));
+}
