@@ -584,6 +584,10 @@ impl<'w> Engine<'w> {
     fn recompute_rates(&mut self) {
         for _ in 0..FAST_LIMIT_ROUNDS {
             self.recompute_rates_once();
+            // The common case: at the controller's clock and under the limit (power already known).
+            if self.eff_mhz == self.clock.mhz && self.watts <= self.w.params.fast_limit.limit_w {
+                return;
+            }
             let target = self.w.params.fast_limit.effective_mhz(&self.power, &self.activity, self.clock.mhz);
             if target == self.eff_mhz {
                 return;
