@@ -82,8 +82,8 @@ pub fn run_launch(gpu: &Gpu, k: &Kernels, cfg: &LaunchBenchConfig) -> Result<Lau
         round_trip_us.push(t0.elapsed().as_secs_f64() * 1e6);
     }
 
-    // The spin holds the GPU while the host queues the launches (10 us of spin per launch is
-    // several times the host cost), so the timed kernels never wait for the host. The launch
+    // The spin holds the GPU while the host queues the launches (at least 20 ms, and 10 us of spin
+    // per launch: several times the host cost), so the timed kernels never wait for the host. The launch
     // queue holds about a thousand kernels: past that the host blocks, and the rest would be
     // paced by the host's launch cost (2,000 in a row once read 8.1 us per kernel on an H100
     // whose host took 4.2 us per launch). So two short runs, well inside the queue, and their
@@ -91,7 +91,7 @@ pub fn run_launch(gpu: &Gpu, k: &Kernels, cfg: &LaunchBenchConfig) -> Result<Lau
     let back_to_back = |n: u32| -> Result<f64, HarnessError> {
         let mut best = f64::INFINITY;
         for _ in 0..3 {
-            launch_spin(gpu, &k.spin, 10_000 * n as u64)?;
+            launch_spin(gpu, &k.spin, (10_000 * n as u64).max(20_000_000))?;
             best = best.min(time_on_stream(gpu, || (0..n).try_for_each(|_| launch_empty(gpu, &k.empty, 1, 1)))?);
             stream.synchronize()?;
         }

@@ -300,6 +300,15 @@ impl GpuProfile {
                 return Err((name.into(), format!("must be a positive number, at most {MAX_PROFILE_NUMBER:e}")));
             }
         }
+        if self.power.fast_limit_w.value < self.power.limit_w.value {
+            return Err((
+                "power.fast_limit_w".into(),
+                format!(
+                    "must be at least power.limit_w ({}): the fast limiter holds instantaneous power above the average the slow one holds",
+                    self.power.limit_w.value
+                ),
+            ));
+        }
         // Times the engine adds to the clock: bounded, so that sums of them cannot wrap (1e9 us is
         // 1,000 s, far beyond any real slice, switch or launch; u64 nanoseconds hold 1.8e13 s).
         let times_us = [
@@ -495,6 +504,14 @@ pub(crate) mod tests {
         let p = h100();
         let again = GpuProfile::from_toml("rt", &p.to_toml()).unwrap();
         assert_eq!(p, again);
+    }
+
+    #[test]
+    fn fast_limit_below_the_limit_is_refused() {
+        let text = h100_text().replacen("fast_limit_w = { value = 756.0", "fast_limit_w = { value = 600.0", 1);
+        let e = GpuProfile::from_toml("p.toml", &text).unwrap_err();
+        assert_eq!(e.field, "power.fast_limit_w");
+        assert!(e.message.contains("at least power.limit_w"), "{e}");
     }
 
     #[test]

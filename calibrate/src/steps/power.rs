@@ -101,13 +101,21 @@ fn run(s: &mut Session) -> Result<String, HarnessError> {
             dram_gbs: b.dram_gbs,
             ..Default::default()
         };
-        let w = m.watts(&a, implied_mhz);
+        // The model as the profile now holds it (clamped and rounded), so that the simulator puts
+        // this burst at the implied clock; never below the slow limit.
+        let written = simgpu_sim::power::PowerModel::new(s.profile());
+        let w = written.watts(&a, implied_mhz).max(s.profile().power.limit_w.value);
         s.set(&FAST_LIMIT, round(w, 0));
         format!(
             "a GEMM burst from idle ran {:.0} TFLOP/s at a reported {:.0} MHz: the SMs at ~{implied_mhz:.0} MHz, {w:.0} W",
             b.tflops, b.reported_mhz
         )
     } else {
+        // Not seen: the fast limit may not sit below the slow one just fitted.
+        let (fast, slow) = (s.profile().power.fast_limit_w.value, s.profile().power.limit_w.value);
+        if fast < slow {
+            s.set(&FAST_LIMIT, slow);
+        }
         format!(
             "a GEMM burst from idle ran {:.0} TFLOP/s at a reported {:.0} MHz: no fast limit seen",
             b.tflops, b.reported_mhz
