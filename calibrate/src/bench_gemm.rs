@@ -72,6 +72,29 @@ impl GemmLoad {
         // SAFETY: a, b and c hold n*n elements and the leading dimensions are n.
         Ok(unsafe { self.blas.gemm(cfg, &self.a, &self.b, &mut self.c) }?)
     }
+
+    /// GEMMs back to back until `deadline`; returns FLOP/s.
+    pub fn run_until(&mut self, gpu: &Gpu, deadline: Instant) -> Result<f64, HarnessError> {
+        // Batches of about the 8192^3 GEMM's four, so that the host's wait stays a small share.
+        let batch = (4 * (8192 / self.n.max(1)).pow(3)).clamp(4, 256) as u64;
+        let (t0, mut n) = (Instant::now(), 0u64);
+        while Instant::now() < deadline {
+            for _ in 0..batch {
+                self.launch()?;
+            }
+            gpu.stream().synchronize()?;
+            n += batch;
+        }
+        Ok(n as f64 * self.flops() / t0.elapsed().as_secs_f64())
+    }
+
+    /// `reps` GEMMs timed with CUDA events, and the SM clock NVML reported meanwhile.
+    pub fn timed(&mut self, gpu: &Gpu, reps: u32) -> Result<(f64, ClockReading), HarnessError> {
+        let (elapsed, clock) = with_sm_clock(gpu, Duration::from_millis(2), || {
+            time_on_stream(gpu, || (0..reps).try_for_each(|_| self.launch()))
+        });
+        Ok((elapsed?, clock))
+    }
 }
 
 /// `len` values uniform in [-1, 1), from a fixed seed (xorshift64*).
@@ -101,21 +124,10 @@ pub fn run_gemm(gpu: &Gpu, sizes: &[usize]) -> Result<Vec<GemmSample>, HarnessEr
     let mut out = Vec::new();
     for &n in sizes {
         let mut g = GemmLoad::new(gpu, n)?;
-        let start = Instant::now();
-        let mut launched = 0u32;
-        while start.elapsed().as_secs_f64() < SETTLE_S {
-            for _ in 0..4 {
-                g.launch()?;
-            }
-            gpu.stream().synchronize()?;
-            launched += 4;
-        }
-        let per_gemm_s = start.elapsed().as_secs_f64() / launched.max(1) as f64;
+        let settled_rate = g.run_until(gpu, Instant::now() + Duration::from_secs_f64(SETTLE_S))?;
+        let per_gemm_s = g.flops() / settled_rate.max(1.0);
         let reps = ((TIMED_S / per_gemm_s) as u32).clamp(4, 1 << 20);
-        let (elapsed, clock) = with_sm_clock(gpu, Duration::from_millis(2), || {
-            time_on_stream(gpu, || (0..reps).try_for_each(|_| g.launch()))
-        });
-        let elapsed_s = elapsed?;
+        let (elapsed_s, clock) = g.timed(gpu, reps)?;
         let flops = g.flops() * reps as f64;
         out.push(GemmSample {
             n,

@@ -101,10 +101,7 @@ fn run_burst(gpu: &Gpu, g: &mut GemmLoad, reps: u32) -> Result<Burst, HarnessErr
     g.launch()?;
     gpu.stream().synchronize()?;
     std::thread::sleep(Duration::from_secs_f64(BURST_IDLE_S));
-    let (elapsed, clock) = simgpu_harness::clock::with_sm_clock(gpu, Duration::from_millis(2), || {
-        simgpu_harness::timing::time_on_stream(gpu, || (0..reps).try_for_each(|_| g.launch()))
-    });
-    let elapsed = elapsed?;
+    let (elapsed, clock) = g.timed(gpu, reps)?;
     let flops_per_s = g.flops() * reps as f64 / elapsed;
     Ok(Burst {
         n: g.n,
@@ -169,43 +166,29 @@ pub fn run_power(
     // clocks, which is what makes the voltage curve identifiable.
     for n in [2048, 4096] {
         let mut g = GemmLoad::new(gpu, n)?;
-        let (samples, flops_per_s) = sampled(gpu, LOAD_S, |deadline| gemm_loop(&mut g, gpu, deadline))?;
-        let w = window(&samples, WARM_S);
-        let mhz = mean_clock(&w);
-        let busy = smsf * (flops_per_s / (smsf * mhz * 1e6) / tensor_peak).min(1.0);
-        let gbs = flops_per_s / g.flops() * g.bytes() / 1e9;
-        let a = Activity { active_sms: smsf, tensor_busy_sms: busy, dram_gbs: gbs, ..Default::default() };
+        let (samples, flops_per_s) = sampled(gpu, LOAD_S, |deadline| g.run_until(gpu, deadline))?;
+        let a = gemm_activity(&g, smsf, flops_per_s, mean_clock(&window(&samples, WARM_S)), tensor_peak);
         points.push(point(&format!("bf16 GEMM {n}"), &samples, a)?);
     }
 
     let mut gemm = GemmLoad::new(gpu, 8192)?;
-    let (trace_samples, flops_per_s) = sampled(gpu, trace_s, |deadline| gemm_loop(&mut gemm, gpu, deadline))?;
-    let bytes_per_s = flops_per_s / gemm.flops() * gemm.bytes();
+    let (trace_samples, flops_per_s) = sampled(gpu, trace_s, |deadline| gemm.run_until(gpu, deadline))?;
     // The settled part of the trace as one point: NVML's energy counter moves in steps of about
     // a controller period, so short windows of it are noisy (+-60 W in half a second).
     let w = window(&trace_samples, 1.0);
-    let mhz = mean_clock(&w);
-    let busy = smsf * (flops_per_s / (smsf * mhz * 1e6) / tensor_peak).min(1.0);
-    let a = Activity { active_sms: smsf, tensor_busy_sms: busy, dram_gbs: bytes_per_s / 1e9, ..Default::default() };
+    let a = gemm_activity(&gemm, smsf, flops_per_s, mean_clock(&w), tensor_peak);
     points.push(point("bf16 GEMM", &w, a)?);
     // Ten 8192^3 GEMMs take ~15 ms: far inside one controller period.
     let burst = run_burst(gpu, &mut gemm, 10)?;
     Ok(PowerRun { points, trace: trace_summary(trace_samples, flops_per_s / 1e12), burst })
 }
 
-/// GEMMs back to back until `deadline`; returns FLOP/s.
-fn gemm_loop(g: &mut GemmLoad, gpu: &Gpu, deadline: Instant) -> Result<f64, HarnessError> {
-    // Batches of about the 8192^3 GEMM's four, so that the host's wait stays a small share.
-    let batch = (4 * (8192 / g.n.max(1)).pow(3)).clamp(4, 256) as u64;
-    let (t0, mut n) = (Instant::now(), 0u64);
-    while Instant::now() < deadline {
-        for _ in 0..batch {
-            g.launch()?;
-        }
-        gpu.stream().synchronize()?;
-        n += batch;
-    }
-    Ok(n as f64 * g.flops() / t0.elapsed().as_secs_f64())
+/// A GEMM loop's activity as the simulator counts it: tensor issue is the FLOP rate over the peak
+/// at the clock it ran at; DRAM traffic the operands' least.
+fn gemm_activity(g: &GemmLoad, sms: f64, flops_per_s: f64, mhz: f64, tensor_peak: f64) -> Activity {
+    let busy = sms * (flops_per_s / (sms * mhz * 1e6) / tensor_peak).min(1.0);
+    let dram_gbs = flops_per_s / g.flops() * g.bytes() / 1e9;
+    Activity { active_sms: sms, tensor_busy_sms: busy, dram_gbs, ..Default::default() }
 }
 
 /// Averages, the power-capped share, and the controller's step and period where it moved.
