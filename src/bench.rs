@@ -139,6 +139,10 @@ struct Scaling {
     benchmark: String,
     baseline: String,
     wall_ratio: f64,
+    /// The wall ratio is this one (the model's events: more clients on smaller MPS caps run
+    /// more waves of blocks) times `per_event_ratio` (the engine's cost per event).
+    events_ratio: f64,
+    per_event_ratio: f64,
 }
 
 /// All benchmarks run once one after another, and once in parallel (one run per thread).
@@ -222,13 +226,16 @@ pub fn bench(json: bool, repeat: u32, slow: bool) -> Result<(), String> {
             hold_ratio: events_per_s / hold,
         });
     }
-    let wall = |n: &str| out.iter().find(|b| b.name == n).map(|b| b.wall_ms);
+    let find = |n: &str| out.iter().find(|b| b.name == n);
     let mut scaling = Vec::new();
     for &(name, n, sharing, _) in GENERATED {
         let baseline = format!("decode-{}-2", sharing.as_str());
-        if let (Some(a), Some(b)) = (wall(name), wall(&baseline)) {
+        if let (Some(a), Some(b)) = (find(name), find(&baseline)) {
             if n > 2 {
-                scaling.push(Scaling { benchmark: name.into(), baseline, wall_ratio: a / b });
+                let wall_ratio = a.wall_ms / b.wall_ms;
+                let events_ratio = a.events as f64 / b.events.max(1) as f64;
+                let per_event_ratio = wall_ratio / events_ratio;
+                scaling.push(Scaling { benchmark: name.into(), baseline, wall_ratio, events_ratio, per_event_ratio });
             }
         }
     }
@@ -277,7 +284,11 @@ pub fn bench(json: bool, repeat: u32, slow: bool) -> Result<(), String> {
             "steps: events plus the controller ticks not fast-forwarded (a tick at a fixed point is batched)"
         );
         for x in &scaling {
-            let _ = writeln!(text, "{}: {:.2}x the wall time of {}", x.benchmark, x.wall_ratio, x.baseline);
+            let _ = writeln!(
+                text,
+                "{}: {:.2}x the wall time of {} ({:.2}x its events, {:.2}x its cost per event)",
+                x.benchmark, x.wall_ratio, x.baseline, x.events_ratio, x.per_event_ratio
+            );
         }
         let _ = writeln!(
             text,

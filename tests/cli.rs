@@ -141,6 +141,15 @@ fn bench_json_has_the_fields() {
     assert!(b[2]["controller_ticks"].as_u64().unwrap() > 10 * b[2]["events"].as_u64().unwrap());
     let scaled: Vec<&str> = v["scaling"].as_array().unwrap().iter().map(|s| s["benchmark"].as_str().unwrap()).collect();
     assert_eq!(scaled, ["decode-mps-16", "decode-timeslice-256"]);
+    // The wall ratio splits into the model's events and the engine's cost per event.
+    for x in v["scaling"].as_array().unwrap() {
+        let (w, e, c) = (
+            x["wall_ratio"].as_f64().unwrap(),
+            x["events_ratio"].as_f64().unwrap(),
+            x["per_event_ratio"].as_f64().unwrap(),
+        );
+        assert!(e > 0.0 && (e * c - w).abs() <= 1e-9 * w, "{x}");
+    }
     assert!(v["parallel"]["speedup"].as_f64().unwrap() > 0.0);
 }
 

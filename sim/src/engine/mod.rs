@@ -292,12 +292,12 @@ impl<'w> Engine<'w> {
 
     fn complete_due_cohorts(&mut self) {
         // Every cohort due now finishes (ties resolved in creation order).
-        let now = self.now;
         let mut i = 0;
         while i < self.cohorts.live.len() {
             let id = self.cohorts.live[i];
             let c = &self.cohorts.get(id);
-            let due = c.rate > 0.0 && self.running(c.space) && now + ceil_ns(c.remaining / c.rate) <= now;
+            // `now + ceil_ns(x) <= now` exactly when x <= 0 (no call to `ceil` per cohort).
+            let due = c.rate > 0.0 && self.running(c.space) && c.remaining / c.rate <= 0.0;
             let is_next = self.next_done.is_some_and(|d| d.1 == id);
             if due || is_next {
                 self.complete_cohort(id);
