@@ -168,16 +168,19 @@ fn share_group(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &RateParams
 }
 
 /// Recomputes `rate` of every live cohort. `running(space)` says whether a space's blocks run
-/// now (time-slicing freezes the others); `gen` numbers the rate parameters `p` (it changes
-/// when they do).
+/// now (time-slicing freezes the others), and `visit` lists every space that runs (others may
+/// be listed too: they are skipped); `gen` numbers the rate parameters `p` (it changes when
+/// they do).
 ///
 /// Incremental, with the same results as computing everything afresh: a group's first-pass
 /// shares depend only on its residents and `p`, so they are kept (`first_pass`) until either
 /// changes; the bandwidth pools are shared afresh; a second pass redoes only the groups whose
 /// cohorts handed issue slots back.
+#[allow(clippy::too_many_arguments)]
 pub fn recompute(
     w: &GpuWorkload,
     spaces: &mut [Space],
+    visit: &[u32],
     cohorts: &mut Cohorts,
     p: &RateParams,
     gen: u64,
@@ -188,10 +191,13 @@ pub fn recompute(
         let id = cohorts.live[i];
         cohorts.get_mut(id).rate = 0.0;
     }
-    for (space, sp) in spaces.iter_mut().enumerate() {
-        if !running(space as u32) {
+    // Each group's shares depend on its own residents only: the order spaces are visited in
+    // does not matter.
+    for &space in visit {
+        if !running(space) {
             continue;
         }
+        let sp = &mut spaces[space as usize];
         for g in sp.groups.iter_mut().filter(|g| g.alive && !g.residents.is_empty()) {
             if g.rates_gen == gen {
                 copy_shares(g, cohorts, |c| c.shares = c.first_pass);

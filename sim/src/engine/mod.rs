@@ -106,7 +106,14 @@ pub struct Engine<'w> {
     new_cohorts: Vec<u32>,
     caps: Vec<u32>,
     footprints: Vec<Footprint>,
+    /// Spaces where placement may have become possible: a flag each, and the flagged ones.
     place_dirty: Vec<bool>,
+    place_list: Vec<u32>,
+    /// The spaces that run now: those outside time-slicing, then each time-slice group's
+    /// active one (none during a switch). Kept at every slicing action, so that an event's cost
+    /// does not grow with the contexts that wait.
+    running_spaces: Vec<u32>,
+    unsliced: usize,
     rates_dirty: bool,
     next_done: Option<(Ns, u32)>,
     activity: Activity,
@@ -190,6 +197,9 @@ impl<'w> Engine<'w> {
             caps: w.clients.iter().map(|c| c.sm_cap).collect(),
             footprints: w.kernels.iter().map(|k| k.footprint).collect(),
             place_dirty: vec![false; n_spaces],
+            place_list: Vec::new(),
+            running_spaces: Vec::new(),
+            unsliced: 0,
             rates_dirty: false,
             next_done: None,
             activity: Activity::default(),
@@ -221,6 +231,9 @@ impl<'w> Engine<'w> {
             // the start of the period it covers.
             r.sample(gpu_index, Sample::ClockMhz, 0, clock.mhz);
         }
+        e.running_spaces = (0..n_spaces as u32).filter(|&s| e.slots[s as usize].is_none()).collect();
+        e.unsliced = e.running_spaces.len();
+        e.update_running_spaces();
         for ci in 0..w.clients.len() {
             e.start_client(ci);
         }
@@ -313,7 +326,7 @@ impl<'w> Engine<'w> {
         let c = self.cohorts.get(id).clone();
         self.record_cohort(&c, true);
         self.spaces[c.space as usize].remove(&mut self.cohorts, id, &self.footprints, &self.w.params.limits);
-        self.place_dirty[c.space as usize] = true;
+        self.mark_place(c.space as usize);
         let l = &mut self.launches.v[c.launch as usize];
         l.running -= (c.blocks_per_sm * c.n_sms) as u64;
         if l.running == 0 && l.unplaced == 0 {
@@ -371,7 +384,7 @@ impl<'w> Engine<'w> {
         let space = self.w.clients[ci].space;
         let first = l.first_of_request;
         self.runnable[space].push(lid);
-        self.place_dirty[space] = true;
+        self.mark_place(space);
         if first && self.running(space as u32) && self.hosts[ci].gpu_start.is_none() {
             self.hosts[ci].gpu_start = Some(self.now);
         }
@@ -403,7 +416,7 @@ impl<'w> Engine<'w> {
                 let (spaces, runnable, members) = (&self.spaces, &self.runnable, &self.w.slice_groups[g].spaces);
                 let a = self.slicers[g].on_switch_done(self.now, &|x| Self::has_work(spaces, runnable, members[x]));
                 let active = members[self.slicers[g].active];
-                self.place_dirty[active] = true;
+                self.mark_place(active);
                 self.rates_dirty = true;
                 // Requests whose first kernel waited for this context start (CUDA events) now.
                 for i in 0..self.runnable[active].len() {
@@ -500,21 +513,44 @@ impl<'w> Engine<'w> {
                 self.q.push(t, Ev::SwitchDone(g as u32));
             }
         }
+        self.update_running_spaces();
+    }
+
+    /// The running spaces after a slicing action (a switch begins or ends).
+    fn update_running_spaces(&mut self) {
+        self.running_spaces.truncate(self.unsliced);
+        for (g, sl) in self.slicers.iter().enumerate() {
+            if sl.switching_until.is_none() {
+                self.running_spaces.push(self.w.slice_groups[g].spaces[sl.active] as u32);
+            }
+        }
+    }
+
+    /// Placement may have become possible in space `s`.
+    fn mark_place(&mut self, s: usize) {
+        if !std::mem::replace(&mut self.place_dirty[s], true) {
+            self.place_list.push(s as u32);
+        }
     }
 
     /// Places what can be placed, then recomputes rates if anything changed.
     fn settle(&mut self) {
-        for s in 0..self.spaces.len() {
-            if self.place_dirty[s] {
-                self.place_dirty[s] = false;
-                if self.running(s as u32) {
-                    self.place_space(s);
-                }
-                if let Some((g, _)) = self.slots[s] {
-                    self.timeslice_changed(g);
-                }
+        // In space order, as a scan of every space visits them (placing flags no other space;
+        // one flagged meanwhile would still be visited, after).
+        self.place_list.sort_unstable();
+        let mut i = 0;
+        while i < self.place_list.len() {
+            let s = self.place_list[i] as usize;
+            i += 1;
+            self.place_dirty[s] = false;
+            if self.running(s as u32) {
+                self.place_space(s);
+            }
+            if let Some((g, _)) = self.slots[s] {
+                self.timeslice_changed(g);
             }
         }
+        self.place_list.clear();
         if self.rates_dirty {
             self.rates_dirty = false;
             self.recompute_rates();
@@ -604,6 +640,7 @@ impl<'w> Engine<'w> {
         progress::recompute(
             self.w,
             &mut self.spaces,
+            &self.running_spaces,
             &mut self.cohorts,
             &self.rate_params,
             gen,
@@ -613,10 +650,9 @@ impl<'w> Engine<'w> {
         // Activity for power, and the next completion.
         let mut a = Activity::default();
         let mut next: Option<(Ns, u32)> = None;
-        for (si, s) in self.spaces.iter().enumerate() {
-            if running(si as u32) {
-                a.active_sms += s.busy_sms as f64;
-            }
+        // Whole SM counts: the sum is exact in any order.
+        for &si in &self.running_spaces {
+            a.active_sms += self.spaces[si as usize].busy_sms as f64;
         }
         for &id in &self.cohorts.live {
             let c = &self.cohorts.get(id);
@@ -666,6 +702,13 @@ impl<'w> Engine<'w> {
                 return Err(format!("cohort {id}: remaining {} rate {}", c.remaining, c.rate));
             }
         }
+        // The kept list of running spaces is the spaces that run.
+        let mut listed = self.running_spaces.clone();
+        listed.sort_unstable();
+        let running: Vec<u32> = (0..self.spaces.len() as u32).filter(|&s| self.running(s)).collect();
+        if listed != running {
+            return Err(format!("running spaces {listed:?} kept, {running:?} in fact"));
+        }
         // The incremental rates equal rates computed afresh (a generation no group has seen
         // invalidates every kept share), to the bit.
         let (mut spaces, mut cohorts) = (self.spaces.clone(), self.cohorts.clone());
@@ -673,7 +716,17 @@ impl<'w> Engine<'w> {
         let running = |s: u32| space_running(slicers, slots, s);
         let fresh_gen = self.rates_gen + 1;
         let mut scratch = progress::Scratch::default();
-        progress::recompute(self.w, &mut spaces, &mut cohorts, &self.rate_params, fresh_gen, &running, &mut scratch);
+        let all: Vec<u32> = (0..spaces.len() as u32).collect();
+        progress::recompute(
+            self.w,
+            &mut spaces,
+            &all,
+            &mut cohorts,
+            &self.rate_params,
+            fresh_gen,
+            &running,
+            &mut scratch,
+        );
         for &id in &self.cohorts.live {
             let (kept, fresh) = (self.cohorts.get(id).rate, cohorts.get(id).rate);
             if kept.to_bits() != fresh.to_bits() {
