@@ -55,6 +55,7 @@ fn drive(e: &mut Engine<'_>, i: usize, w: &Workload, events: &mut u64, ctl: &mut
     let base = *events - e.events();
     // One comparison per event: the next event count at which to look up.
     let mut check_at = limit.min(*events + PROGRESS_EVERY);
+    e.pause_at(check_at - base);
     while e.step() {
         let total = base + e.events();
         if total < check_at {
@@ -65,6 +66,7 @@ fn drive(e: &mut Engine<'_>, i: usize, w: &Workload, events: &mut u64, ctl: &mut
             break;
         }
         check_at = limit.min(total + PROGRESS_EVERY);
+        e.pause_at(check_at - base);
         if let Some(p) = ctl.progress.as_mut() {
             let at = Progress { gpu: i, gpus: w.gpus.len(), now_ns: e.now(), horizon_ns: w.horizon_ns, events: total };
             if !p(at) {

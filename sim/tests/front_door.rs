@@ -230,3 +230,19 @@ fn gpus_report_over_one_window() {
     let recorded = simgpu_sim::run_with(&w, opts).expect("runs");
     assert_eq!(serde_json::to_string(&recorded).unwrap(), serde_json::to_string(&r).unwrap());
 }
+
+#[test]
+fn an_event_limit_is_met_exactly_where_ticks_are_fast_forwarded() {
+    // Seed 000 over 60,000 s: nearly all of its steps are controller ticks taken in batches.
+    let text = include_str!("../../scenarios/seed000/mps-132-p50.toml");
+    let scn = simgpu_sim::Scenario::parse("mps-132-p50.toml", text).expect("parses");
+    let (mut spec, layout) = scn.to_spec();
+    spec.duration_s = 60_000.0;
+    let w = Workload::build(&spec, &layout, &h100()).expect("valid");
+    for limit in [5_000, 100_003] {
+        let opts = simgpu_sim::RunOptions { max_events: Some(limit), ..Default::default() };
+        let stopped = simgpu_sim::run_with(&w, opts).expect_err("stops at the limit");
+        assert_eq!(stopped.error, simgpu_sim::RunError::TooManyEvents { limit });
+        assert!(stopped.partial.sim.ticks_fast_forwarded > 0);
+    }
+}

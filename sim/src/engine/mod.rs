@@ -143,6 +143,9 @@ pub struct Engine<'w> {
     steady: bool,
     /// Off only in tests that check fast-forwarding changes nothing.
     fast_forward: bool,
+    /// The event count at which the caller next looks (its limit, progress): a fast-forward
+    /// batch stops there.
+    pause_at: u64,
     /// Where the run ends at the latest: the workload's horizon, or a later common end.
     horizon: Ns,
 }
@@ -219,6 +222,7 @@ impl<'w> Engine<'w> {
             work_events_at_tick: 0,
             steady: false,
             fast_forward: true,
+            pause_at: u64::MAX,
             horizon: w.horizon_ns,
         };
         if let Some(r) = e.rec.as_mut() {
@@ -472,8 +476,10 @@ impl<'w> Engine<'w> {
     /// but the statistics. They are taken here without the controller's decision or any event
     /// handling, period by period, so that the integrals add up exactly as if each were stepped.
     fn fast_forward_ticks(&mut self, bound: Ns) {
-        // A bounded batch per step, so that event limits, progress and Ctrl-C are still heard.
-        for _ in 0..FAST_FORWARD_BATCH {
+        // A bounded batch per step, so that event limits, progress and Ctrl-C are still heard;
+        // never past the count the caller looks at next (`pause_at`), so a limit is met exactly.
+        let room = self.pause_at.saturating_sub(self.events).clamp(1, FAST_FORWARD_BATCH as u64);
+        for _ in 0..room {
             if self.next_tick >= bound || self.stopped {
                 break;
             }
@@ -748,6 +754,12 @@ impl<'w> Engine<'w> {
             self.horizon = t;
             self.stopped = false;
         }
+    }
+
+    /// The caller looks at the event count when it reaches `n` (a limit, progress): fast-forwarded
+    /// ticks stop there rather than overshoot it.
+    pub fn pause_at(&mut self, n: u64) {
+        self.pause_at = n;
     }
 
     /// Steps taken so far: events and controller ticks (what limits and progress count).
