@@ -12,6 +12,7 @@
 //! client) of the SM (docs/design.md, phenomenon 1). Within a class, slots are shared max-min fairly
 //! in proportion to demand.
 
+use crate::event_queue::Ns;
 use crate::fair_share::{water_fill, Claim};
 use crate::placement::{Cohorts, Group, Space};
 use crate::profile::GpuProfile;
@@ -186,10 +187,16 @@ pub fn recompute(
     gen: u64,
     running: &dyn Fn(u32) -> bool,
     s: &mut Scratch,
-) {
-    for i in 0..cohorts.live.len() {
-        let id = cohorts.live[i];
-        cohorts.get_mut(id).rate = 0.0;
+    now: Ns,
+) -> Outcome {
+    // Every cohort of a running space gets its rate from the bandwidth pass below; only those
+    // of spaces switched out need a zero.
+    let all_run = visit.len() == spaces.len() && visit.iter().all(|&v| running(v));
+    if !all_run {
+        for i in 0..cohorts.live.len() {
+            let id = cohorts.live[i];
+            cohorts.get_mut(id).rate = 0.0;
+        }
     }
     // Each group's shares depend on its own residents only: the order spaces are visited in
     // does not matter.
@@ -255,13 +262,47 @@ pub fn recompute(
         }
         share_global_bandwidth(w, cohorts, running, s);
     }
-    // What the power model needs.
+    // What the power model needs, and the next completion, in one pass (sums in live order).
+    let mut out = Outcome::default();
     for i in 0..cohorts.live.len() {
         let id = cohorts.live[i];
         let c = cohorts.get_mut(id);
         let k = &w.kernels[c.kernel as usize];
         c.issue_used = (c.rate * p.full_sm_ns(k) * c.blocks_per_sm as f64).min(1.0);
         c.dram_bytes_per_ns = c.rate * k.bytes_per_block * (c.blocks_per_sm * c.n_sms) as f64;
+        if c.rate <= 0.0 {
+            continue;
+        }
+        if k.op.is_tensor() {
+            out.tensor_busy_sms += c.issue_used * c.n_sms as f64;
+        } else {
+            out.fp32_busy_sms += c.issue_used * c.n_sms as f64;
+        }
+        out.dram_gbs += c.dram_bytes_per_ns;
+        let t = now + ceil_ns(c.remaining / c.rate);
+        if out.next.is_none_or(|(nt, _)| t < nt) {
+            out.next = Some((t, id));
+        }
+    }
+    out
+}
+
+/// What a recomputation gives the engine: issue slots used (SMs' worth) by tensor and by other
+/// work, DRAM GB/s, and the next completion (time, cohort).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outcome {
+    pub tensor_busy_sms: f64,
+    pub fp32_busy_sms: f64,
+    pub dram_gbs: f64,
+    pub next: Option<(Ns, u32)>,
+}
+
+/// Nanoseconds to cover `x` (>= 0), rounded up; huge values saturate.
+pub fn ceil_ns(x: f64) -> Ns {
+    if x.is_finite() {
+        x.max(0.0).ceil().min(u64::MAX as f64 / 4.0) as Ns
+    } else {
+        u64::MAX / 4
     }
 }
 

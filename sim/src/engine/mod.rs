@@ -643,7 +643,7 @@ impl<'w> Engine<'w> {
         let (slicers, slots) = (&self.slicers, &self.slots);
         let running = |s: u32| space_running(slicers, slots, s);
         let gen = self.rates_gen;
-        progress::recompute(
+        let out = progress::recompute(
             self.w,
             &mut self.spaces,
             &self.running_spaces,
@@ -652,32 +652,20 @@ impl<'w> Engine<'w> {
             gen,
             &running,
             &mut self.scratch,
+            self.now,
         );
         // Activity for power, and the next completion.
-        let mut a = Activity::default();
-        let mut next: Option<(Ns, u32)> = None;
+        let mut a = Activity {
+            tensor_busy_sms: out.tensor_busy_sms,
+            fp32_busy_sms: out.fp32_busy_sms,
+            dram_gbs: out.dram_gbs,
+            ..Activity::default()
+        };
         // Whole SM counts: the sum is exact in any order.
         for &si in &self.running_spaces {
             a.active_sms += self.spaces[si as usize].busy_sms as f64;
         }
-        for &id in &self.cohorts.live {
-            let c = &self.cohorts.get(id);
-            if c.rate <= 0.0 {
-                continue;
-            }
-            let k = &self.w.kernels[c.kernel as usize];
-            if k.op.is_tensor() {
-                a.tensor_busy_sms += c.issue_used * c.n_sms as f64;
-            } else {
-                a.fp32_busy_sms += c.issue_used * c.n_sms as f64;
-            }
-            a.dram_gbs += c.dram_bytes_per_ns;
-            let t = self.now + ceil_ns(c.remaining / c.rate);
-            if next.is_none_or(|(nt, _)| t < nt) {
-                next = Some((t, id));
-            }
-        }
-        self.next_done = next;
+        self.next_done = out.next;
         self.activity = a;
         self.watts = self.power.watts(&a, self.eff_mhz);
         if let Some(rec) = self.rec.as_mut() {
@@ -732,6 +720,7 @@ impl<'w> Engine<'w> {
             fresh_gen,
             &running,
             &mut scratch,
+            self.now,
         );
         for &id in &self.cohorts.live {
             let (kept, fresh) = (self.cohorts.get(id).rate, cohorts.get(id).rate);
@@ -837,12 +826,3 @@ const FAST_LIMIT_ROUNDS: u32 = 3;
 
 /// Most ticks one step fast-forwards.
 const FAST_FORWARD_BATCH: u32 = 4096;
-
-/// Nanoseconds to cover `x` (>= 0), rounded up; huge values saturate.
-fn ceil_ns(x: f64) -> Ns {
-    if x.is_finite() {
-        x.max(0.0).ceil().min(u64::MAX as f64 / 4.0) as Ns
-    } else {
-        u64::MAX / 4
-    }
-}
