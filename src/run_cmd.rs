@@ -93,6 +93,8 @@ impl Recorder for Tee<'_> {
 struct Prepared {
     path: PathBuf,
     workload: simgpu_sim::Workload,
+    /// The same clients each alone on a GPU (None for a dedicated scenario): slowdown's reference.
+    alone: Option<simgpu_sim::Workload>,
     /// The profile file read, when it did not come built in.
     profile_file: Option<PathBuf>,
 }
@@ -102,12 +104,35 @@ fn prepare(path: &Path, a: &RunArgs) -> Result<Prepared, String> {
     let scn = simgpu_sim::Scenario::parse(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
     let resolved = profiles::resolve(&scn, a.gpu_profile.as_deref(), a.models.as_deref(), path)?;
     let mut w = scn.bind(&resolved.profile).map_err(|e| e.to_string())?;
-    w.set_profile_origin(&resolved.origin);
-    if let Some(s) = a.seed {
-        w.set_seed(s);
+    let mut alone = scn.bind_alone(&resolved.profile).map_err(|e| e.to_string())?;
+    for w in std::iter::once(&mut w).chain(alone.as_mut()) {
+        w.set_profile_origin(&resolved.origin);
+        if let Some(s) = a.seed {
+            w.set_seed(s);
+        }
     }
     let profile_file = (resolved.origin != "built-in").then(|| PathBuf::from(&resolved.origin));
-    Ok(Prepared { path: path.to_path_buf(), workload: w, profile_file })
+    Ok(Prepared { path: path.to_path_buf(), workload: w, alone, profile_file })
+}
+
+/// Runs the clients alone and fills in each client's `slowdown` against it.
+fn add_slowdown(p: &Prepared, report: &mut simgpu_sim::Report, max_events: u64) -> Result<(), String> {
+    let Some(alone) = &p.alone else { return Ok(()) };
+    let mut progress = |_: simgpu_sim::Progress| !STOP.load(Ordering::SeqCst);
+    let opts = RunOptions {
+        max_events: Some(max_events),
+        progress: Some(&mut progress),
+        account_time: true,
+        ..Default::default()
+    };
+    match simgpu_sim::run_with(alone, opts) {
+        Ok(r) => {
+            simgpu_sim::slowdown::attribute_all(report, &r);
+            Ok(())
+        }
+        Err(s) if s.error == RunError::Interrupted => Err(INTERRUPTED.to_string()),
+        Err(s) => Err(format!("{}: the clients alone (for slowdown): {}", p.path.display(), s.error)),
+    }
 }
 
 /// Refuses a run whose estimate is over the limit.
@@ -187,7 +212,7 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
         true
     };
     let recorder: Option<&mut dyn Recorder> = if tee.0.is_empty() { None } else { Some(&mut tee) };
-    let opts = RunOptions { recorder, max_events: Some(max_events), progress: Some(&mut progress) };
+    let opts = RunOptions { recorder, max_events: Some(max_events), progress: Some(&mut progress), account_time: true };
     let result = simgpu_sim::run_with(w, opts);
     if let Some(b) = bar.take() {
         b.finish_and_clear();
@@ -202,6 +227,10 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
     };
     report.sim.wall_ms = start.elapsed().as_secs_f64() * 1e3;
     drop(tee);
+    if let Err(e) = add_slowdown(&prepared, &mut report, max_events) {
+        files::remove_pending();
+        return Err(e);
+    }
     if let Some(t) = trace.take() {
         t.finish()?;
     }
@@ -260,7 +289,12 @@ fn run_several(a: &RunArgs) -> Result<(), String> {
             .map(|p| {
                 let start = Instant::now();
                 let mut progress = |_: simgpu_sim::Progress| !STOP.load(Ordering::SeqCst);
-                let opts = RunOptions { recorder: None, max_events: Some(max_events), progress: Some(&mut progress) };
+                let opts = RunOptions {
+                    recorder: None,
+                    max_events: Some(max_events),
+                    progress: Some(&mut progress),
+                    account_time: true,
+                };
                 let r = simgpu_sim::run_with(&p.workload, opts);
                 if let Some(b) = &bar {
                     b.inc(1);
@@ -268,6 +302,7 @@ fn run_several(a: &RunArgs) -> Result<(), String> {
                 match r {
                     Ok(mut r) => {
                         r.sim.wall_ms = start.elapsed().as_secs_f64() * 1e3;
+                        add_slowdown(p, &mut r, max_events)?;
                         trim(&mut r, a);
                         Ok(r)
                     }

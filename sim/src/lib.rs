@@ -33,6 +33,7 @@ mod samples;
 mod scenario;
 pub mod sharing;
 mod slab;
+pub mod slowdown;
 mod sm_set;
 pub mod spec;
 mod stats;

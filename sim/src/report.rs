@@ -34,6 +34,14 @@ pub struct ClientReport {
     /// output unless asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_entries: Option<Vec<KernelReport>>,
+    /// Its time in the measured window by state, when the run accounted time
+    /// ([`crate::RunOptions::account_time`]); the input of `slowdown`.
+    #[serde(skip)]
+    pub time_account: Option<crate::slowdown::TimeAccount>,
+    /// What it lost against running alone, and what from (filled in by
+    /// [`crate::slowdown::attribute_all`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slowdown: Option<crate::slowdown::Slowdown>,
 }
 
 /// The kernels of one name in a client: how often they ran and their share of its GPU time.

@@ -31,6 +31,9 @@ pub struct RunOptions<'a> {
     /// Called every few tens of thousands of events; returning false stops the run
     /// ([`RunError::Interrupted`]).
     pub progress: Option<&'a mut dyn FnMut(Progress) -> bool>,
+    /// Keep each client's time by state (`ClientReport::time_account`), the input of
+    /// [`crate::slowdown::attribute_all`].
+    pub account_time: bool,
 }
 
 /// A run that stopped early: why, and the report of what it simulated until then.
@@ -51,6 +54,9 @@ pub fn run(w: &Workload) -> Report {
 /// Steps an engine until it ends, honouring the event limit and the progress callback.
 /// `events` counts over all GPUs (and both passes of a recorded multi-GPU run).
 fn drive(e: &mut Engine<'_>, i: usize, w: &Workload, events: &mut u64, ctl: &mut Control<'_>) {
+    if ctl.account_time {
+        e.account_time();
+    }
     let limit = ctl.max_events.unwrap_or(u64::MAX);
     let base = *events - e.events();
     // One comparison per event: the next event count at which to look up.
@@ -82,6 +88,7 @@ fn drive(e: &mut Engine<'_>, i: usize, w: &Workload, events: &mut u64, ctl: &mut
 struct Control<'a> {
     max_events: Option<u64>,
     progress: Option<&'a mut dyn FnMut(Progress) -> bool>,
+    account_time: bool,
 }
 
 /// Runs a workload with a recorder, an event limit and a progress callback. A run stopped early
@@ -91,8 +98,8 @@ struct Control<'a> {
 /// finished early idles (at idle power, its controller ticking) until then. With a recorder
 /// that window is found by a first pass without it, since the recorder follows one GPU at a time.
 pub fn run_with(w: &Workload, opts: RunOptions<'_>) -> Result<Report, Stopped> {
-    let RunOptions { mut recorder, max_events, progress } = opts;
-    let mut ctl = Control { max_events, progress };
+    let RunOptions { mut recorder, max_events, progress, account_time } = opts;
+    let mut ctl = Control { max_events, progress, account_time };
     let mut events = 0u64;
     let mut error = None;
     let mut reports = Vec::with_capacity(w.gpus.len());
@@ -144,6 +151,7 @@ fn parallel(w: &Workload, ctl: &mut Control<'_>) -> (Vec<Report>, Option<RunErro
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
     let n = w.gpus.len();
     let limit = ctl.max_events.unwrap_or(u64::MAX);
+    let account_time = ctl.account_time;
     let (stop, total, end, done) = (AtomicBool::new(false), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let barrier = std::sync::Barrier::new(n);
     // Steps until the engine ends, adding to the shared count every so often.
@@ -171,6 +179,9 @@ fn parallel(w: &Workload, ctl: &mut Control<'_>) -> (Vec<Report>, Option<RunErro
                 let (run, barrier, end, stop, done) = (&run, &barrier, &end, &stop, &done);
                 s.spawn(move || {
                     let mut e = Engine::for_gpu(g, i as u32, None);
+                    if account_time {
+                        e.account_time();
+                    }
                     run(&mut e);
                     end.fetch_max(e.now(), SeqCst);
                     if e.error().is_some() {

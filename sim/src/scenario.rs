@@ -348,6 +348,17 @@ impl Scenario {
         Workload::build(&w, &layout, gpu).map_err(|e| self.located(e))
     }
 
+    /// The same clients each alone on a GPU of its own (a `dedicated` layout): the reference of
+    /// slowdown attribution. None where the scenario is dedicated already.
+    pub fn bind_alone(&self, gpu: &GpuProfile) -> Result<Option<Workload>, InputError> {
+        if self.spec.sharing == Sharing::Dedicated {
+            return Ok(None);
+        }
+        let (w, _) = self.to_spec();
+        let layout = Layout::whole_gpu(Sharing::Dedicated, &vec![None; w.clients.len()]);
+        Workload::build(&w, &layout, gpu).map(Some).map_err(|e| self.located(e))
+    }
+
     /// A spec error at the line of the field its path names (or of the nearest enclosing one).
     pub fn located(&self, e: SpecError) -> InputError {
         let path = self.in_file(&e.path);

@@ -6,6 +6,7 @@ use crate::event_queue::Ns;
 use crate::power::Activity;
 use crate::report::{ClientReport, GpuStats, KernelReport, KernelSummary, Report, SimStats};
 use crate::samples::Samples;
+use crate::slowdown::{Cause, Lost, TimeAccount};
 use crate::workload::GpuWorkload;
 
 #[derive(Debug, Default)]
@@ -15,6 +16,11 @@ struct ClientStats {
     window_start: Ns,
     last_done: Ns,
     finished: bool,
+    /// Time by state since the start (kept only when the run accounts time), and its values at
+    /// the measured window's start and at the last measured completion.
+    acct: TimeAccount,
+    acct_start: TimeAccount,
+    acct_end: Option<TimeAccount>,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +60,8 @@ pub(crate) struct Stats {
     kernels: Vec<KernelStats>,
     warmup: Vec<u64>,
     integ: Integrals,
+    /// Whether clients' time is accounted by state (for slowdown attribution).
+    accounting: bool,
 }
 
 impl Stats {
@@ -71,6 +79,7 @@ impl Stats {
             kernels: (0..w.kernels.len()).map(|_| KernelStats::default()).collect(),
             warmup: w.clients.iter().map(|c| c.warmup).collect(),
             integ: Integrals { min_clock: clock_mhz, ..Integrals::default() },
+            accounting: false,
         }
     }
 
@@ -85,6 +94,21 @@ impl Stats {
         i.eff_clock_ns += eff_mhz * dtf;
         i.busy_sm_ns += a.active_sms * dtf;
         i.dram_bytes += a.dram_gbs * dtf;
+    }
+
+    /// Keep each client's time by state from now on.
+    pub fn account_time(&mut self) {
+        self.accounting = true;
+    }
+
+    /// Client `ci` spent `dt` ns in state `cause` (not executing).
+    pub fn account(&mut self, ci: usize, cause: Cause, dt: f64) {
+        self.clients[ci].acct.ns[cause as usize] += dt;
+    }
+
+    /// Client `ci` spent `dt` ns executing, with these fractions of its reference rate lost.
+    pub fn account_executing(&mut self, ci: usize, dt: f64, lost: &Lost) {
+        self.clients[ci].acct.add_executing(dt, lost);
     }
 
     /// Energy since the last call (the controller's period), in joules.
@@ -115,7 +139,9 @@ impl Stats {
     /// Request number `n` (from 1) of a client was issued at `issue`.
     pub fn request_started(&mut self, ci: usize, n: u64, issue: Ns) {
         if n == self.warmup[ci] + 1 {
-            self.clients[ci].window_start = issue;
+            let c = &mut self.clients[ci];
+            c.window_start = issue;
+            c.acct_start = c.acct;
         }
     }
 
@@ -125,6 +151,9 @@ impl Stats {
             let c = &mut self.clients[ci];
             c.latencies.push(latency);
             c.last_done = now;
+            if self.accounting {
+                c.acct_end = Some(c.acct);
+            }
         }
     }
 
@@ -151,6 +180,11 @@ impl Stats {
             let end = if s.finished { s.last_done } else { now };
             let window = end.saturating_sub(s.window_start) as f64 / 1e9;
             let throughput = if window > 0.0 { n as f64 * c.units_per_request / window } else { 0.0 };
+            // Over the same window as the throughput.
+            let time_account = self.accounting.then(|| {
+                let end = if s.finished { s.acct_end.unwrap_or(s.acct) } else { s.acct };
+                end.minus(&s.acct_start)
+            });
             let kernels: Vec<KernelReport> = c
                 .kernel_ids
                 .iter()
@@ -174,6 +208,8 @@ impl Stats {
                 sm_cap: c.sm_cap,
                 kernels: KernelSummary::of(&kernels),
                 kernel_entries: Some(kernels),
+                time_account,
+                slowdown: None,
             });
         }
         let i = &self.integ;

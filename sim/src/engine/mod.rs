@@ -148,6 +148,11 @@ pub struct Engine<'w> {
     pause_at: u64,
     /// Where the run ends at the latest: the workload's horizon, or a later common end.
     horizon: Ns,
+    /// Whether each client's time is accounted by state (slowdown attribution), and per client
+    /// the fractions of its reference rate its executing kernel loses (set with the rates).
+    accounting: bool,
+    lost: Vec<crate::slowdown::Lost>,
+    lost_weight: Vec<f64>,
 }
 
 /// Whether a space's blocks run now (time-slicing freezes all but the active context).
@@ -224,6 +229,9 @@ impl<'w> Engine<'w> {
             fast_forward: true,
             pause_at: u64::MAX,
             horizon: w.horizon_ns,
+            accounting: false,
+            lost: vec![crate::slowdown::Lost::default(); w.clients.len()],
+            lost_weight: vec![0.0; w.clients.len()],
         };
         if let Some(r) = e.rec.as_mut() {
             let clients = w.clients.iter().map(|c| (c.global as u32, c.name.clone())).collect();
@@ -303,8 +311,79 @@ impl<'w> Engine<'w> {
         if dt > 0 {
             self.cohorts.advance(dt as f64);
             self.stats.advance(dt, self.watts, self.clock.mhz, self.eff_mhz, &self.activity);
+            if self.accounting {
+                self.account(dt as f64);
+            }
         }
         self.now = t;
+    }
+
+    /// Keeps every client's time by state from now on (`slowdown`); a little work per event and
+    /// client.
+    pub fn account_time(&mut self) {
+        self.accounting = true;
+        self.stats.account_time();
+    }
+
+    /// Charges `dt` ns to each client's state (see [`crate::slowdown::Cause`]).
+    fn account(&mut self, dt: f64) {
+        use crate::slowdown::Cause;
+        for ci in 0..self.w.clients.len() {
+            let Some(&lid) = self.hosts[ci].stream.front() else {
+                self.stats.account(ci, Cause::Host, dt);
+                continue;
+            };
+            let l = &self.launches.v[lid as usize];
+            let space = self.w.clients[ci].space;
+            let cause = if !l.visible {
+                Cause::LaunchPath
+            } else if !self.running(space as u32) {
+                match self.slots[space] {
+                    Some((g, _)) if self.slicers[g].switching_until.is_some() => Cause::Switch,
+                    _ => Cause::TimeSlice,
+                }
+            } else if l.running == 0 {
+                Cause::WaitingForSms
+            } else {
+                self.stats.account_executing(ci, dt, &self.lost[ci]);
+                continue;
+            };
+            self.stats.account(ci, cause, dt);
+        }
+    }
+
+    /// Per client, the block-weighted fractions of the reference rate its running cohorts lose
+    /// (each client has one in-order stream: its cohorts are its front launch's).
+    fn set_lost(&mut self) {
+        use crate::slowdown::Lost;
+        let p = &self.rate_params;
+        let at_max = self.w.params.rates.at(self.w.params.clock.max_mhz);
+        let weight = &mut self.lost_weight;
+        weight.iter_mut().for_each(|w| *w = 0.0);
+        self.lost.iter_mut().for_each(|l| *l = Lost::default());
+        let by_min = 1.0 / p.block_min_ns;
+        for &id in &self.cohorts.live {
+            let c = self.cohorts.get(id);
+            if c.rate <= 0.0 {
+                continue;
+            }
+            let k = &self.w.kernels[c.kernel as usize];
+            let demand = c.first_pass.issue_demand;
+            let bps = c.blocks_per_sm as f64;
+            let rate_at = |full: f64| if full > 0.0 { (demand / bps / full).min(by_min) } else { by_min };
+            let l = Lost::from_rates(rate_at(at_max.full_sm_ns(k)), rate_at(p.full_sm_ns(k)), c.first_pass.r0, c.rate);
+            let w = (c.blocks_per_sm * c.n_sms) as f64;
+            let ci = c.client as usize;
+            weight[ci] += w;
+            for (acc, x) in self.lost[ci].0.iter_mut().zip(l.0) {
+                *acc += w * x;
+            }
+        }
+        for (l, &w) in self.lost.iter_mut().zip(weight.iter()) {
+            if w > 0.0 {
+                l.0.iter_mut().for_each(|x| *x /= w);
+            }
+        }
     }
 
     fn complete_due_cohorts(&mut self) {
@@ -676,6 +755,9 @@ impl<'w> Engine<'w> {
                     rec.sample(self.gpu_index, Sample::ClientSms(c.global as u32), self.now, v);
                 }
             }
+        }
+        if self.accounting {
+            self.set_lost();
         }
     }
 
