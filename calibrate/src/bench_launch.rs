@@ -126,3 +126,63 @@ pub fn run_launch(gpu: &Gpu, k: &Kernels, cfg: &LaunchBenchConfig) -> Result<Lau
 fn summary(v: &[f64]) -> Summary {
     summarize(v).unwrap_or(Summary { n: 0, min: f64::NAN, median: f64::NAN, mean: f64::NAN, max: f64::NAN })
 }
+
+/// One round of the launch path in one process: the host's own speed (a fixed CPU loop), the
+/// cost of a launch call, and a launch-bound stream's time per kernel.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct LaunchPathRound {
+    /// Microseconds of a fixed integer loop: how fast this host runs now, apart from CUDA.
+    pub cpu_ref_us: f64,
+    /// CPU time of one launch call (batches of 500 with a synchronize between), us.
+    pub host_launch_us: f64,
+    /// 2,000 launches issued as fast as the host can, to the last one's completion, per kernel, us.
+    pub stream_us_per_kernel: f64,
+}
+
+/// Iterations of the CPU reference loop (about 10 ms on the machines seen so far).
+const CPU_REF_ITERS: u64 = 20_000_000;
+
+/// A fixed amount of integer work whose time says how fast the host runs.
+fn cpu_ref_us() -> f64 {
+    let t0 = Instant::now();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..CPU_REF_ITERS {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+    }
+    std::hint::black_box(x);
+    t0.elapsed().as_secs_f64() * 1e6
+}
+
+/// `rounds` rounds of the launch path, after a warm-up.
+pub fn launch_path(gpu: &Gpu, k: &Kernels, rounds: u32) -> Result<Vec<LaunchPathRound>, HarnessError> {
+    let stream = gpu.stream();
+    for _ in 0..200 {
+        launch_empty(gpu, &k.empty, 1, 1)?;
+    }
+    stream.synchronize()?;
+    const BATCH: u32 = 500;
+    const STREAM: u32 = 2000;
+    let mut out = Vec::new();
+    for _ in 0..rounds.max(1) {
+        let cpu_ref_us = cpu_ref_us();
+        let mut per_call = Vec::new();
+        for _ in 0..4 {
+            let t0 = Instant::now();
+            for _ in 0..BATCH {
+                launch_empty(gpu, &k.empty, 1, 1)?;
+            }
+            per_call.push(t0.elapsed().as_secs_f64() * 1e6 / BATCH as f64);
+            stream.synchronize()?;
+        }
+        let t0 = Instant::now();
+        for _ in 0..STREAM {
+            launch_empty(gpu, &k.empty, 1, 1)?;
+        }
+        stream.synchronize()?;
+        let stream_us_per_kernel = t0.elapsed().as_secs_f64() * 1e6 / STREAM as f64;
+        per_call.sort_by(f64::total_cmp);
+        let host_launch_us = (per_call[1] + per_call[2]) / 2.0;
+        out.push(LaunchPathRound { cpu_ref_us, host_launch_us, stream_us_per_kernel });
+    }
+    Ok(out)
+}

@@ -33,6 +33,9 @@ pub enum Role {
     /// A kernel that spins for `ms` milliseconds and records the gaps in its execution; replies a
     /// [`SliceRecord`].
     Slice { ms: u64 },
+    /// `rounds` rounds of the launch path (host speed, launch call, launch-bound stream); replies
+    /// a list of `LaunchPathRound`.
+    LaunchPath { rounds: u32 },
 }
 
 impl Role {
@@ -44,6 +47,7 @@ impl Role {
             Role::Hold { iters, count } => vec!["hold".into(), iters.to_string(), count.to_string()],
             Role::Probe => vec!["probe".into()],
             Role::Slice { ms } => vec!["slice".into(), ms.to_string()],
+            Role::LaunchPath { rounds } => vec!["launch-path".into(), rounds.to_string()],
         }
     }
 
@@ -60,6 +64,7 @@ impl Role {
             Some("hold") => Role::Hold { iters: arg(args, 1, "ITERS")?, count: arg(args, 2, "COUNT")? },
             Some("probe") => Role::Probe,
             Some("slice") => Role::Slice { ms: arg(args, 1, "MS")? },
+            Some("launch-path") => Role::LaunchPath { rounds: arg(args, 1, "ROUNDS")? },
             other => return Err(HarnessError::Process(format!("unknown worker role {other:?}"))),
         };
         if args.len() > role.args().len() {
@@ -112,6 +117,10 @@ pub fn run_worker(args: &[String]) -> Result<(), HarnessError> {
                 back_to_back: 500,
             };
             reply(&crate::bench_launch::run_launch(&gpu, &k, &cfg)?)?;
+        }
+        Role::LaunchPath { rounds } => {
+            let k = crate::kernels::Kernels::load(&gpu)?;
+            reply(&crate::bench_launch::launch_path(&gpu, &k, rounds)?)?;
         }
         Role::Hold { iters, count } => {
             let k = ProbeKernels::load(&gpu)?;
@@ -200,6 +209,7 @@ mod tests {
             Role::Hold { iters: 123_456_789, count: 8 },
             Role::Probe,
             Role::Slice { ms: 400 },
+            Role::LaunchPath { rounds: 3 },
         ] {
             assert_eq!(Role::parse(&role.args()).unwrap(), role);
         }
@@ -208,7 +218,7 @@ mod tests {
     #[test]
     fn bad_roles_are_errors() {
         let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        for bad in [&[][..], &["nope"], &["hold", "1"], &["slice", "soon"], &["probe", "extra"]] {
+        for bad in [&[][..], &["nope"], &["hold", "1"], &["slice", "soon"], &["probe", "extra"], &["launch-path"]] {
             assert!(Role::parse(&words(bad)).is_err(), "{bad:?}");
         }
     }

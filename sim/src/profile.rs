@@ -116,6 +116,9 @@ pub struct LaunchParams {
     pub launch_latency_us: Param<f64>,
     /// Extra launch latency when the launch travels through the MPS server.
     pub mps_extra_latency_us: Param<f64>,
+    /// Extra host CPU time of one launch call made by an MPS client (negative where the MPS
+    /// client's call is cheaper); added to every host gap of an MPS client.
+    pub mps_host_launch_extra_us: Param<f64>,
     /// Shortest time a block takes, however little work it has.
     pub block_min_us: Param<f64>,
     /// Time per block the block scheduler needs to dispatch a wide grid. Recorded; not modelled yet.
@@ -324,6 +327,16 @@ impl GpuProfile {
                 return Err((name.into(), format!("must be a time from 0 to {MAX_PROFILE_TIME_US:e} us")));
             }
         }
+        // A signed difference: an MPS client's launch call may cost less than a plain one, never
+        // less than nothing.
+        let host = self.launch.host_launch_us.value;
+        let extra = self.launch.mps_host_launch_extra_us.value;
+        if !(extra.is_finite() && (-host..=MAX_PROFILE_TIME_US).contains(&extra)) {
+            return Err((
+                "launch.mps_host_launch_extra_us".into(),
+                format!("must be from -launch.host_launch_us ({host}) to {MAX_PROFILE_TIME_US:e} us"),
+            ));
+        }
         let period_ms = self.clock.period_ms.value;
         if !(period_ms.is_finite() && period_ms * 1e3 <= MAX_PROFILE_TIME_US) {
             return Err((
@@ -408,6 +421,7 @@ impl GpuProfile {
             ("launch.host_launch_us", &l.host_launch_us.source),
             ("launch.launch_latency_us", &l.launch_latency_us.source),
             ("launch.mps_extra_latency_us", &l.mps_extra_latency_us.source),
+            ("launch.mps_host_launch_extra_us", &l.mps_host_launch_extra_us.source),
             ("launch.block_min_us", &l.block_min_us.source),
             ("launch.block_dispatch_ns", &l.block_dispatch_ns.source),
             ("sharing.warps_to_saturate_issue", &sh.warps_to_saturate_issue.source),

@@ -58,6 +58,8 @@ pub(crate) struct Client {
     pub units_per_request: f64,
     pub sm_cap: u32,
     pub launch_latency_ns: Ns,
+    /// Added to every host gap before a launch (signed: an MPS client's call may be cheaper).
+    pub host_launch_extra_ns: i64,
 }
 
 /// The SMs one context sees, and the bandwidth pool its blocks draw on.
@@ -270,6 +272,7 @@ fn bind_client(
         units_per_request: c.units_per_request,
         sm_cap: plan.sm_cap,
         launch_latency_ns: us_to_ns(plan.launch_latency_us),
+        host_launch_extra_ns: (plan.host_launch_extra_us * 1e3).round() as i64,
     });
 }
 

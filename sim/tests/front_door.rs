@@ -246,3 +246,27 @@ fn an_event_limit_is_met_exactly_where_ticks_are_fast_forwarded() {
         assert!(stopped.partial.sim.ticks_fast_forwarded > 0);
     }
 }
+
+#[test]
+fn an_mps_clients_launch_calls_cost_what_the_profile_says() {
+    // One host-bound client (200 launches of a tiny kernel, 10 us apart) alone, in its own
+    // context and as an MPS client whose launch call costs 1 us more (the GPU-side extra
+    // latency set to 0): each request takes 200 us longer, and nothing else moves.
+    let mut gpu = h100();
+    gpu.launch.mps_extra_latency_us.value = 0.0;
+    gpu.launch.mps_host_launch_extra_us.value = 1.0;
+    let mut c = fma_client("decode", 1, 5);
+    c.kernels[0].per_block.flops = 1e3;
+    c.kernels[0].host_gap_us = Some(10.0);
+    c.kernels[0].repeat = 200;
+    let spec = workload(vec![c]);
+    let latency = |sharing: Sharing, gpu: &GpuProfile| {
+        let w = Workload::build(&spec, &Layout::whole_gpu(sharing, &[None]), gpu).unwrap();
+        run_checked(&w).clients[0].latency_us.unwrap().mean
+    };
+    let (plain, mps) = (latency(Sharing::Streams, &gpu), latency(Sharing::Mps, &gpu));
+    assert!((mps - plain - 200.0).abs() < 1e-6, "plain {plain} us, MPS {mps} us");
+    // A cheaper call (negative extra) takes time off each gap.
+    gpu.launch.mps_host_launch_extra_us.value = -4.0;
+    assert!((latency(Sharing::Mps, &gpu) - plain + 800.0).abs() < 1e-6);
+}

@@ -10,11 +10,12 @@ pub mod gemm;
 pub mod issue;
 pub mod launch;
 pub mod mps;
+pub mod mps_launch;
 pub mod power;
 pub mod streams;
 pub mod timeslice;
 
-const ALL: [Step; 10] = [
+const ALL: [Step; 11] = [
     device::STEP,
     fma::STEP,
     issue::STEP,
@@ -24,6 +25,7 @@ const ALL: [Step; 10] = [
     streams::STEP,
     timeslice::STEP,
     mps::STEP,
+    mps_launch::STEP,
     power::STEP,
 ];
 

@@ -73,7 +73,9 @@ impl Engine<'_> {
 
     fn gap_before(&self, ci: usize, op: usize) -> Ns {
         let c = &self.w.clients[ci];
-        self.w.kernels[c.ops[op].kernel as usize].host_gap_ns
+        let gap = self.w.kernels[c.ops[op].kernel as usize].host_gap_ns;
+        // The launch call's extra cost under MPS (bounded by the profile; never below no gap).
+        gap.saturating_add_signed(c.host_launch_extra_ns)
     }
 
     fn start_request(&mut self, ci: usize) {

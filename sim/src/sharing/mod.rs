@@ -25,6 +25,8 @@ pub(crate) struct MemberPlan {
     pub sm_cap: u32,
     /// From the launch call until the kernel can start on an idle GPU.
     pub launch_latency_us: f64,
+    /// Host time each launch call costs beyond a plain context's (MPS clients).
+    pub host_launch_extra_us: f64,
 }
 
 /// Contexts that take turns on the same SMs.
@@ -83,6 +85,7 @@ fn one_context(p: &Partition, partition_sms: u32, gpu: &GpuProfile) -> Arrangeme
         process: 0,
         sm_cap: partition_sms,
         launch_latency_us: gpu.launch.launch_latency_us.value,
+        host_launch_extra_us: 0.0,
     };
     Arrangement { members: vec![plan; p.members.len()], contexts: 1, time_slice: None }
 }

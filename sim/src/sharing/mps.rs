@@ -5,7 +5,8 @@
 //!
 //! Mode rules: all members share one context (one SM space) through the MPS server, each member
 //! its own process (so the cross-client issue share and carve-out rules apply between them);
-//! a launch pays `launch.mps_extra_latency_us` on top of the usual latency; caps come from
+//! a launch pays `launch.mps_extra_latency_us` on top of the usual latency, and its call on the host
+//! `launch.mps_host_launch_extra_us` on top of every host gap; caps come from
 //! `mps_thread_percentage` with the profile's `sharing.mps_sm_granularity` and `sharing.mps_min_sms`.
 
 use super::{Arrangement, MemberPlan, Mode};
@@ -44,6 +45,7 @@ impl Mode for Mps {
                     None => partition_sms,
                 },
                 launch_latency_us: latency,
+                host_launch_extra_us: gpu.launch.mps_host_launch_extra_us.value,
             })
             .collect();
         Arrangement { members, contexts: 1, time_slice: None }

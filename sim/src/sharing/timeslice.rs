@@ -30,6 +30,7 @@ impl Mode for Timeslice {
                 process: i,
                 sm_cap: partition_sms,
                 launch_latency_us: gpu.launch.launch_latency_us.value,
+                host_launch_extra_us: 0.0,
             })
             .collect();
         let slice = SliceParams {
