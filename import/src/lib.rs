@@ -7,6 +7,7 @@
 pub mod compare;
 pub mod ncu_csv;
 pub mod nsys_sqlite;
+pub mod op_flops;
 pub mod render;
 pub mod repeat;
 pub mod torch_trace;
@@ -52,8 +53,17 @@ pub struct Imported {
 /// Matrix-multiply-like ops and kernels run on tensor cores (in their input's precision).
 fn is_matmul(op: Option<&str>, kernel: &str) -> bool {
     let op_mm = op.is_some_and(|o| {
-        ["aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear", "aten::_scaled_mm"]
-            .contains(&o)
+        [
+            "aten::mm",
+            "aten::addmm",
+            "aten::_addmm_activation",
+            "aten::bmm",
+            "aten::baddbmm",
+            "aten::matmul",
+            "aten::linear",
+            "aten::_scaled_mm",
+        ]
+        .contains(&o)
             || o.contains("scaled_dot_product")
             || o.contains("flash")
     });
@@ -197,13 +207,16 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
         Some(text) => Some(ncu_csv::parse(text)?),
         None => None,
     };
-    let mut per_op: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    // Kernels per op, and matmul-like kernels per op (FLOPs from shapes go to those alone).
+    let mut per_op: std::collections::HashMap<i64, (usize, usize)> = std::collections::HashMap::new();
     for k in &ks {
         if let Some(o) = &k.op {
-            *per_op.entry(o.external_id).or_default() += 1;
+            let e = per_op.entry(o.external_id).or_default();
+            e.0 += 1;
+            e.1 += is_matmul(Some(&o.name), &k.full_name) as usize;
         }
     }
-    let (mut n_flops, mut n_ncu, mut n_shapes, mut n_none) = (0, 0, 0, 0);
+    let (mut n_flops, mut n_shape_flops, mut n_ncu, mut n_shapes, mut n_none) = (0, 0, 0, 0, 0);
     let mut joined = 0usize;
     let mut ncu_at = 0usize;
     let mut join_stopped: Option<String> = None;
@@ -211,9 +224,18 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
     let mut sources = Vec::with_capacity(ks.len());
     for (i, k) in ks.iter().enumerate() {
         let name = short_name(&k.full_name);
-        let share = k.op.as_ref().map_or(1.0, |o| per_op.get(&o.external_id).copied().unwrap_or(1) as f64);
-        let flops = k.op.as_ref().and_then(|o| o.flops).map(|f| f / share);
-        n_flops += flops.is_some() as usize;
+        let (share, mm_share) = k.op.as_ref().map_or((1.0, 1.0), |o| {
+            let (n, mm) = per_op.get(&o.external_id).copied().unwrap_or((1, 1));
+            (n.max(1) as f64, mm.max(1) as f64)
+        });
+        let profiled = k.op.as_ref().and_then(|o| o.flops).map(|f| f / share);
+        let shaped = match (&k.op, profiled) {
+            (Some(o), None) if is_matmul(Some(&o.name), &k.full_name) => op_flops::from_shapes(o).map(|f| f / mm_share),
+            _ => None,
+        };
+        n_flops += profiled.is_some() as usize;
+        n_shape_flops += shaped.is_some() as usize;
+        let flops = profiled.or(shaped);
         // Nsight Compute rows join in launch order while names agree.
         let mut from_ncu = None;
         if let (Some(rows), None) = (&ncu, &join_stopped) {
@@ -277,8 +299,9 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
     }
     let n = ks.len();
     notes.push(format!(
-        "work: FLOPs from the profiler for {n_flops} of {n} kernels (with_flops=True counts matmuls and \
-         elementwise ops, not attention or custom kernels: those run on their bytes and instructions only)"
+        "work: FLOPs from the profiler for {n_flops} of {n} kernels, from the input shapes for {n_shape_flops} \
+         (fused matmuls and attention, which with_flops=True leaves out); the rest run on their bytes and \
+         instructions only"
     ));
     notes.push(format!(
         "DRAM bytes: Nsight Compute for {n_ncu}, estimated from input shapes for {n_shapes} (inputs read \

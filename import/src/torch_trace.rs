@@ -59,6 +59,8 @@ struct Args {
     input_dims: Option<Vec<serde_json::Value>>,
     #[serde(rename = "Input type", default)]
     input_type: Option<Vec<serde_json::Value>>,
+    #[serde(rename = "Concrete Inputs", default)]
+    concrete_inputs: Option<Vec<serde_json::Value>>,
 }
 
 /// One kernel of the trace, with what launched it.
@@ -93,6 +95,10 @@ pub struct OpInfo {
     pub input_bytes: Option<f64>,
     /// The first tensor input's element type (`c10::BFloat16`, `float`, ...).
     pub dtype: Option<String>,
+    /// Each input's dimensions (empty for a scalar or where the trace has no shapes).
+    pub dims: Vec<Vec<f64>>,
+    /// Each input's value where the profiler recorded it (`Concrete Inputs`: scalars, flags).
+    pub concrete: Vec<String>,
 }
 
 /// A `ProfilerStep#N` span on the host.
@@ -179,8 +185,29 @@ pub fn parse(text: &str) -> Result<Trace, String> {
                 if let Some(id) = args.external_id {
                     let dtype =
                         args.input_type.as_ref().and_then(|t| t.first()).and_then(|t| t.as_str()).map(String::from);
-                    let info =
-                        OpInfo { name, external_id: id, flops: args.flops, input_bytes: input_bytes(&args), dtype };
+                    let dims = args
+                        .input_dims
+                        .iter()
+                        .flatten()
+                        .map(|d| {
+                            d.as_array().map_or(Vec::new(), |d| d.iter().map(|x| x.as_f64().unwrap_or(0.0)).collect())
+                        })
+                        .collect();
+                    let concrete = args
+                        .concrete_inputs
+                        .iter()
+                        .flatten()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), String::from))
+                        .collect();
+                    let info = OpInfo {
+                        name,
+                        external_id: id,
+                        flops: args.flops,
+                        input_bytes: input_bytes(&args),
+                        dtype,
+                        dims,
+                        concrete,
+                    };
                     ops.insert(id, info);
                 }
             }

@@ -27,7 +27,7 @@ For each workload NAME the --out directory receives:
     NAME.unprofiled.json   step time measured without the profiler
 
 Workload names: qwen7b-decode-b1-eager, qwen7b-decode-b16-eager,
-qwen7b-decode-b1-graph, qwen7b-prefill-1024, bge-base-b64-s256.
+qwen7b-decode-b1-graph, qwen7b-prefill-1024, bge-base-b64-s256, encoder-b64-s512-h1024.
 """
 
 import argparse
@@ -92,6 +92,9 @@ WORKLOADS = {
     "qwen7b-decode-b1-graph": ("qwen", dict(mode="decode", batch=1, graph=True)),
     "qwen7b-prefill-1024": ("qwen", dict(mode="prefill", batch=1, graph=False)),
     "bge-base-b64-s256": ("bert", dict()),
+    # The power probe's encoder load (tools/capture/power_probe.py): torch's own
+    # TransformerEncoderLayer (eval, native fast path), so the same kernels run.
+    "encoder-b64-s512-h1024": ("encoder", dict()),
 }
 
 # enable_gqa appeared in torch 2.5; older versions need the KV heads repeated.
@@ -333,6 +336,25 @@ def qwen_workload(model: QwenDecoder, mode, batch, graph):
     return step  # the closure keeps g (and its memory pool) alive until dropped
 
 
+class TorchEncoderLayer:
+    """nn.TransformerEncoderLayer(1024, 16, 4096, batch_first=True), input (64, 512, 1024), or tiny."""
+
+    def __init__(self, init: Init, tiny: bool):
+        d, heads, ffn, self.batch, self.seq = (32, 4, 64, 2, 8) if tiny else (1024, 16, 4096, 64, 512)
+        self.hidden = d
+        self.device = init.device
+        self.layer = torch.nn.TransformerEncoderLayer(d, heads, ffn, batch_first=True, device=init.device,
+                                                      dtype=init.dtype).eval()
+        self.x = torch.randn(self.batch, self.seq, d, device=init.device, dtype=init.dtype)
+
+
+def encoder_workload(model: TorchEncoderLayer):
+    def step():
+        return model.layer(model.x)
+
+    return step
+
+
 def bert_workload(model: BertEncoder):
     s = model.s
     ids = torch.randint(0, s.vocab, (s.batch, s.seq), device=model.device)
@@ -358,6 +380,8 @@ class Models:
             t0 = time.perf_counter()
             if family == "qwen":
                 self.model = QwenDecoder(TINY_QWEN if self.tiny else QwenShape(), init)
+            elif family == "encoder":
+                self.model = TorchEncoderLayer(init, self.tiny)
             else:
                 self.model = BertEncoder(TINY_BERT if self.tiny else BertShape(), init)
             sync(self.device)
@@ -381,6 +405,8 @@ def build_step(models, name):
     model = models.get(family)
     if family == "qwen":
         return qwen_workload(model, **params)
+    if family == "encoder":
+        return encoder_workload(model)
     return bert_workload(model)
 
 
@@ -540,6 +566,8 @@ def cpu_smoke(names, out_dir):
         family, params = WORKLOADS[name]
         if family == "qwen":
             expect = (params["batch"], 1)
+        elif family == "encoder":
+            expect = (2, 8, 32)
         else:
             expect = (TINY_BERT.batch, TINY_BERT.hidden)
         assert tuple(out.shape) == expect, f"{name}: output {tuple(out.shape)} != {expect}"
