@@ -138,6 +138,49 @@ pub fn run_dram(gpu: &Gpu, k: &Kernels, cfg: &DramConfig) -> Result<Vec<DramSamp
     Ok(samples)
 }
 
+/// One point of the thread sweep: a few blocks, one per SM, of `threads` threads each.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThreadSample {
+    pub threads_per_block: u32,
+    pub blocks: u32,
+    pub sms_used: u32,
+    /// GB/s per SM in use (read plus written).
+    pub per_sm_gbs: f64,
+    /// `per_sm_gbs` over the block's threads.
+    pub per_thread_gbs: f64,
+    pub clock: ClockReading,
+}
+
+/// Memory parallelism (`memory.per_thread_bw_gbs`): the same copy from DRAM with `blocks` blocks
+/// (far fewer than the SMs, so the GPU-wide limit is out of reach) of 64 .. 1024 threads. Each
+/// thread keeps four float4 loads in flight; what an SM pulls then grows with its threads until
+/// the SM's own cap (Little's law: bytes in flight over latency).
+pub fn run_thread_sweep(gpu: &Gpu, k: &Kernels, blocks: u32, reps: u32) -> Result<Vec<ThreadSample>, HarnessError> {
+    let mut buf = CopyBuffers::new(gpu, 256 << 20, blocks)?;
+    let bytes = 2.0 * (buf.n_vec as usize * VEC_BYTES) as f64;
+    buf.launch(gpu, &k.stream_copy, gpu.info().sm_count.max(1), 1024)?;
+    gpu.stream().synchronize()?;
+    let mut out = Vec::new();
+    for threads in [64u32, 128, 256, 512, 1024] {
+        for _ in 0..reps {
+            let (elapsed, clock) = with_sm_clock(gpu, Duration::from_millis(2), || {
+                time_on_stream(gpu, || buf.launch(gpu, &k.stream_copy, blocks, threads))
+            });
+            let sms_used = buf.sms_used(gpu, blocks)?.max(1);
+            let per_sm_gbs = bytes / elapsed? / 1e9 / sms_used as f64;
+            out.push(ThreadSample {
+                threads_per_block: threads,
+                blocks,
+                sms_used,
+                per_sm_gbs,
+                per_thread_gbs: per_sm_gbs / threads as f64,
+                clock,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// L2 bandwidth (`memory.l2_bw_gbs`): the same copy over 2 x 8 MiB, which stays in L2, two blocks
 /// per SM, 50 launches back to back; GB/s read plus written.
 pub fn run_l2(gpu: &Gpu, k: &Kernels) -> Result<f64, HarnessError> {

@@ -102,6 +102,9 @@ pub struct MemoryParams {
     pub achievable_bw_gbs: Param<f64>,
     /// What one SM can pull at the maximum clock (outstanding requests / latency).
     pub per_sm_bw_gbs: Param<f64>,
+    /// What one resident thread can pull at the maximum clock (Little's law: the bytes a thread
+    /// keeps in flight over DRAM latency), so a block of few threads gets less than the SM's cap.
+    pub per_thread_bw_gbs: Param<f64>,
     pub l2_mb: Param<f64>,
     /// L2 bandwidth (read + written) for data that stays in L2. Recorded; the engine does not model L2 yet.
     pub l2_bw_gbs: Param<f64>,
@@ -291,6 +294,7 @@ impl GpuProfile {
             ("clock.period_ms", &self.clock.period_ms),
             ("memory.achievable_bw_gbs", &self.memory.achievable_bw_gbs),
             ("memory.per_sm_bw_gbs", &self.memory.per_sm_bw_gbs),
+            ("memory.per_thread_bw_gbs", &self.memory.per_thread_bw_gbs),
             ("launch.block_min_us", &self.launch.block_min_us),
             ("sharing.warps_to_saturate_issue", &self.sharing.warps_to_saturate_issue),
             ("sharing.tensor_warps_to_saturate_issue", &self.sharing.tensor_warps_to_saturate_issue),
@@ -416,6 +420,7 @@ impl GpuProfile {
             ("memory.peak_bw_gbs", &m.peak_bw_gbs.source),
             ("memory.achievable_bw_gbs", &m.achievable_bw_gbs.source),
             ("memory.per_sm_bw_gbs", &m.per_sm_bw_gbs.source),
+            ("memory.per_thread_bw_gbs", &m.per_thread_bw_gbs.source),
             ("memory.l2_mb", &m.l2_mb.source),
             ("memory.l2_bw_gbs", &m.l2_bw_gbs.source),
             ("launch.host_launch_us", &l.host_launch_us.source),

@@ -2,8 +2,9 @@
 //!
 //! A block's compute advances at its share of its SM's issue slots times the peak rate of its
 //! kind of work times the clock (or, where the scenario gives its warp instructions and they
-//! take longer, at its share of the SM's instruction issue rate); its DRAM traffic at its share of bandwidth, capped per SM and
-//! shared GPU-wide. A block finishes when both are done (roofline: they overlap), and never
+//! take longer, at its share of the SM's instruction issue rate); its DRAM traffic at its share
+//! of bandwidth: at most what its resident threads keep in flight (per-thread rate x threads),
+//! capped per SM and shared GPU-wide. A block finishes when both are done (roofline: they overlap), and never
 //! faster than the profile's minimum block time.
 //!
 //! Issue share on one SM: demands are min(1, warps / warps_to_saturate). The incumbent (the
@@ -33,6 +34,8 @@ pub struct RateParams {
     pub warp_instructions_per_clk: f64,
     /// Per-SM DRAM cap at this clock, bytes per ns.
     pub per_sm_bw: f64,
+    /// What one resident thread pulls at this clock, bytes per ns (Little's law).
+    pub per_thread_bw: f64,
     pub block_min_ns: f64,
     pub warps_to_saturate: f64,
     pub tensor_warps_to_saturate: f64,
@@ -46,6 +49,7 @@ pub(crate) struct RateBase {
     at_max: RateParams,
     max_mhz: f64,
     per_sm_bw_gbs: f64,
+    per_thread_bw_gbs: f64,
 }
 
 impl RateBase {
@@ -60,13 +64,19 @@ impl RateBase {
             int32: g.rates.int32_ops_per_clk.value,
             warp_instructions_per_clk: g.rates.warp_instructions_per_clk.value,
             per_sm_bw: g.memory.per_sm_bw_gbs.value,
+            per_thread_bw: g.memory.per_thread_bw_gbs.value,
             block_min_ns: g.launch.block_min_us.value * 1000.0,
             warps_to_saturate: g.sharing.warps_to_saturate_issue.value,
             tensor_warps_to_saturate: g.sharing.tensor_warps_to_saturate_issue.value,
             cross_min_share: g.sharing.cross_client_min_issue_share.value,
             in_context_min_share: g.sharing.in_context_min_issue_share.value,
         };
-        RateBase { at_max, max_mhz, per_sm_bw_gbs: g.memory.per_sm_bw_gbs.value }
+        RateBase {
+            at_max,
+            max_mhz,
+            per_sm_bw_gbs: g.memory.per_sm_bw_gbs.value,
+            per_thread_bw_gbs: g.memory.per_thread_bw_gbs.value,
+        }
     }
 
     /// The parameters at an SM clock.
@@ -76,6 +86,7 @@ impl RateBase {
             clock_ghz: clock_mhz / 1000.0,
             // Outstanding requests per SM are fixed, so its pull scales with the clock (assumed).
             per_sm_bw: self.per_sm_bw_gbs * ratio,
+            per_thread_bw: self.per_thread_bw_gbs * ratio,
             ..self.at_max
         }
     }
@@ -325,14 +336,18 @@ fn compute_bound_rates(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &Ra
     }
 }
 
-/// Splits one SM's DRAM cap among its residents (writes `sm_bw`, bytes/ns per SM).
+/// Splits one SM's DRAM cap among its residents (writes `sm_bw`, bytes/ns per SM). A cohort
+/// asks for what its compute rate would consume, but no more than its resident threads can
+/// keep in flight (Little's law: a block of 128 threads cannot pull what 1024 do).
 fn share_sm_bandwidth(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scratch) {
     s.claims.clear();
     for &r in &g.residents {
         let c = &cohorts.get(r);
         let k = &w.kernels[c.kernel as usize];
+        let blocks = c.blocks_per_sm as f64;
+        let in_flight = p.per_thread_bw * k.footprint.threads as f64 * blocks;
         s.claims.push(Claim {
-            demand: c.shares.r0 * k.bytes_per_block * c.blocks_per_sm as f64,
+            demand: (c.shares.r0 * k.bytes_per_block * blocks).min(in_flight),
             weight: c.blocks_per_sm as f64,
             alloc: 0.0,
         });

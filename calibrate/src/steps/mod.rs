@@ -9,17 +9,19 @@ pub mod fma;
 pub mod gemm;
 pub mod issue;
 pub mod launch;
+pub mod memory_parallelism;
 pub mod mps;
 pub mod mps_launch;
 pub mod power;
 pub mod streams;
 pub mod timeslice;
 
-const ALL: [Step; 11] = [
+const ALL: [Step; 12] = [
     device::STEP,
     fma::STEP,
     issue::STEP,
     dram::STEP,
+    memory_parallelism::STEP,
     launch::STEP,
     gemm::STEP,
     streams::STEP,
@@ -30,7 +32,7 @@ const ALL: [Step; 11] = [
 ];
 
 /// Every step, in the order they run. Later steps use what earlier ones found (see
-/// [`crate::step::Found`]): `issue` and `fma` before `streams` and `mps`, `launch` before `mps`,
+/// [`crate::step::Found`]): `issue` and `fma` before `streams` and `mps`, `launch` before `mps`, `dram` before `memory_parallelism`,
 /// `gemm` before `power`.
 pub static TABLE: [Step; ALL.len()] = ALL;
 
