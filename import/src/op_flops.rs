@@ -12,13 +12,14 @@ use crate::torch_trace::OpInfo;
 /// missing.
 pub fn from_shapes(op: &OpInfo) -> Option<f64> {
     let d = |i: usize| op.dims.get(i).filter(|d| !d.is_empty());
-    let name = op.name.as_str();
-    match name {
+    let flops = match op.name.as_str() {
         "aten::mm" | "aten::_scaled_mm" => matmul(d(0)?, d(1)?),
         "aten::addmm" | "aten::_addmm_activation" | "aten::baddbmm" => matmul(d(1)?, d(2)?),
         "aten::bmm" => matmul(d(0)?, d(1)?),
         _ => attention(op),
-    }
+    }?;
+    // A malformed trace (negative or absurd dimensions) gives no count rather than a bad one.
+    (flops.is_finite() && flops > 0.0).then_some(flops)
 }
 
 /// 2·M·K·N for `a` = [.., M, K] and `b` = [.., K, N], times the batch of `a`.
@@ -98,6 +99,8 @@ mod tests {
         let o = op("aten::bmm", &[&[8.0, 16.0, 32.0], &[8.0, 32.0, 64.0]], &[]);
         assert_eq!(from_shapes(&o), Some(2.0 * 8.0 * 16.0 * 32.0 * 64.0));
         assert_eq!(from_shapes(&op("aten::mm", &[&[16.0, 32.0], &[31.0, 64.0]], &[])), None);
+        assert_eq!(from_shapes(&op("aten::mm", &[&[-16.0, 32.0], &[32.0, 64.0]], &[])), None);
+        assert_eq!(from_shapes(&op("aten::mm", &[&[1e300, 1e300], &[1e300, 1e300]], &[])), None);
     }
 
     #[test]
