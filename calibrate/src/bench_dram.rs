@@ -98,6 +98,20 @@ impl CopyBuffers {
         Ok(())
     }
 
+    /// One copy timed on the stream with the SM clock sampled: (seconds, clock, SMs used).
+    fn timed(
+        &mut self,
+        gpu: &Gpu,
+        k: &Kernels,
+        blocks: u32,
+        threads: u32,
+    ) -> Result<(f64, ClockReading, u32), HarnessError> {
+        let (elapsed, clock) = with_sm_clock(gpu, Duration::from_millis(2), || {
+            time_on_stream(gpu, || self.launch(gpu, &k.stream_copy, blocks, threads))
+        });
+        Ok((elapsed?, clock, self.sms_used(gpu, blocks)?))
+    }
+
     fn sms_used(&self, gpu: &Gpu, blocks: u32) -> Result<u32, HarnessError> {
         let smids = gpu.stream().clone_dtoh(&self.smids)?;
         Ok(smids.iter().take(blocks as usize).collect::<BTreeSet<_>>().len() as u32)
@@ -120,14 +134,11 @@ pub fn run_dram(gpu: &Gpu, k: &Kernels, cfg: &DramConfig) -> Result<Vec<DramSamp
     let mut samples = Vec::new();
     for &blocks in &cfg.block_counts {
         for _ in 0..cfg.reps {
-            let (elapsed, clock) = with_sm_clock(gpu, Duration::from_millis(2), || {
-                time_on_stream(gpu, || buf.launch(gpu, &k.stream_copy, blocks, threads))
-            });
-            let elapsed_s = elapsed?;
+            let (elapsed_s, clock, sms_used) = buf.timed(gpu, k, blocks, threads)?;
             samples.push(DramSample {
                 blocks,
                 threads_per_block: threads,
-                sms_used: buf.sms_used(gpu, blocks)?,
+                sms_used,
                 bytes,
                 elapsed_s,
                 gbs: bytes / elapsed_s / 1e9,
@@ -163,11 +174,9 @@ pub fn run_thread_sweep(gpu: &Gpu, k: &Kernels, blocks: u32, reps: u32) -> Resul
     let mut out = Vec::new();
     for threads in [64u32, 128, 256, 512, 1024] {
         for _ in 0..reps {
-            let (elapsed, clock) = with_sm_clock(gpu, Duration::from_millis(2), || {
-                time_on_stream(gpu, || buf.launch(gpu, &k.stream_copy, blocks, threads))
-            });
-            let sms_used = buf.sms_used(gpu, blocks)?.max(1);
-            let per_sm_gbs = bytes / elapsed? / 1e9 / sms_used as f64;
+            let (elapsed_s, clock, sms_used) = buf.timed(gpu, k, blocks, threads)?;
+            let sms_used = sms_used.max(1);
+            let per_sm_gbs = bytes / elapsed_s / 1e9 / sms_used as f64;
             out.push(ThreadSample {
                 threads_per_block: threads,
                 blocks,

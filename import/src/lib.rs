@@ -209,11 +209,13 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
     };
     // Kernels per op, and matmul-like kernels per op (FLOPs from shapes go to those alone).
     let mut per_op: std::collections::HashMap<i64, (usize, usize)> = std::collections::HashMap::new();
-    for k in &ks {
+    let matmul: Vec<bool> =
+        ks.iter().map(|k| is_matmul(k.op.as_ref().map(|o| o.name.as_str()), &k.full_name)).collect();
+    for (k, &mm) in ks.iter().zip(&matmul) {
         if let Some(o) = &k.op {
             let e = per_op.entry(o.external_id).or_default();
             e.0 += 1;
-            e.1 += is_matmul(Some(&o.name), &k.full_name) as usize;
+            e.1 += mm as usize;
         }
     }
     let (mut n_flops, mut n_shape_flops, mut n_ncu, mut n_shapes, mut n_none) = (0, 0, 0, 0, 0);
@@ -230,7 +232,7 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
         });
         let profiled = k.op.as_ref().and_then(|o| o.flops).map(|f| f / share);
         let shaped = match (&k.op, profiled) {
-            (Some(o), None) if is_matmul(Some(&o.name), &k.full_name) => op_flops::from_shapes(o).map(|f| f / mm_share),
+            (Some(o), None) if matmul[i] => op_flops::from_shapes(o).map(|f| f / mm_share),
             _ => None,
         };
         n_flops += profiled.is_some() as usize;
