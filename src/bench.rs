@@ -155,17 +155,21 @@ struct Parallel {
     speedup: f64,
 }
 
-pub fn bench(json: bool, repeat: u32, slow: bool) -> Result<(), String> {
+pub fn bench(json: bool, repeat: u32, slow: bool, only: &[String]) -> Result<(), String> {
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let h100 = crate::profiles::builtin("h100-sxm").ok_or("no built-in h100-sxm")??;
     let mut cases: Vec<(String, String, simgpu_sim::Workload)> = Vec::new();
     for (name, file, text) in BENCHES {
+        if !wanted(name) {
+            continue;
+        }
         let scn = simgpu_sim::Scenario::parse(file, text).map_err(|e| e.to_string())?;
         // The built-in profile, as `simgpu run` picks it from any directory.
         let gpu = crate::profiles::builtin(scn.spec.gpu.get_ref())
             .ok_or_else(|| format!("{file}: no built-in profile"))??;
         cases.push((name.to_string(), file.to_string(), scn.bind(&gpu).map_err(|e| e.to_string())?));
     }
-    {
+    if wanted(&format!("seed000-mps-132-{LONG_S}s")) {
         let (_, file, text) = BENCHES[0];
         let scn = simgpu_sim::Scenario::parse(file, text).map_err(|e| e.to_string())?;
         let (mut spec, layout) = scn.to_spec();
@@ -176,13 +180,22 @@ pub fn bench(json: bool, repeat: u32, slow: bool) -> Result<(), String> {
         cases.push((spec.name.clone(), what, w));
     }
     for &(name, n, sharing, is_slow) in GENERATED {
-        if is_slow && !slow {
+        if !wanted(name) || (is_slow && !slow && only.is_empty()) {
             continue;
         }
         let (spec, layout) = many_clients(sharing, n)?;
         let w = simgpu_sim::Workload::build(&spec, &layout, &h100).map_err(|e| e.to_string())?;
         let what = format!("generated: decode-mps's client x {n}, {} (100,000 kernels)", sharing.as_str());
         cases.push((name.to_string(), what, w));
+    }
+    if let Some(bad) = only.iter().find(|o| !cases.iter().any(|(n, _, _)| n == *o)) {
+        let names: Vec<String> = BENCHES
+            .iter()
+            .map(|b| b.0.to_string())
+            .chain([format!("seed000-mps-132-{LONG_S}s")])
+            .chain(GENERATED.iter().map(|g| g.0.to_string()))
+            .collect();
+        return Err(format!("--only {bad}: no such benchmark (there are: {})", names.join(", ")));
     }
     let mut out = Vec::new();
     for (_, _, w) in cases.iter_mut() {

@@ -81,6 +81,9 @@ enum Cmd {
         /// Also run the slow benchmarks (32 and 64 MPS clients: seconds to minutes each).
         #[arg(long)]
         slow: bool,
+        /// Run only the named benchmarks (repeatable; slow ones included when named).
+        #[arg(long, value_name = "NAME")]
+        only: Vec<String>,
     },
 }
 
@@ -101,7 +104,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Run(args) => run_cmd::run(&args),
         Cmd::Import(args) => import_cmd::import(&args),
-        Cmd::Bench { json, repeat, slow } => bench::bench(json, repeat.max(1), slow),
+        Cmd::Bench { json, repeat, slow, only } => bench::bench(json, repeat.max(1), slow, &only),
         Cmd::Calibrate { out, base, device, mps, power_trace_s, only, replace } => {
             calibrate_cmd::calibrate(out.as_deref(), base.as_deref(), device, mps, power_trace_s, only, replace)
         }
