@@ -1,0 +1,154 @@
+//! One step as PyTorch eager runs a Hugging Face style model (unfused: RMSNorm in fp32 as five
+//! elementwise ops and a mean, rotate_half RoPE, separate q/k/v and gate/up projections, SDPA
+//! through cuDNN). This is the kernel sequence traced for Qwen2.5-7B on the H100 and H200
+//! (44 kernels per decoder layer, 1250 per decode step); `tools/capture/torch_traces.py` is the
+//! model code that was traced.
+
+use crate::config::{Activation, Family, ModelConfig};
+use crate::kernels::{attention, cat, elementwise, embedding, gemm, reduce, Elementwise};
+use simgpu_sim::spec::KernelSpec;
+
+/// What one step computes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// `batch` sequences each add one token after `context` tokens already cached.
+    Decode { batch: u64, context: u64 },
+    /// `batch` prompts of `prompt` tokens, from an empty cache (causal).
+    Prefill { batch: u64, prompt: u64 },
+    /// An encoder batch: `batch` sequences of `seq` tokens, no mask.
+    Encode { batch: u64, seq: u64 },
+}
+
+impl Phase {
+    /// (sequences, new tokens per sequence, keys each query sees).
+    fn dims(self) -> (u64, u64, u64) {
+        match self {
+            Phase::Decode { batch, context } => (batch, 1, context + 1),
+            Phase::Prefill { batch, prompt } => (batch, prompt, prompt),
+            Phase::Encode { batch, seq } => (batch, seq, seq),
+        }
+    }
+}
+
+/// The kernels of one step: a prologue, one layer (repeated `layers` times), an epilogue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepKernels {
+    pub prologue: Vec<KernelSpec>,
+    pub layer: Vec<KernelSpec>,
+    pub layers: u32,
+    pub epilogue: Vec<KernelSpec>,
+}
+
+/// The fp32 RMSNorm of `rows` rows of `width` (HF: `x.float()`, `pow(2)`, `mean`, `+ eps`,
+/// `rsqrt`, `x * rsqrt`, `.to(bf16)`, `weight * x`): eight kernels.
+fn rms_norm(out: &mut Vec<KernelSpec>, what: &str, rows: u64, width: u64) {
+    let n = rows * width;
+    out.push(elementwise(&format!("{what}: to fp32"), Elementwise::Cast, n, 2.0, 4, 0.0));
+    out.push(elementwise(&format!("{what}: pow"), Elementwise::Vectorized, n, 4.0, 4, 1.0));
+    out.push(reduce(&format!("{what}: mean"), rows, width, 4.0));
+    out.push(elementwise(&format!("{what}: + eps"), Elementwise::Vectorized, rows, 4.0, 4, 1.0));
+    out.push(elementwise(&format!("{what}: rsqrt"), Elementwise::Vectorized, rows, 4.0, 4, 1.0));
+    out.push(elementwise(&format!("{what}: scale"), Elementwise::Strided, n, 4.0, 4, 1.0));
+    out.push(elementwise(&format!("{what}: to bf16"), Elementwise::Vectorized, n, 4.0, 2, 0.0));
+    out.push(elementwise(&format!("{what}: weight"), Elementwise::Vectorized, n, 4.0, 2, 1.0));
+}
+
+/// LayerNorm over `rows` x `width` (torch's fused `layer_norm` kernel: one 128-thread block per
+/// row... as traced for BERT, `vectorized_layer_norm_kernel`).
+fn layer_norm(out: &mut Vec<KernelSpec>, what: &str, rows: u64, width: u64) {
+    let mut k = elementwise(what, Elementwise::Vectorized, rows * width, 2.0, 2, 8.0);
+    k.grid = rows;
+    k.per_block.dram_bytes = (width * 4) as f64;
+    k.per_block.flops = (width * 8) as f64;
+    out.push(k);
+}
+
+/// RoPE on `n` bf16 values (`x * cos + rotate_half(x) * sin`): five kernels.
+fn rope(out: &mut Vec<KernelSpec>, what: &str, n: u64, sms: u64) {
+    out.push(elementwise(&format!("{what}: * cos"), Elementwise::Strided, n, 4.0, 2, 1.0));
+    out.push(elementwise(&format!("{what}: neg half"), Elementwise::Strided, n / 2, 2.0, 2, 1.0));
+    out.push(cat(&format!("{what}: rotate_half cat"), n, 2.0, sms));
+    out.push(elementwise(&format!("{what}: * sin"), Elementwise::Strided, n, 4.0, 2, 1.0));
+    out.push(elementwise(&format!("{what}: add"), Elementwise::Vectorized, n, 4.0, 2, 1.0));
+}
+
+/// The step's kernels on a GPU of `sms` SMs, weights of `weight_bytes` per element.
+pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64) -> StepKernels {
+    let (b, q_len, kv_len) = phase.dims();
+    let t = b * q_len;
+    let (h, qd, kvd) = (cfg.hidden, cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim);
+    let mut layer = Vec::new();
+    match cfg.family {
+        Family::Decoder => {
+            rms_norm(&mut layer, "input norm", t, h);
+            for (what, n) in [("q", qd), ("k", kvd), ("v", kvd)] {
+                layer.extend(gemm(&format!("{what} proj"), t, n, h, weight_bytes, sms));
+            }
+            if cfg.qk_norm {
+                rms_norm(&mut layer, "q norm", t * cfg.heads, cfg.head_dim);
+                rms_norm(&mut layer, "k norm", t * cfg.kv_heads, cfg.head_dim);
+            }
+            rope(&mut layer, "rope q", t * qd, sms);
+            rope(&mut layer, "rope k", t * kvd, sms);
+            for what in ["k", "v"] {
+                layer.push(elementwise(&format!("{what} cache write"), Elementwise::Strided, t * kvd, 2.0, 2, 0.0));
+            }
+            let causal = matches!(phase, Phase::Prefill { .. });
+            layer.extend(attention(b, q_len, kv_len, cfg.heads, cfg.kv_heads, cfg.head_dim, causal, sms));
+            layer.extend(gemm("o proj", t, h, qd, weight_bytes, sms));
+            layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
+            rms_norm(&mut layer, "post-attention norm", t, h);
+            let f = cfg.ffn;
+            layer.extend(gemm("gate proj", t, f, h, weight_bytes, sms));
+            let act = if cfg.activation == Activation::Silu { "silu" } else { "gelu" };
+            layer.push(elementwise(act, Elementwise::Vectorized, t * f, 2.0, 2, 8.0));
+            layer.extend(gemm("up proj", t, f, h, weight_bytes, sms));
+            layer.push(elementwise("gate * up", Elementwise::Vectorized, t * f, 4.0, 2, 1.0));
+            layer.extend(gemm("down proj", t, h, f, weight_bytes, sms));
+            layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
+        }
+        Family::Bert => {
+            for what in ["q", "k", "v"] {
+                layer.extend(gemm(&format!("{what} proj"), t, qd, h, weight_bytes, sms));
+            }
+            layer.extend(attention(b, q_len, kv_len, cfg.heads, cfg.heads, cfg.head_dim, false, sms));
+            layer.extend(gemm("o proj", t, h, qd, weight_bytes, sms));
+            layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
+            layer_norm(&mut layer, "attention layer norm", t, h);
+            layer.extend(gemm("ffn in", t, cfg.ffn, h, weight_bytes, sms));
+            layer.push(elementwise("gelu", Elementwise::Vectorized, t * cfg.ffn, 2.0, 2, 8.0));
+            layer.extend(gemm("ffn out", t, h, cfg.ffn, weight_bytes, sms));
+            layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
+            layer_norm(&mut layer, "ffn layer norm", t, h);
+        }
+    }
+    let mut prologue = vec![embedding(t, h)];
+    let mut epilogue = Vec::new();
+    match cfg.family {
+        Family::Decoder => {
+            // Rotary tables for the step's positions: arange, outer product, cat, cos, sin, casts.
+            let half = cfg.head_dim / 2;
+            prologue.push(elementwise("positions (arange)", Elementwise::Strided, q_len, 0.0, 4, 1.0));
+            prologue.push(elementwise("rope freqs", Elementwise::Strided, q_len * half, 4.0, 4, 1.0));
+            let mut c = cat("rope table cat", q_len * cfg.head_dim, 4.0, sms);
+            c.grid = (q_len * cfg.head_dim).div_ceil(256);
+            prologue.push(c);
+            for what in ["cos", "cos to bf16", "sin", "sin to bf16"] {
+                prologue.push(elementwise(what, Elementwise::Vectorized, q_len * cfg.head_dim, 4.0, 4, 1.0));
+            }
+            // Only the last position of each sequence reaches the LM head.
+            rms_norm(&mut epilogue, "final norm", t, h);
+            epilogue.extend(gemm("lm head", b, cfg.vocab, h, weight_bytes, sms));
+            epilogue.push(reduce("argmax", b, cfg.vocab, 2.0));
+        }
+        Family::Bert => {
+            prologue.push(embedding(t, h));
+            prologue.push(elementwise("embeddings sum", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
+            layer_norm(&mut prologue, "embedding layer norm", t, h);
+            // CLS pooling, L2 normalised.
+            epilogue.push(reduce("cls norm", b, h, 2.0));
+            epilogue.push(elementwise("normalise", Elementwise::Strided, b * h, 4.0, 2, 1.0));
+        }
+    }
+    StepKernels { prologue, layer, layers: cfg.layers as u32, epilogue }
+}

@@ -1,0 +1,263 @@
+//! The kernels one op launches on an sm90 GPU (H100, H200) under torch 2.x with cuBLASLt and
+//! cuDNN: grids, blocks, registers and shared memory, with the work (FLOPs, DRAM bytes) the op's
+//! shapes give. Every rule here was read off the kernels traced on the H100 and the H200
+//! (`tests/data/import/`, Nsight Compute rows joined; docs/workloads.md has the table): where the
+//! two cards' libraries chose differently, the rule takes one choice and says which.
+
+use simgpu_sim::spec::{BlockWork, KernelSpec, OpKind};
+
+/// A block's resources: threads, registers per thread, shared memory bytes.
+type Block = (u32, u32, u32);
+
+/// One kernel with its whole-launch work split evenly over its blocks.
+fn kernel(name: &str, grid: u64, block: Block, op: OpKind, flops: f64, bytes: f64) -> KernelSpec {
+    let grid = grid.max(1);
+    let (threads, regs, smem) = block;
+    KernelSpec {
+        name: name.to_string(),
+        grid,
+        threads_per_block: threads,
+        regs_per_thread: regs,
+        smem_bytes: smem,
+        per_block: BlockWork { flops: flops / grid as f64, dram_bytes: bytes / grid as f64, instructions: 0.0 },
+        op,
+        host_gap_us: None,
+        sync: false,
+        repeat: 1,
+    }
+}
+
+fn div_ceil(a: u64, b: u64) -> u64 {
+    a.div_ceil(b.max(1))
+}
+
+/// A matrix multiply `[m, k] x [k, n]` (weights `[n, k]` of `weight_bytes` per element,
+/// activations and output in bf16), as cuBLASLt's nvjet kernels run it on sm90:
+///
+/// - skinny (m <= 64, decode): tiles of `max(8, m rounded up to a power of two)` rows and 64
+///   columns while n <= 4096, else the narrowest of 192, 256 and 384 whose tiles fit on the
+///   SMs (traced: 64x8 and 64x16 for n = 512 and 3584; 192x8 / 256x8 (H200 / H100) for
+///   n = 18944; 384x8 for the 152064-wide LM head);
+/// - wide (m > 64, prefill and encoders): the largest of 128x256, 128x128, 128x64 and 64x64
+///   tiles that still gives 90% of the SMs a tile (traced: 112x128 for n = 3584, 64x64 for
+///   n = 512, 256x128 and 192x192 for the encoders);
+/// - more tiles than SMs: a persistent grid of one block per SM (every traced wide GEMM and
+///   the LM head: 132 blocks);
+/// - fewer: split-K in 2, 4 or 8 while the grid fits on the SMs and each split keeps at least
+///   1024 of k (traced: 2 for n = 512 and 3584 at m = 1 and 16), then a reduce kernel of one
+///   512-thread block per 32 outputs (16 rows).
+///
+/// Blocks are 384 threads with 168 registers and 160-230 KB of shared memory: one per SM.
+/// FLOPs count the padded rows (the tensor cores multiply whole tiles); bytes count every
+/// operand once (weights, activations, output; split-K partials in fp32 out and back in).
+pub fn gemm(name: &str, m: u64, n: u64, k: u64, weight_bytes: f64, sms: u64) -> Vec<KernelSpec> {
+    let op = if weight_bytes < 2.0 { OpKind::Fp8Tensor } else { OpKind::Bf16Tensor };
+    let (tile_m, tile_n, smem) = if m <= 64 {
+        let tm = m.next_power_of_two().max(8);
+        let tn = if n <= 4096 {
+            64
+        } else {
+            [192, 256, 384].into_iter().find(|&t| div_ceil(m, tm) * div_ceil(n, t) <= sms).unwrap_or(384)
+        };
+        (tm, tn, if tn == 64 { 164_308 } else { 219_364 })
+    } else {
+        let want = (sms * 9).div_ceil(10);
+        let (tm, tn) = [(128, 256), (128, 128), (128, 64), (64, 64)]
+            .into_iter()
+            .find(|&(a, b)| div_ceil(m, a) * div_ceil(n, b) >= want)
+            .unwrap_or((64, 64));
+        (tm, tn, 231_692)
+    };
+    let tiles = div_ceil(m, tile_m) * div_ceil(n, tile_n);
+    let mut split = 1;
+    while tiles >= 1 && tiles * split * 2 <= sms && k / (split * 2) >= 1024 && split < 8 {
+        split *= 2;
+    }
+    let grid = (tiles * split).min(sms);
+    let padded_m = div_ceil(m, tile_m) * tile_m;
+    let flops = 2.0 * padded_m as f64 * n as f64 * k as f64;
+    let (mf, nf, kf) = (m as f64, n as f64, k as f64);
+    let out_bytes = if split > 1 { mf * nf * 4.0 * split as f64 } else { mf * nf * 2.0 };
+    let bytes = nf * kf * weight_bytes + mf * kf * 2.0 + out_bytes;
+    let mut out = vec![kernel(
+        &format!(
+            "{name} (gemm {tile_n}x{tile_m}{})",
+            if split > 1 { format!(" split-k {split}") } else { String::new() }
+        ),
+        grid,
+        (384, 168, smem),
+        op,
+        flops,
+        bytes,
+    )];
+    if split > 1 {
+        let reduce_bytes = mf * nf * 4.0 * split as f64 + mf * nf * 2.0;
+        out.push(kernel(
+            &format!("splitKreduce ({name})"),
+            div_ceil(n, 32) * div_ceil(m, 16),
+            (512, 32, 0),
+            OpKind::Fp32,
+            mf * nf * split as f64,
+            reduce_bytes,
+        ));
+    }
+    out
+}
+
+/// Scaled-dot-product attention as cuDNN's fused kernels run it (bf16): `q_len` queries per
+/// sequence over `kv_len` keys, `heads` query heads sharing `kv_heads` KV heads of `head_dim`.
+///
+/// - decode (one query): a split-KV kernel of one 128-thread block per KV head per 128 keys
+///   (traced: 4 x 4 blocks for 4 KV heads over 513 keys, 183 registers, 84 KB), then a
+///   reduction of one 256-thread block per query head;
+/// - prefill and encoders: a persistent wgmma kernel of at most one 384-thread block per SM
+///   (traced: 132 blocks, 168 registers, 227 KB at head_dim 128 and 131 KB at 64).
+///
+/// FLOPs are 2·q·k·(d + d) per head over the pairs a causal mask leaves; bytes are Q, K, V
+/// and the output once (decode: plus the fp32 partial outputs out and back).
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    batch: u64,
+    q_len: u64,
+    kv_len: u64,
+    heads: u64,
+    kv_heads: u64,
+    head_dim: u64,
+    causal: bool,
+    sms: u64,
+) -> Vec<KernelSpec> {
+    let (b, q, kv, h, d) = (batch as f64, q_len as f64, kv_len as f64, heads as f64, head_dim as f64);
+    let pairs = if causal && q_len > 1 { q * (kv + 1.0) / 2.0 } else { q * kv };
+    let flops = 2.0 * pairs * 2.0 * d * h * b;
+    let io = (2.0 * q * h + 2.0 * kv * kv_heads as f64) * d * 2.0 * b;
+    if q_len == 1 {
+        let splits = (kv_len / 128).max(1);
+        let partials = b * h * splits as f64 * (d + 2.0) * 4.0;
+        vec![
+            kernel(
+                "sdpa decode (flash split-kv)",
+                kv_heads * splits * batch,
+                (128, 183, 86_336),
+                OpKind::Bf16Tensor,
+                flops,
+                io + partials,
+            ),
+            kernel(
+                "sdpa decode reduction",
+                heads * batch,
+                (256, 32, 2_080),
+                OpKind::Fp32,
+                b * h * splits as f64 * d,
+                partials,
+            ),
+        ]
+    } else {
+        let work = batch * heads * div_ceil(q_len, 128);
+        let smem = if head_dim > 64 { 232_448 } else { 134_144 };
+        vec![kernel("sdpa (flash wgmma)", work.min(sms), (384, 168, smem), OpKind::Bf16Tensor, flops, io)]
+    }
+}
+
+/// How a torch elementwise op runs: the kernel template torch picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elementwise {
+    /// Contiguous inputs: `vectorized_elementwise_kernel`, 1024 elements per 128-thread block.
+    Vectorized,
+    /// A dtype cast (`x.float()`): `unrolled_elementwise_kernel`, 512 elements per block.
+    Cast,
+    /// Broadcast or strided inputs: `elementwise_kernel`, 1 KB of output per block.
+    Strided,
+}
+
+/// An elementwise op over `n` outputs of `out_bytes` each, reading `in_bytes` per output
+/// (all inputs) and doing `flops_per` operations each (traced grids: 4, 7 and 14 blocks over
+/// 3584 elements for the three templates).
+pub fn elementwise(name: &str, how: Elementwise, n: u64, in_bytes: f64, out_bytes: u64, flops_per: f64) -> KernelSpec {
+    let (grid, regs) = match how {
+        Elementwise::Vectorized => (div_ceil(n, 1024), 32),
+        Elementwise::Cast => (div_ceil(n, 512), 32),
+        Elementwise::Strided => (div_ceil(n * out_bytes, 1024), 18),
+    };
+    let bytes = n as f64 * (in_bytes + out_bytes as f64);
+    kernel(name, grid, (128, regs, 0), OpKind::Fp32, n as f64 * flops_per, bytes)
+}
+
+/// A row reduction (mean, max, argmax) of `rows` rows of `cols` elements of `elem_bytes`:
+/// torch's `reduce_kernel`, 512 threads; 16 rows per block, and a row longer than 8192 split
+/// over blocks (traced: 1 block for 1-16 rows of 3584, 64 for 1024 rows, 19 for one row of
+/// the 152064-wide vocabulary).
+pub fn reduce(name: &str, rows: u64, cols: u64, elem_bytes: f64) -> KernelSpec {
+    let grid = if cols > 8192 { rows * div_ceil(cols, 8192) } else { div_ceil(rows, 16) };
+    let smem = if cols > 8192 { 8_208 } else { 16 };
+    let n = (rows * cols) as f64;
+    kernel(name, grid, (512, 32, smem), OpKind::Fp32, n, n * elem_bytes + rows as f64 * 8.0)
+}
+
+/// torch.cat of two halves (rotate_half): `CatArrayBatchedCopy`, a fixed grid of four 512-thread
+/// blocks per SM whatever the size (traced: 528 on 132 SMs).
+pub fn cat(name: &str, n: u64, elem_bytes: f64, sms: u64) -> KernelSpec {
+    kernel(name, 4 * sms, (512, 25, 0), OpKind::Fp32, 0.0, 2.0 * n as f64 * elem_bytes)
+}
+
+/// An embedding lookup of `tokens` rows of `hidden` bf16 values (`indexSelectSmallIndex`: one
+/// 128-thread block per 128 columns; many tokens: `vectorized_gather_kernel`, 2 per block).
+pub fn embedding(tokens: u64, hidden: u64) -> KernelSpec {
+    let n = (tokens * hidden) as f64;
+    if tokens <= 16 {
+        kernel(
+            "embedding (index select)",
+            div_ceil(hidden, 128),
+            (128, 32, 0),
+            OpKind::Fp32,
+            0.0,
+            2.0 * n + tokens as f64 * 8.0,
+        )
+    } else {
+        kernel(
+            "embedding (gather)",
+            div_ceil(tokens, 2) * 4,
+            (256, 32, 0),
+            OpKind::Fp32,
+            0.0,
+            2.0 * n + tokens as f64 * 8.0,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grids(v: &[KernelSpec]) -> Vec<u64> {
+        v.iter().map(|k| k.grid).collect()
+    }
+
+    /// The grids traced for Qwen2.5-7B on the H200 (132 SMs).
+    #[test]
+    fn gemm_grids_match_the_traces() {
+        assert_eq!(grids(&gemm("q", 1, 3584, 3584, 2.0, 132)), [112, 112]);
+        assert_eq!(grids(&gemm("k", 1, 512, 3584, 2.0, 132)), [16, 16]);
+        assert_eq!(grids(&gemm("gate", 1, 18944, 3584, 2.0, 132)), [99]);
+        assert_eq!(grids(&gemm("down", 16, 3584, 18944, 2.0, 132)), [112, 112]);
+        assert_eq!(grids(&gemm("lm", 1, 152064, 3584, 2.0, 132)), [132]);
+        assert_eq!(grids(&gemm("q", 1024, 3584, 3584, 2.0, 132)), [132]);
+        assert_eq!(grids(&gemm("k", 1024, 512, 3584, 2.0, 132)), [128]);
+        assert_eq!(grids(&gemm("ffn", 16384, 3072, 768, 2.0, 132)), [132]);
+    }
+
+    #[test]
+    fn work_is_the_shapes() {
+        let g = gemm("q", 16, 3584, 3584, 2.0, 132);
+        let flops: f64 = g[0].per_block.flops * g[0].grid as f64;
+        assert!((flops - 2.0 * 16.0 * 3584.0 * 3584.0).abs() < 1.0);
+        let a = attention(1, 1, 513, 28, 4, 128, false, 132);
+        assert_eq!(grids(&a), [16, 28]);
+        let p = attention(1, 1024, 1024, 28, 4, 128, true, 132);
+        assert_eq!(grids(&p), [132]);
+        assert_eq!(elementwise("x", Elementwise::Vectorized, 3584, 4.0, 4, 1.0).grid, 4);
+        assert_eq!(elementwise("x", Elementwise::Cast, 3584, 2.0, 4, 0.0).grid, 7);
+        assert_eq!(elementwise("x", Elementwise::Strided, 3584, 8.0, 4, 1.0).grid, 14);
+        assert_eq!(reduce("argmax", 1, 152064, 2.0).grid, 19);
+        assert_eq!(reduce("mean", 1024, 3584, 4.0).grid, 64);
+    }
+}
