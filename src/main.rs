@@ -4,6 +4,7 @@
 mod bench;
 mod calibrate_cmd;
 mod files;
+mod generate_cmd;
 mod import_cmd;
 mod output;
 mod plot_recorder;
@@ -29,6 +30,8 @@ enum Cmd {
     /// Write a scenario from a PyTorch profiler trace (and an Nsight Compute CSV of the same
     /// step), and compare the traced kernel times with simgpu's solo prediction.
     Import(import_cmd::ImportArgs),
+    /// Write a scenario from a model's config.json and a step (decode, prefill, encode): the kernels torch eager launches, with the host's launch costs
+    Generate(generate_cmd::GenerateArgs),
     /// Measure this machine's GPU with CUDA microbenchmarks and write a calibrated GPU profile.
     ///
     /// A full calibration starts from the datasheet profile of the GPU found and writes
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Run(args) => run_cmd::run(&args),
         Cmd::Import(args) => import_cmd::import(&args),
+        Cmd::Generate(args) => generate_cmd::generate(&args),
         Cmd::Bench { json, repeat, slow, only } => bench::bench(json, repeat.max(1), slow, &only),
         Cmd::Calibrate { out, base, device, mps, power_trace_s, only, replace } => {
             calibrate_cmd::calibrate(out.as_deref(), base.as_deref(), device, mps, power_trace_s, only, replace)

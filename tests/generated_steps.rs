@@ -82,3 +82,31 @@ fn generated_steps_against_traced() {
     // The goal is 10%; this guards what the generator reaches today (see docs/workloads.md).
     assert!(worst < 0.35, "a generated step is {:.1}% off the traced one", worst * 100.0);
 }
+
+/// Every bundled config reads, and its parameter count is the size its name says (published
+/// sizes: Qwen2.5 0.49/1.54/3.09/7.62B, Llama 3.1 8.03B, Llama 3.2 1.24B, Gemma 3 4B's language
+/// model 3.9B, Qwen3-30B-A3B 30.5B, e5-large-v2 335M, Qwen3-Embedding-8B 8B on its model card).
+#[test]
+fn bundled_configs_read_and_have_their_sizes() {
+    let sizes = [
+        ("qwen2.5-0.5b", 0.49e9),
+        ("qwen2.5-1.5b", 1.54e9),
+        ("qwen2.5-3b", 3.09e9),
+        ("qwen2.5-7b", 7.62e9),
+        ("llama-3.1-8b", 8.03e9),
+        ("llama-3.2-1b", 1.24e9),
+        ("gemma-3-4b", 3.9e9),
+        ("qwen3-30b-a3b", 30.5e9),
+        ("e5-large-v2", 0.335e9),
+        ("qwen3-embedding-8b", 8.0e9),
+    ];
+    let dir = Path::new(ROOT).join("models/workloads");
+    let files = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(files, sizes.len(), "every bundled config has its size here");
+    for (name, published) in sizes {
+        let c = config(name);
+        let p = c.parameters() as f64;
+        println!("{name:<20} {:>6.2}B parameters (published {:.2}B)", p / 1e9, published / 1e9);
+        assert!((p / published - 1.0).abs() < 0.06, "{name}: {p:.3e} parameters, published {published:.3e}");
+    }
+}

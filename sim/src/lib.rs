@@ -31,6 +31,7 @@ mod rng;
 mod run;
 mod samples;
 mod scenario;
+pub mod scenario_writer;
 pub mod sharing;
 mod slab;
 pub mod slowdown;

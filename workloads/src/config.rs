@@ -49,6 +49,10 @@ pub struct ModelConfig {
     pub experts_per_token: u64,
     pub expert_ffn: u64,
     pub tied_embeddings: bool,
+    /// A language-model head after the last layer: `architectures` names a `...ForCausalLM`
+    /// or `...ForConditionalGeneration` class (or is absent, for a decoder). An embedding
+    /// model (`Qwen3Model`, `BertModel`) has none.
+    pub lm_head: bool,
     pub max_positions: u64,
 }
 
@@ -149,6 +153,12 @@ impl ModelConfig {
             other => return Err(err(&at("hidden_act"), format!("activation `{other}` is not one simgpu knows"))),
         };
         let gemma = model_type.starts_with("gemma");
+        let archs: Vec<&str> = get("architectures")
+            .and_then(|a| a.as_array())
+            .map_or(Vec::new(), |a| a.iter().filter_map(|x| x.as_str()).collect());
+        let lm_head = family == Family::Decoder
+            && (archs.is_empty()
+                || archs.iter().any(|a| a.ends_with("ForCausalLM") || a.ends_with("ForConditionalGeneration")));
         let qwen3 = model_type.starts_with("qwen3");
         Ok(ModelConfig {
             family,
@@ -171,6 +181,7 @@ impl ModelConfig {
             experts_per_token,
             expert_ffn,
             tied_embeddings: flag("tie_word_embeddings").unwrap_or(gemma || family == Family::Bert),
+            lm_head,
             max_positions: uint("max_position_embeddings")?.unwrap_or(0),
             model_type,
         })
@@ -187,7 +198,7 @@ impl ModelConfig {
         } else {
             2 * h * self.ffn
         };
-        let embed = self.vocab * h * if self.tied_embeddings || self.family == Family::Bert { 1 } else { 2 };
+        let embed = self.vocab * h * if self.lm_head && !self.tied_embeddings { 2 } else { 1 };
         self.layers * (attn + mlp) + embed
     }
 }

@@ -93,7 +93,8 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64) -> Ste
             for what in ["k", "v"] {
                 layer.push(elementwise(&format!("{what} cache write"), Elementwise::Strided, t * kvd, 2.0, 2, 0.0));
             }
-            let causal = matches!(phase, Phase::Prefill { .. });
+            // Decoders attend causally in prefill and as embedding models alike.
+            let causal = !matches!(phase, Phase::Decode { .. });
             layer.extend(attention(b, q_len, kv_len, cfg.heads, cfg.kv_heads, cfg.head_dim, causal, sms));
             layer.extend(gemm("o proj", t, h, qd, weight_bytes, sms));
             layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
@@ -136,10 +137,16 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64) -> Ste
             for what in ["cos", "cos to bf16", "sin", "sin to bf16"] {
                 prologue.push(elementwise(what, Elementwise::Vectorized, q_len * cfg.head_dim, 4.0, 4, 1.0));
             }
-            // Only the last position of each sequence reaches the LM head.
             rms_norm(&mut epilogue, "final norm", t, h);
-            epilogue.extend(gemm("lm head", b, cfg.vocab, h, weight_bytes, sms));
-            epilogue.push(reduce("argmax", b, cfg.vocab, 2.0));
+            if matches!(phase, Phase::Encode { .. }) {
+                // An embedding model (Qwen3-Embedding): the last token's state, L2 normalised.
+                epilogue.push(reduce("last-token norm", b, h, 2.0));
+                epilogue.push(elementwise("normalise", Elementwise::Strided, b * h, 4.0, 2, 1.0));
+            } else {
+                // Only the last position of each sequence reaches the LM head.
+                epilogue.extend(gemm("lm head", b, cfg.vocab, h, weight_bytes, sms));
+                epilogue.push(reduce("argmax", b, cfg.vocab, 2.0));
+            }
         }
         Family::Bert => {
             prologue.push(embedding(t, h));

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod eager;
+pub mod hosts;
 pub mod kernels;
 
 pub use config::{ConfigError, ModelConfig};

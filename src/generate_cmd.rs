@@ -1,0 +1,177 @@
+//! `simgpu generate`: a scenario from a model's config and a step (the workload generators),
+//! written out with every kernel so it can be read, kept and run with `simgpu run`.
+
+use crate::files;
+use simgpu_sim::scenario_writer::{self, quoted};
+use simgpu_workloads::{client, hosts, Launch, ModelConfig, Phase, StepRequest};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// The bundled model configs (models/workloads/), by name.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("qwen2.5-0.5b", include_str!("../models/workloads/qwen2.5-0.5b.json")),
+    ("qwen2.5-1.5b", include_str!("../models/workloads/qwen2.5-1.5b.json")),
+    ("qwen2.5-3b", include_str!("../models/workloads/qwen2.5-3b.json")),
+    ("qwen2.5-7b", include_str!("../models/workloads/qwen2.5-7b.json")),
+    ("llama-3.1-8b", include_str!("../models/workloads/llama-3.1-8b.json")),
+    ("llama-3.2-1b", include_str!("../models/workloads/llama-3.2-1b.json")),
+    ("gemma-3-4b", include_str!("../models/workloads/gemma-3-4b.json")),
+    ("qwen3-30b-a3b", include_str!("../models/workloads/qwen3-30b-a3b.json")),
+    ("e5-large-v2", include_str!("../models/workloads/e5-large-v2.json")),
+    ("qwen3-embedding-8b", include_str!("../models/workloads/qwen3-embedding-8b.json")),
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PhaseArg {
+    Decode,
+    Prefill,
+    Encode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LaunchArg {
+    Eager,
+    Graph,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DtypeArg {
+    Bf16,
+    Fp8,
+}
+
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// A bundled model (models/workloads/NAME.json) or a Hugging Face config.json of your own.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub model: String,
+    #[arg(long, value_enum)]
+    pub phase: PhaseArg,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub batch: u64,
+    /// Decode: tokens already in each sequence's KV cache.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(0..=1048576))]
+    pub context: u64,
+    /// Prefill: prompt tokens per sequence; encode: tokens per sequence.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1048576))]
+    pub tokens: u64,
+    /// Weights' data type.
+    #[arg(long, value_enum, default_value = "bf16")]
+    pub dtype: DtypeArg,
+    /// GPU profile the scenario names (its SM count sets tiles and grids).
+    #[arg(long, default_value = "h100-sxm")]
+    pub gpu: String,
+    /// How the host launches a step: eager (a host cost per kernel) or one CUDA graph per step.
+    #[arg(long, value_enum, default_value = "eager")]
+    pub launch: LaunchArg,
+    /// A named host (its measured eager cost per kernel): h100-lease-torch-eager, h200-lease-torch-eager.
+    #[arg(long, value_name = "NAME", conflicts_with = "host_us")]
+    pub host: Option<String>,
+    /// Host time in microseconds: per kernel (eager) or per step (graph) [graph default: the profile's launch cost].
+    #[arg(long, value_name = "US")]
+    pub host_us: Option<f64>,
+    /// Steps the client runs.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000000))]
+    pub requests: u64,
+    /// Write the scenario here (else to stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// The config text and where it came from.
+fn read_config(model: &str) -> Result<(String, String), String> {
+    if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == model) {
+        return Ok((text.to_string(), format!("models/workloads/{model}.json (built in)")));
+    }
+    let path = Path::new(model);
+    if path.exists() || model.ends_with(".json") {
+        let meta = std::fs::metadata(path).map_err(|e| format!("{model}: cannot read the config: {e}"))?;
+        if meta.len() > 16 << 20 {
+            return Err(format!("{model}: a config.json of {} bytes is not a model config", meta.len()));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{model}: cannot read the config: {e}"))?;
+        return Ok((text, path.display().to_string()));
+    }
+    let known: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+    Err(format!("--model {model}: no such bundled model ({}) and no such file", known.join(", ")))
+}
+
+pub fn generate(a: &GenerateArgs) -> Result<(), String> {
+    let (text, origin) = read_config(&a.model)?;
+    let cfg = ModelConfig::from_json(&text).map_err(|e| format!("{origin}: {e}"))?;
+    let profile = crate::profiles::builtin(&a.gpu)
+        .ok_or_else(|| format!("--gpu {}: no built-in profile of that name", a.gpu))??;
+    let sms = profile.sm.count.value as u64;
+    let phase = match a.phase {
+        PhaseArg::Decode => Phase::Decode { batch: a.batch, context: a.context },
+        PhaseArg::Prefill => Phase::Prefill { batch: a.batch, prompt: a.tokens },
+        PhaseArg::Encode => Phase::Encode { batch: a.batch, seq: a.tokens },
+    };
+    if cfg.experts > 0 {
+        return Err(format!("{origin}: mixtures of experts are not generated yet (num_experts = {})", cfg.experts));
+    }
+    if let Some(us) = a.host_us {
+        if !(us.is_finite() && (0.0..=1e6).contains(&us)) {
+            return Err(format!("--host-us {us}: give microseconds from 0 to 1e6"));
+        }
+    }
+    let (launch, host_note) = match (a.launch, &a.host, a.host_us) {
+        (LaunchArg::Eager, Some(name), _) => {
+            let h = hosts::host(name).ok_or_else(|| {
+                let known: Vec<&str> = hosts::HOSTS.iter().map(|h| h.name).collect();
+                format!("--host {name}: no such host ({})", known.join(", "))
+            })?;
+            (Launch::Eager { per_kernel_us: h.eager_per_kernel_us }, format!("host {}: {}", h.name, h.source))
+        }
+        (LaunchArg::Eager, None, Some(us)) => {
+            (Launch::Eager { per_kernel_us: us }, format!("host: {us} us per kernel, as given"))
+        }
+        (LaunchArg::Eager, None, None) => {
+            return Err("--launch eager needs the host's cost: --host NAME or --host-us US per kernel".into())
+        }
+        (LaunchArg::Graph, Some(_), _) => {
+            return Err("--host names an eager cost; with --launch graph give --host-us".into())
+        }
+        (LaunchArg::Graph, None, us) => {
+            let us = us.unwrap_or(profile.launch.host_launch_us.value);
+            (Launch::Graph { per_step_us: us }, format!("host: one CUDA graph launch per step, {us} us"))
+        }
+    };
+    let weight_bytes = if a.dtype == DtypeArg::Fp8 { 1.0 } else { 2.0 };
+    let name = format!("{}-{}", cfg.model_type, phase_label(a));
+    let mut c = client(&name, &cfg, &StepRequest { phase, weight_bytes, launch }, sms);
+    c.requests = Some(a.requests);
+    let mut out = String::new();
+    let _ = writeln!(out, "# Generated by `simgpu generate` from {origin}");
+    let _ = writeln!(
+        out,
+        "# - {} on {} ({} SMs); kernels as torch eager launches them (docs/workloads.md)",
+        phase_label(a),
+        a.gpu,
+        sms
+    );
+    let _ = writeln!(out, "# - {host_note}");
+    let _ = writeln!(out, "# - {} launches per step", c.launches_per_request());
+    let _ = writeln!(out, "name = {}", quoted(&name));
+    let _ = writeln!(out, "gpu = {}", quoted(&a.gpu));
+    let _ = writeln!(out, "sharing = \"dedicated\"");
+    let _ = writeln!(out, "duration_s = 60.0");
+    scenario_writer::client(&mut out, &c, &|_| (String::new(), String::new()));
+    // What was written must read back as a valid scenario.
+    simgpu_sim::Scenario::parse("generated scenario", &out)
+        .and_then(|s| s.bind(&profile).map(|_| ()))
+        .map_err(|e| format!("internal: the generated scenario does not read back: {e}"))?;
+    match &a.out {
+        Some(p) => files::write_atomic(p, out.as_bytes()),
+        None => files::print(&out),
+    }
+}
+
+fn phase_label(a: &GenerateArgs) -> String {
+    match a.phase {
+        PhaseArg::Decode => format!("decode-b{}-ctx{}", a.batch, a.context),
+        PhaseArg::Prefill => format!("prefill-b{}-p{}", a.batch, a.tokens),
+        PhaseArg::Encode => format!("encode-b{}-s{}", a.batch, a.tokens),
+    }
+}

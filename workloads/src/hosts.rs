@@ -1,0 +1,34 @@
+//! Named hosts: what a host machine and its engine spend launching a step. A host is an input of
+//! its own (two machines with the same GPU differed by 25% in eager cost per kernel), never a
+//! knob of a scenario. Each figure says where it was measured.
+
+/// A host and engine's launch costs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Host {
+    pub name: &'static str,
+    /// Eager PyTorch: host time per kernel launched.
+    pub eager_per_kernel_us: f64,
+    pub source: &'static str,
+}
+
+/// The hosts measured so far.
+pub const HOSTS: &[Host] = &[
+    Host {
+        name: "h100-lease-torch-eager",
+        eager_per_kernel_us: 15.56,
+        source: "the H100 machine's host (NVIDIA H100 80GB HBM3, driver 580.159.04, torch 2.11.0+cu130), \
+                 2026-11-22: the Qwen2.5-7B decode step at batch 1 (host-bound) took 19445.2 us without the \
+                 profiler for its 1250 kernels (tests/data/import/h100/qwen7b-decode-b1-eager.unprofiled.json)",
+    },
+    Host {
+        name: "h200-lease-torch-eager",
+        eager_per_kernel_us: 10.41,
+        source: "the H200 machine's host (NVIDIA H200, driver 580.159.04, torch 2.11.0+cu130), 2026-11-22: \
+                 the Qwen2.5-7B decode step at batch 1 took 13590.4 us without the profiler for its 1306 kernels \
+                 (tests/data/import/h200/qwen7b-decode-b1-eager.unprofiled.json)",
+    },
+];
+
+pub fn host(name: &str) -> Option<&'static Host> {
+    HOSTS.iter().find(|h| h.name == name)
+}
