@@ -291,14 +291,26 @@ fn several_scenarios_in_parallel() {
 fn generate_errors_and_output() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "config.json", r#"{"model_type": "qwen2", "hidden_size": 0}"#);
-    let (code, _, stderr) =
-        simgpu(&["generate", "--model", "config.json", "--phase", "decode", "--host-us", "5", "--out", "s.toml"], dir.path());
+    let (code, _, stderr) = simgpu(
+        &["generate", "--model", "config.json", "--phase", "decode", "--host-us", "5", "--out", "s.toml"],
+        dir.path(),
+    );
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("config.json: `hidden_size`"), "{stderr}");
     assert!(!dir.path().join("s.toml").exists());
     let (code, _, stderr) = simgpu(&["generate", "--model", "qwen2.5-7b", "--phase", "decode"], dir.path());
     assert_eq!(code, 2, "eager needs a host: {stderr}");
-    let args = ["generate", "--model", "llama-3.2-1b", "--phase", "decode", "--batch", "4", "--host", "h100-lease-torch-eager"];
+    let args = [
+        "generate",
+        "--model",
+        "llama-3.2-1b",
+        "--phase",
+        "decode",
+        "--batch",
+        "4",
+        "--host",
+        "h100-lease-torch-eager",
+    ];
     let (code, a, stderr) = simgpu(&args, dir.path());
     assert_eq!(code, 0, "{stderr}");
     let (_, b, _) = simgpu(&args, std::path::Path::new("/"));
