@@ -139,6 +139,22 @@ pub fn generate(a: &GenerateArgs) -> Result<(), String> {
         }
     };
     let weight_bytes = if a.dtype == DtypeArg::Fp8 { 1.0 } else { 2.0 };
+    // Memory first: a step that does not fit is reported as such, not simulated.
+    let fp = simgpu_workloads::memory::footprint(&cfg, phase, weight_bytes, 0.0);
+    let capacity = profile.memory.capacity_gb.value * 1e9;
+    let gb = |x: f64| x / 1e9;
+    let memory_note = format!(
+        "memory: weights {:.2} GB + KV cache {:.2} GB + activations {:.2} GB = {:.2} GB of the GPU's {:.0} GB \
+         (the CUDA context of the process comes on top: not measured yet)",
+        gb(fp.weights),
+        gb(fp.kv_cache),
+        gb(fp.activations),
+        gb(fp.total()),
+        gb(capacity)
+    );
+    if fp.total() > capacity {
+        return Err(format!("{origin}: the step does not fit on {}: {memory_note}", a.gpu));
+    }
     let name = format!("{}-{}", cfg.model_type, phase_label(a));
     let mut c = client(&name, &cfg, &StepRequest { phase, weight_bytes, launch }, sms);
     c.requests = Some(a.requests);
@@ -153,6 +169,7 @@ pub fn generate(a: &GenerateArgs) -> Result<(), String> {
     );
     let _ = writeln!(out, "# - {host_note}");
     let _ = writeln!(out, "# - {} launches per step", c.launches_per_request());
+    let _ = writeln!(out, "# - {memory_note}");
     let _ = writeln!(out, "name = {}", quoted(&name));
     let _ = writeln!(out, "gpu = {}", quoted(&a.gpu));
     let _ = writeln!(out, "sharing = \"dedicated\"");

@@ -319,4 +319,9 @@ fn generate_errors_and_output() {
     let (code, out, stderr) = simgpu(&["run", "gen.toml", "--json", "-q"], dir.path());
     assert_eq!(code, 0, "{stderr}");
     assert!(out.contains("\"unit\": \"tokens\""), "{out}");
+    // A step that does not fit is an error that says by how much, not a simulation.
+    let big = ["generate", "--model", "llama-3.1-8b", "--phase", "decode", "--batch", "256", "--context", "32768"];
+    let (code, out, stderr) = simgpu(&[&big[..], &["--host-us", "10"]].concat(), dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(out.is_empty() && stderr.contains("does not fit on h100-sxm") && stderr.contains("KV cache"), "{stderr}");
 }

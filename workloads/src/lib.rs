@@ -10,6 +10,7 @@ pub mod config;
 pub mod eager;
 pub mod hosts;
 pub mod kernels;
+pub mod memory;
 
 pub use config::{ConfigError, ModelConfig};
 pub use eager::Phase;
