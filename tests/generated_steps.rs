@@ -53,7 +53,9 @@ fn generated_steps_against_traced() {
     for gpu in ["h100", "h200"] {
         // Host cost of eager torch on this machine, from the decode batch-1 step (host-bound).
         let b1 = unprofiled(gpu, "qwen7b-decode-b1-eager");
-        let (_, n1) = simulate(gpu, &qwen, decode(1), Launch::Eager { per_kernel_us: 10.0 });
+        let sms = profile(gpu).sm.count.value as u64;
+        let probe = StepRequest { phase: decode(1), weight_bytes: 2.0, launch: Launch::Eager { per_kernel_us: 0.0 } };
+        let n1 = client("step", &qwen, &probe, sms).launches_per_request();
         let eager = Launch::Eager { per_kernel_us: b1 / n1 as f64 };
         let cases = [
             ("qwen7b-decode-b1-graph", decode(1), Launch::Graph { per_step_us: 10.0 }, true),

@@ -187,19 +187,21 @@ impl ModelConfig {
         })
     }
 
-    /// Parameters (weights), counting each expert once.
+    /// Parameters (weights), counting each expert once. Counted in f64: shapes up to 2^24 would
+    /// overflow u64 products; the cast back saturates.
     pub fn parameters(&self) -> u64 {
-        let (h, q, kv) = (self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim);
-        let attn = h * q + 2 * h * kv + q * h;
+        let f = |x: u64| x as f64;
+        let (h, q, kv) = (f(self.hidden), f(self.heads * self.head_dim), f(self.kv_heads * self.head_dim));
+        let attn = h * q + 2.0 * h * kv + q * h;
         let mlp = if self.experts > 0 {
-            self.experts * 3 * h * self.expert_ffn + h * self.experts
+            f(self.experts) * 3.0 * h * f(self.expert_ffn) + h * f(self.experts)
         } else if self.gated {
-            3 * h * self.ffn
+            3.0 * h * f(self.ffn)
         } else {
-            2 * h * self.ffn
+            2.0 * h * f(self.ffn)
         };
-        let embed = self.vocab * h * if self.lm_head && !self.tied_embeddings { 2 } else { 1 };
-        self.layers * (attn + mlp) + embed
+        let embed = f(self.vocab) * h * if self.lm_head && !self.tied_embeddings { 2.0 } else { 1.0 };
+        (f(self.layers) * (attn + mlp) + embed) as u64
     }
 }
 
@@ -230,6 +232,9 @@ mod tests {
         let e = ModelConfig::from_json(r#"{"model_type": "gpt2"}"#).unwrap_err();
         assert_eq!(e.field, "model_type");
         assert!(ModelConfig::from_json("[1]").is_err());
+        // The largest shapes allowed count without overflow.
+        let big = QWEN7B.replace("3584,", "16777216,").replace("18944", "16777216").replace(": 28,", ": 16777216,");
+        assert!(ModelConfig::from_json(&big).unwrap().parameters() > 1 << 62);
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub fn gemm(name: &str, m: u64, n: u64, k: u64, weight_bytes: f64, sms: u64) -> 
     };
     let tiles = div_ceil(m, tile_m) * div_ceil(n, tile_n);
     let mut split = 1;
-    while tiles >= 1 && tiles * split * 2 <= sms && k / (split * 2) >= 1024 && split < 8 {
+    while tiles * split * 2 <= sms && k / (split * 2) >= 1024 && split < 8 {
         split *= 2;
     }
     let grid = (tiles * split).min(sms);
