@@ -149,6 +149,37 @@ pub fn run_dram(gpu: &Gpu, k: &Kernels, cfg: &DramConfig) -> Result<Vec<DramSamp
     Ok(samples)
 }
 
+/// Read-only bandwidth (`memory.read_bw_gbs`): `read_evict` (four float4 loads in flight per
+/// thread, nothing written) over 1 GiB with 1, 2 and 4 blocks of 1024 threads per SM, `reps`
+/// launches each after a warm-up; GB/s read, per launch.
+pub fn run_read(gpu: &Gpu, k: &Kernels, reps: u32) -> Result<Vec<(u32, f64)>, HarnessError> {
+    let sms = gpu.info().sm_count.max(1);
+    let n_vec = (1usize << 30) / VEC_BYTES;
+    let s = gpu.stream();
+    let src = s.alloc_zeros::<f32>(n_vec * 4)?;
+    let mut out = s.alloc_zeros::<f32>(1)?;
+    let n = n_vec as u64;
+    let mut launch = |blocks: u32| -> Result<(), HarnessError> {
+        let mut l = gpu.stream().launch_builder(&k.read_evict);
+        l.arg(&src).arg(&n).arg(&mut out);
+        // SAFETY: read_evict(const float4*, size_t, float*): src holds n float4s, out one float.
+        unsafe { l.launch(grid(blocks, 1024)) }?;
+        Ok(())
+    };
+    for _ in 0..2 {
+        launch(2 * sms)?;
+    }
+    gpu.stream().synchronize()?;
+    let mut samples = Vec::new();
+    for blocks in [sms, 2 * sms, 4 * sms] {
+        for _ in 0..reps.max(1) {
+            let t = time_on_stream(gpu, || launch(blocks))?;
+            samples.push((blocks, (n_vec * VEC_BYTES) as f64 / t / 1e9));
+        }
+    }
+    Ok(samples)
+}
+
 /// One point of the thread sweep: a few blocks, one per SM, of `threads` threads each.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThreadSample {

@@ -96,9 +96,37 @@ extern "C" __global__ void spin(unsigned long long ns)
 }
 "#;
 
+/// Reads `n` float4s and writes nothing (unless their sum has all bits set, which zeros never
+/// give; a test the compiler cannot drop): fills L2
+/// with clean lines, evicting what was there without leaving dirty lines whose write-back would
+/// slow the next kernel (a memset before a timed GEMM did: ~2 us on an H200).
+pub const READ_EVICT_SRC: &str = r#"
+extern "C" __global__ void read_evict(const float4* __restrict__ src, size_t n, float* out)
+{
+    // Four loads in flight per thread, as stream_copy keeps: also the read-only bandwidth probe.
+    float acc = 0.0f;
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n; i += 4 * stride) {
+        float4 v0 = src[i];
+        float4 v1 = src[i + stride];
+        float4 v2 = src[i + 2 * stride];
+        float4 v3 = src[i + 3 * stride];
+        acc += (v0.x + v1.x) + (v2.x + v3.x) + (v0.w + v1.w) + (v2.w + v3.w);
+    }
+    for (; i < n; i += stride) {
+        float4 v = src[i];
+        acc += v.x + v.w;
+    }
+    if (__float_as_uint(acc) == 0xFFFFFFFFu) {
+        out[0] = acc;
+    }
+}
+"#;
+
 /// The whole module's source.
 pub fn module_source() -> String {
-    [FMA_LOOP_SRC, STREAM_COPY_SRC, EMPTY_SRC, SPIN_SRC].concat()
+    [FMA_LOOP_SRC, STREAM_COPY_SRC, EMPTY_SRC, SPIN_SRC, READ_EVICT_SRC].concat()
 }
 
 /// The loaded kernels of one GPU.
@@ -107,6 +135,7 @@ pub struct Kernels {
     pub stream_copy: CudaFunction,
     pub empty: CudaFunction,
     pub spin: CudaFunction,
+    pub read_evict: CudaFunction,
 }
 
 impl Kernels {
@@ -118,6 +147,7 @@ impl Kernels {
             stream_copy: module.load_function("stream_copy")?,
             empty: module.load_function("empty")?,
             spin: module.load_function("spin")?,
+            read_evict: module.load_function("read_evict")?,
         })
     }
 }
@@ -146,9 +176,9 @@ mod tests {
     #[test]
     fn module_defines_every_kernel_once() {
         let src = module_source();
-        for k in ["void fma_loop(", "stream_copy(", "void empty(", "void spin("] {
+        for k in ["void fma_loop(", "stream_copy(", "void empty(", "void spin(", "void read_evict("] {
             assert_eq!(src.matches(k).count(), 1, "{k}");
         }
-        assert_eq!(src.matches("extern \"C\"").count(), 4);
+        assert_eq!(src.matches("extern \"C\"").count(), 5);
     }
 }

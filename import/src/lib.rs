@@ -68,6 +68,11 @@ fn is_matmul(op: Option<&str>, kernel: &str) -> bool {
             || o.contains("flash")
     });
     let k = kernel.to_ascii_lowercase();
+    // cuBLASLt's split-K reduction runs inside the matmul op but sums fp32 partials on the
+    // FP32 units (no tensor-core pipeline, so no tensor block latency).
+    if k.contains("splitkreduce") {
+        return false;
+    }
     op_mm || ["gemm", "xmma", "cutlass", "nvjet", "flash", "fmha", "wgmma", "gemv"].iter().any(|p| k.contains(p))
 }
 
@@ -80,7 +85,11 @@ fn op_kind(k: &TracedKernel) -> OpKind {
         Some("c10::BFloat16") => OpKind::Bf16Tensor,
         Some("c10::Half") => OpKind::Fp16Tensor,
         Some(t) if t.contains("Float8") => OpKind::Fp8Tensor,
-        _ => OpKind::Fp32,
+        Some(_) => OpKind::Fp32,
+        // No op around it (a CUDA graph's replay): the kernel's name says it multiplies; cuBLASLt
+        // names its fp8 kernels `qq...` (e4m3 inputs), and bf16 is the serving default.
+        None if k.full_name.contains("_qqtst_") || k.full_name.contains("e4m3") => OpKind::Fp8Tensor,
+        None => OpKind::Bf16Tensor,
     }
 }
 
@@ -230,7 +239,14 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
             let (n, mm) = per_op.get(&o.external_id).copied().unwrap_or((1, 1));
             (n.max(1) as f64, mm.max(1) as f64)
         });
-        let profiled = k.op.as_ref().and_then(|o| o.flops).map(|f| f / share);
+        // An op's FLOPs go to its matmul-like kernels where it has any (a split-K reduction
+        // beside the GEMM adds partials; the multiply is the GEMM's), else to all its kernels.
+        let has_mm = k.op.as_ref().is_some_and(|o| per_op.get(&o.external_id).is_some_and(|e| e.1 > 0));
+        let profiled = match (k.op.as_ref().and_then(|o| o.flops), has_mm) {
+            (Some(f), true) if matmul[i] => Some(f / mm_share),
+            (Some(_), true) => None,
+            (f, _) => f.map(|f| f / share),
+        };
         let shaped = match (&k.op, profiled) {
             (Some(o), None) if matmul[i] => op_flops::from_shapes(o).map(|f| f / mm_share),
             _ => None,
@@ -256,6 +272,7 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
                 None => join_stopped = Some(format!("the Nsight Compute CSV ends after {ncu_at} kernels")),
             }
         }
+        let write_share = from_ncu.as_ref().and_then(|r| r.dram_write_share);
         let (dram, source) =
             match (from_ncu.as_ref().and_then(|r| r.dram_bytes), k.op.as_ref().and_then(|o| o.input_bytes)) {
                 (Some(b), _) => {
@@ -283,6 +300,15 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
             per_block: BlockWork {
                 flops: flops.unwrap_or(0.0) / grid as f64,
                 dram_bytes: dram / grid as f64,
+                // Profiled directions; the shapes' guess (inputs read once, an output as large as
+                // the biggest input) says half written.
+                dram_write_share: if source == "ncu" {
+                    write_share
+                } else if source == "shapes" {
+                    Some(0.5)
+                } else {
+                    None
+                },
                 instructions: instructions / grid as f64,
             },
             op: op_kind(k),
@@ -386,6 +412,16 @@ fn fold_layers(
         e.per_block = BlockWork {
             flops: mean(&|k| k.per_block.flops),
             dram_bytes: mean(&|k| k.per_block.dram_bytes),
+            // Written bytes over all bytes of the repeats (each layer's own share, weighted).
+            dram_write_share: e.per_block.dram_write_share.map(|_| {
+                let all = mean(&|k| k.per_block.dram_bytes);
+                let written = mean(&|k| k.per_block.dram_bytes * k.per_block.dram_write_share.unwrap_or(0.5));
+                if all > 0.0 {
+                    written / all
+                } else {
+                    0.5
+                }
+            }),
             instructions: mean(&|k| k.per_block.instructions),
         };
         e.sync = reps.iter().any(|&i| entries[i].sync);

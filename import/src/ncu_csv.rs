@@ -7,6 +7,8 @@ pub struct NcuKernel {
     /// `Kernel Name` as Nsight Compute prints it (function name, no namespace or arguments).
     pub name: String,
     pub dram_bytes: Option<f64>,
+    /// The share of `dram_bytes` written, where both directions were profiled.
+    pub dram_write_share: Option<f64>,
     pub instructions: Option<f64>,
     pub grid: Option<u64>,
     pub block: Option<u64>,
@@ -45,9 +47,14 @@ pub fn parse(text: &str) -> Result<Vec<NcuKernel>, String> {
             (Some(r), None) => Some(r),
             _ => None,
         };
+        let dram_write_share = match (num(read), num(write)) {
+            (Some(r), Some(w)) if r + w > 0.0 => Some(w / (r + w)),
+            _ => None,
+        };
         out.push(NcuKernel {
             name,
             dram_bytes: dram,
+            dram_write_share,
             instructions: num(inst),
             grid: num(grid).map(|x| x as u64),
             block: num(block).map(|x| x as u64),

@@ -98,8 +98,13 @@ pub struct ClockParams {
 pub struct MemoryParams {
     pub capacity_gb: Param<f64>,
     pub peak_bw_gbs: Param<f64>,
-    /// What kernels actually reach GPU-wide (bytes read + written).
+    /// What kernels actually reach GPU-wide (bytes read + written), measured with a copy (half
+    /// read, half written).
     pub achievable_bw_gbs: Param<f64>,
+    /// What a read-only stream reaches GPU-wide. HBM turns its bus around between reads and
+    /// writes, so a copy's mix gets less; with this and the copy's figure, a kernel's bandwidth
+    /// follows its share of written bytes.
+    pub read_bw_gbs: Param<f64>,
     /// What one SM can pull at the maximum clock (outstanding requests / latency).
     pub per_sm_bw_gbs: Param<f64>,
     /// What one resident thread can pull at the maximum clock (Little's law: the bytes a thread
@@ -124,6 +129,10 @@ pub struct LaunchParams {
     pub mps_host_launch_extra_us: Param<f64>,
     /// Shortest time a block takes, however little work it has.
     pub block_min_us: Param<f64>,
+    /// Time a tensor-core block spends beside its work: filling its load pipeline before the
+    /// first MMA and draining its epilogue after the last (sm90 TMA/wgmma GEMM and attention
+    /// kernels). Added to each block of a tensor-core kernel; fitted by the `gemm_latency` step.
+    pub tensor_block_latency_us: Param<f64>,
     /// Time per block the block scheduler needs to dispatch a wide grid. Recorded; not modelled yet.
     pub block_dispatch_ns: Param<f64>,
 }
@@ -270,6 +279,7 @@ impl GpuProfile {
             ("launch.launch_latency_us", &l.launch_latency_us),
             ("launch.mps_extra_latency_us", &l.mps_extra_latency_us),
             ("launch.block_dispatch_ns", &l.block_dispatch_ns),
+            ("launch.tensor_block_latency_us", &l.tensor_block_latency_us),
             ("sharing.context_switch_us", &self.sharing.context_switch_us),
             ("power.idle_w", &pw.idle_w),
             ("power.sm_active_w", &pw.sm_active_w),
@@ -293,6 +303,7 @@ impl GpuProfile {
             ("clock.step_mhz", &self.clock.step_mhz),
             ("clock.period_ms", &self.clock.period_ms),
             ("memory.achievable_bw_gbs", &self.memory.achievable_bw_gbs),
+            ("memory.read_bw_gbs", &self.memory.read_bw_gbs),
             ("memory.per_sm_bw_gbs", &self.memory.per_sm_bw_gbs),
             ("memory.per_thread_bw_gbs", &self.memory.per_thread_bw_gbs),
             ("launch.block_min_us", &self.launch.block_min_us),
@@ -306,6 +317,16 @@ impl GpuProfile {
             if !(p.value.is_finite() && p.value > 0.0 && p.value <= MAX_PROFILE_NUMBER) {
                 return Err((name.into(), format!("must be a positive number, at most {MAX_PROFILE_NUMBER:e}")));
             }
+        }
+        // A written byte costs (2 x read / copy - 1) read bytes' time: positive only above half.
+        if self.memory.read_bw_gbs.value <= 0.5 * self.memory.achievable_bw_gbs.value {
+            return Err((
+                "memory.read_bw_gbs".into(),
+                format!(
+                    "must exceed half of memory.achievable_bw_gbs ({}): a copy moves half its bytes as reads",
+                    self.memory.achievable_bw_gbs.value
+                ),
+            ));
         }
         if self.power.fast_limit_w.value < self.power.limit_w.value {
             return Err((
@@ -325,6 +346,7 @@ impl GpuProfile {
             ("launch.launch_latency_us", self.launch.launch_latency_us.value),
             ("launch.mps_extra_latency_us", self.launch.mps_extra_latency_us.value),
             ("launch.block_min_us", self.launch.block_min_us.value),
+            ("launch.tensor_block_latency_us", self.launch.tensor_block_latency_us.value),
         ];
         for (name, us) in times_us {
             if !(us.is_finite() && (0.0..=MAX_PROFILE_TIME_US).contains(&us)) {
@@ -419,6 +441,7 @@ impl GpuProfile {
             ("memory.capacity_gb", &m.capacity_gb.source),
             ("memory.peak_bw_gbs", &m.peak_bw_gbs.source),
             ("memory.achievable_bw_gbs", &m.achievable_bw_gbs.source),
+            ("memory.read_bw_gbs", &m.read_bw_gbs.source),
             ("memory.per_sm_bw_gbs", &m.per_sm_bw_gbs.source),
             ("memory.per_thread_bw_gbs", &m.per_thread_bw_gbs.source),
             ("memory.l2_mb", &m.l2_mb.source),
@@ -429,6 +452,7 @@ impl GpuProfile {
             ("launch.mps_host_launch_extra_us", &l.mps_host_launch_extra_us.source),
             ("launch.block_min_us", &l.block_min_us.source),
             ("launch.block_dispatch_ns", &l.block_dispatch_ns.source),
+            ("launch.tensor_block_latency_us", &l.tensor_block_latency_us.source),
             ("sharing.warps_to_saturate_issue", &sh.warps_to_saturate_issue.source),
             ("sharing.tensor_warps_to_saturate_issue", &sh.tensor_warps_to_saturate_issue.source),
             ("sharing.cross_client_min_issue_share", &sh.cross_client_min_issue_share.source),

@@ -5,7 +5,9 @@
 //! take longer, at its share of the SM's instruction issue rate); its DRAM traffic at its share
 //! of bandwidth: at most what its resident threads keep in flight (per-thread rate x threads),
 //! capped per SM and shared GPU-wide. A block finishes when both are done (roofline: they overlap), and never
-//! faster than the profile's minimum block time.
+//! faster than the profile's minimum block time. A tensor-core block also spends a fixed latency
+//! beside its work (its load pipeline filling before the first MMA, its epilogue draining after
+//! the last): its rate r becomes 1 / (latency + 1 / r), the latency overlapping nothing.
 //!
 //! Issue share on one SM: demands are min(1, warps / warps_to_saturate). The incumbent (the
 //! launch resident longest) is served first and newcomers get what it leaves, but at least
@@ -242,9 +244,11 @@ pub fn recompute(
     for i in 0..cohorts.live.len() {
         let id = cohorts.live[i];
         let c = cohorts.get_mut(id);
+        // Against the rate of its work alone: the latency is applied once, in the final rate.
+        let rate = without_latency(c.rate, w.kernels[c.kernel as usize].block_latency_ns);
         let sh = &mut c.shares;
-        if c.rate > 0.0 && sh.r0 > 0.0 && c.rate < sh.r0 {
-            sh.issue_demand = sh.issue_demand.min(sh.issue_alloc * c.rate / sh.r0);
+        if rate > 0.0 && sh.r0 > 0.0 && rate < sh.r0 {
+            sh.issue_demand = sh.issue_demand.min(sh.issue_alloc * rate / sh.r0);
             let group = &mut spaces[c.space as usize].groups[c.group as usize];
             shared |= group.residents.len() > 1;
             if group.second_mark != s.mark {
@@ -317,6 +321,26 @@ pub fn ceil_ns(x: f64) -> Ns {
     }
 }
 
+/// A block rate (fraction per ns) with a fixed per-block latency beside the work it measures.
+/// (Fluid: while the rate changes, the latency is spread over the block's life. The bandwidth
+/// the block was granted but leaves unused during its latency is not handed to others.)
+pub(crate) fn with_latency(rate: f64, latency_ns: f64) -> f64 {
+    if latency_ns > 0.0 && rate > 0.0 {
+        1.0 / (latency_ns + 1.0 / rate)
+    } else {
+        rate
+    }
+}
+
+/// The rate of the work alone, from a rate [`with_latency`] gave.
+fn without_latency(rate: f64, latency_ns: f64) -> f64 {
+    if latency_ns > 0.0 && rate > 0.0 {
+        1.0 / (1.0 / rate - latency_ns)
+    } else {
+        rate
+    }
+}
+
 /// Applies `f` to every resident of `g` (moving shares to or from where they are kept).
 fn copy_shares(g: &Group, cohorts: &mut Cohorts, f: impl Fn(&mut crate::placement::Cohort)) {
     for &r in &g.residents {
@@ -369,8 +393,10 @@ fn share_global_bandwidth(w: &GpuWorkload, cohorts: &mut Cohorts, running: &dyn 
         for &id in &cohorts.live {
             let c = &cohorts.get(id);
             if running(c.space) && (single || w.spaces[c.space as usize].pool == pool) {
+                // In read bytes: the pool's unit (a written byte costs more of it).
+                let bw_weight = w.kernels[c.kernel as usize].bw_weight;
                 s.claims.push(Claim {
-                    demand: c.shares.sm_bw * c.n_sms as f64,
+                    demand: c.shares.sm_bw * c.n_sms as f64 * bw_weight,
                     weight: (c.n_sms * c.blocks_per_sm) as f64,
                     alloc: 0.0,
                 });
@@ -383,7 +409,9 @@ fn share_global_bandwidth(w: &GpuWorkload, cohorts: &mut Cohorts, running: &dyn 
             let k = &w.kernels[c.kernel as usize];
             let blocks = (c.n_sms * c.blocks_per_sm) as f64;
             let r0 = c.shares.r0;
-            c.rate = if k.bytes_per_block > 0.0 { r0.min(cl.alloc / blocks / k.bytes_per_block) } else { r0 };
+            let bytes_per_ns = cl.alloc / k.bw_weight;
+            let rate = if k.bytes_per_block > 0.0 { r0.min(bytes_per_ns / blocks / k.bytes_per_block) } else { r0 };
+            c.rate = with_latency(rate, k.block_latency_ns);
         }
     }
 }

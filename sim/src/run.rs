@@ -51,6 +51,29 @@ pub fn run(w: &Workload) -> Report {
     }
 }
 
+/// Each kernel's mean duration (us, first block's start to last block's end) when `kernels` run
+/// in one stream alone on the whole GPU of `gpu`: three passes after one untimed. Calibration
+/// fits and judgements of single ops use it.
+pub fn alone_us(gpu: &crate::GpuProfile, kernels: Vec<crate::spec::KernelSpec>) -> Result<Vec<f64>, crate::SpecError> {
+    use crate::spec::{Arrivals, ClientSpec, Sharing, Timing};
+    let client = ClientSpec {
+        name: "alone".into(),
+        requests: Some(3),
+        warmup_requests: 1,
+        arrivals: Arrivals::ClosedLoop { think_us: 0.0 },
+        timing: Timing::CudaEvents,
+        unit: "passes".into(),
+        units_per_request: 1.0,
+        kernels,
+        groups: Vec::new(),
+    };
+    let spec = crate::WorkloadSpec { name: "alone".into(), seed: 1, duration_s: 60.0, clients: vec![client] };
+    let w = Workload::build(&spec, &crate::Layout::whole_gpu(Sharing::Dedicated, &[None]), gpu)?;
+    let r = run(&w);
+    let entries = r.clients[0].kernel_entries.as_deref().unwrap_or_default();
+    Ok(entries.iter().map(|e| e.duration_us.as_ref().map_or(0.0, |d| d.mean)).collect())
+}
+
 /// Steps an engine until it ends, honouring the event limit and the progress callback.
 /// `events` counts over all GPUs (and both passes of a recorded multi-GPU run).
 fn drive(e: &mut Engine<'_>, i: usize, w: &Workload, events: &mut u64, ctl: &mut Control<'_>) {
@@ -286,8 +309,8 @@ pub fn estimate_events(w: &Workload) -> f64 {
                 // A lone kernel on the whole GPU at the maximum clock can go no faster than its
                 // work at peak rate, its bytes at full bandwidth, or its shortest block.
                 let work_ns = k.grid as f64 * rates.full_sm_ns(k) / p.n_sms as f64;
-                let bytes_ns = k.grid as f64 * k.bytes_per_block / p.achievable_bw;
-                let kernel_ns = work_ns.max(bytes_ns).max(rates.block_min_ns).max(1.0);
+                let bytes_ns = k.grid as f64 * k.bytes_per_block * k.bw_weight / p.read_bw;
+                let kernel_ns = work_ns.max(bytes_ns).max(rates.block_min_ns).max(1.0) + waves * k.block_latency_ns;
                 request_ns += op.repeat as f64 * kernel_ns.max(k.host_gap_ns as f64);
                 per_request += op.repeat as f64 * (2.0 + 2.0 * waves);
             }

@@ -72,6 +72,8 @@ pub struct KernelFile {
     pub flops_per_block: Option<Spanned<f64>>,
     pub dram_bytes: Option<Spanned<f64>>,
     pub dram_bytes_per_block: Option<Spanned<f64>>,
+    /// The share of the DRAM bytes that are writes (0 to 1); unknown: costed as a copy.
+    pub dram_write_share: Option<Spanned<f64>>,
     /// Warp instructions issued by the launch (Nsight Compute's `smsp__inst_executed.sum`), or per block.
     pub instructions: Option<Spanned<f64>>,
     pub instructions_per_block: Option<Spanned<f64>>,
@@ -105,6 +107,7 @@ impl KernelFile {
             ("flops_per_block", &self.flops_per_block),
             ("dram_bytes", &self.dram_bytes),
             ("dram_bytes_per_block", &self.dram_bytes_per_block),
+            ("dram_write_share", &self.dram_write_share),
             ("instructions", &self.instructions),
             ("instructions_per_block", &self.instructions_per_block),
         ] {
@@ -321,6 +324,11 @@ impl Scenario {
                         }
                     }
                 }
+                if let Some(share) = &k.dram_write_share {
+                    if !(0.0..=1.0).contains(share.get_ref()) {
+                        return Err(self.err(share, &g("dram_write_share"), "must be a share from 0 to 1"));
+                    }
+                }
             }
         }
         Ok(())
@@ -452,6 +460,7 @@ impl Scenario {
                 "smem_bytes" => real_span(&k.smem_bytes),
                 "flops" => total_or_per(&k.flops, &k.flops_per_block),
                 "dram_bytes" => total_or_per(&k.dram_bytes, &k.dram_bytes_per_block),
+                "dram_write_share" => k.dram_write_share.as_ref().and_then(real_span),
                 "instructions" => total_or_per(&k.instructions, &k.instructions_per_block),
                 "op" => real_span(&k.op),
                 "host_gap_us" => k.host_gap_us.as_ref().and_then(real_span),
@@ -544,6 +553,7 @@ fn kernel_spec(k: &KernelFile) -> spec::KernelSpec {
         per_block: BlockWork {
             flops: per_block(&k.flops, &k.flops_per_block),
             dram_bytes: per_block(&k.dram_bytes, &k.dram_bytes_per_block),
+            dram_write_share: k.dram_write_share.as_ref().map(|s| *s.get_ref()),
             instructions: per_block(&k.instructions, &k.instructions_per_block),
         },
         op: *k.op.get_ref(),
@@ -622,6 +632,19 @@ dram_bytes = 1e6
         assert!(e.message.contains("registers"), "{e}");
         let e = parse(&OK.replace("smem_bytes = 128", "smem_bytes = 300000")).unwrap().check_against(&gpu).unwrap_err();
         assert_eq!(e.field, "clients[0].kernels[0].smem_bytes");
+    }
+
+    #[test]
+    fn write_share_is_a_share() {
+        let with = |v: &str| OK.replace("dram_bytes = 1e6", &format!("dram_bytes = 1e6\ndram_write_share = {v}"));
+        let s = parse(&with("0.25")).unwrap();
+        assert_eq!(s.to_spec().0.clients[0].kernels[0].per_block.dram_write_share, Some(0.25));
+        assert_eq!(parse(OK).unwrap().to_spec().0.clients[0].kernels[0].per_block.dram_write_share, None);
+        for bad in ["1.5", "-0.1"] {
+            let e = parse(&with(bad)).unwrap_err();
+            assert_eq!(e.field, "clients[0].kernels[0].dram_write_share", "{e}");
+            assert_eq!(e.line, 16, "{e}");
+        }
     }
 
     #[test]

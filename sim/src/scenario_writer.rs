@@ -41,6 +41,9 @@ fn kernel(out: &mut String, table: &str, k: &KernelSpec, bytes_note: &str, tail:
     if w.dram_bytes > 0.0 {
         let note = if bytes_note.is_empty() { String::new() } else { format!("  # {bytes_note}") };
         let _ = writeln!(out, "dram_bytes = {}{note}", float(w.dram_bytes * g));
+        if let Some(s) = w.dram_write_share {
+            let _ = writeln!(out, "dram_write_share = {}", float((s * 1e4).round() / 1e4));
+        }
     }
     if w.instructions > 0.0 {
         let _ = writeln!(out, "instructions = {}", float(w.instructions * g));

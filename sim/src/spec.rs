@@ -82,6 +82,9 @@ impl Timing {
 pub struct BlockWork {
     pub flops: f64,
     pub dram_bytes: f64,
+    /// The share of `dram_bytes` that are writes (0 to 1). None: not known, and costed as the
+    /// DRAM copy that measured `memory.achievable_bw_gbs` (half read, half written).
+    pub dram_write_share: Option<f64>,
     /// Warp instructions (as Nsight Compute counts them); 0 when unknown.
     pub instructions: f64,
 }
@@ -474,6 +477,11 @@ impl KernelSpec {
         for (name, v) in [("flops", w.flops), ("dram_bytes", w.dram_bytes), ("instructions", w.instructions)] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(SpecError::new(g(name), "must be a finite number >= 0"));
+            }
+        }
+        if let Some(s) = w.dram_write_share {
+            if !(0.0..=1.0).contains(&s) {
+                return Err(SpecError::new(g("dram_write_share"), "must be a share from 0 to 1"));
             }
         }
         Ok(())

@@ -20,9 +20,14 @@ pub(crate) struct Kernel {
     pub grid: u64,
     pub flops_per_block: f64,
     pub bytes_per_block: f64,
+    /// What one of its DRAM bytes costs of the GPU-wide pool, in read bytes (its write share).
+    pub bw_weight: f64,
     /// Warp instructions per block (0 when the scenario does not say).
     pub instructions_per_block: f64,
     pub op: OpKind,
+    /// Time each block spends beside its work (pipeline fill and epilogue of tensor-core
+    /// kernels, `launch.tensor_block_latency_us`); 0 for other kernels.
+    pub block_latency_ns: f64,
     pub host_gap_ns: Ns,
     pub sync: bool,
 }
@@ -173,7 +178,8 @@ impl Workload {
                 };
                 let plan = sharing::mode(p.sharing).arrange(p, sms.len(), gpu);
                 let pool = w.pools.len();
-                w.pools.push(params.achievable_bw * p.bandwidth_share);
+                // In read bytes per ns (a kernel's bytes weighted by its write share).
+                w.pools.push(params.read_bw * p.bandwidth_share);
                 let first_space = w.spaces.len();
                 w.spaces.extend((0..plan.contexts).map(|_| SpaceDef { sms, pool }));
                 if let Some(params) = plan.time_slice {
@@ -240,8 +246,10 @@ fn bind_client(
             grid: k.grid,
             flops_per_block: k.per_block.flops,
             bytes_per_block: k.per_block.dram_bytes,
+            bw_weight: w.params.bandwidth_weight(k.per_block.dram_write_share),
             instructions_per_block: k.per_block.instructions,
             op: k.op,
+            block_latency_ns: if k.op.is_tensor() { gpu.launch.tensor_block_latency_us.value * 1000.0 } else { 0.0 },
             host_gap_ns: us_to_ns(k.host_gap_us.unwrap_or(gpu.launch.host_launch_us.value)),
             sync: k.sync,
         });

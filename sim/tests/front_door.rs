@@ -26,7 +26,7 @@ fn fma_client(name: &str, grid: u64, requests: u64) -> ClientSpec {
             threads_per_block: 1024,
             regs_per_thread: 32,
             smem_bytes: 0,
-            per_block: BlockWork { flops: 1.0e9, dram_bytes: 0.0, instructions: 0.0 },
+            per_block: BlockWork { flops: 1.0e9, dram_bytes: 0.0, dram_write_share: None, instructions: 0.0 },
             op: OpKind::Fp32,
             host_gap_us: None,
             sync: false,
@@ -269,4 +269,68 @@ fn an_mps_clients_launch_calls_cost_what_the_profile_says() {
     // A cheaper call (negative extra) takes time off each gap.
     gpu.launch.mps_host_launch_extra_us.value = -4.0;
     assert!((latency(Sharing::Mps, &gpu) - plain + 800.0).abs() < 1e-6);
+}
+
+#[test]
+fn tensor_blocks_take_their_latency_beside_their_work_and_other_blocks_do_not() {
+    // One wave of 132 blocks (one per SM), each with 100 us of work at the peak rate of its kind:
+    // a tensor-core kernel takes the profile's block latency more, an FP32 one does not; a
+    // second wave pays it again (co-resident blocks would pay it side by side, once).
+    let mut gpu = h100();
+    let clock_ghz = gpu.clock.max_sm_mhz.value / 1000.0;
+    gpu.power.limit_w.value = 1e6;
+    gpu.power.fast_limit_w.value = 1e6;
+    let duration = |gpu: &GpuProfile, op: OpKind, grid: u64| {
+        // Enough warps to fill the SM's issue slots for either kind.
+        let (per_clk, threads) = match op {
+            OpKind::Bf16Tensor => (gpu.rates.bf16_tensor_flops_per_clk.value, 384),
+            _ => (gpu.rates.fp32_flops_per_clk.value, 1024),
+        };
+        let mut c = fma_client("k", grid, 1);
+        let k = &mut c.kernels[0];
+        (k.op, k.threads_per_block, k.per_block.flops) = (op, threads, 100_000.0 * per_clk * clock_ghz);
+        // One block per SM (as sm90 GEMMs' shared memory allows): a second wave waits.
+        k.smem_bytes = 200_000;
+        let w = Workload::build(&workload(vec![c]), &Layout::whole_gpu(Sharing::Dedicated, &[None]), gpu).unwrap();
+        let r = run_checked(&w);
+        r.clients[0].kernels[0].mean_us
+    };
+    for latency in [0.0, 4.0] {
+        gpu.launch.tensor_block_latency_us.value = latency;
+        let tensor = duration(&gpu, OpKind::Bf16Tensor, 132);
+        let fp32 = duration(&gpu, OpKind::Fp32, 132);
+        assert!((tensor - 100.0 - latency).abs() < 0.01, "latency {latency}: tensor kernel {tensor} us");
+        assert!((fp32 - 100.0).abs() < 0.01, "latency {latency}: fp32 kernel {fp32} us");
+        let two_waves = duration(&gpu, OpKind::Bf16Tensor, 264);
+        assert!((two_waves - 2.0 * (100.0 + latency)).abs() < 0.02, "latency {latency}: two waves {two_waves} us");
+    }
+}
+
+#[test]
+fn dram_bandwidth_follows_the_write_share() {
+    // A kernel that streams 4 GB over every SM: read-only it moves the profile's read rate; a
+    // copy's mix (or an unknown one) moves the copy's rate; all writes, 1 / (2/copy - 1/read).
+    let mut gpu = h100();
+    gpu.power.limit_w.value = 1e6;
+    gpu.power.fast_limit_w.value = 1e6;
+    gpu.memory.per_sm_bw_gbs.value = 1e5;
+    gpu.memory.per_thread_bw_gbs.value = 1e3;
+    (gpu.memory.achievable_bw_gbs.value, gpu.memory.read_bw_gbs.value) = (3000.0, 4000.0);
+    let gbs = |share: Option<f64>| {
+        let mut c = fma_client("stream", 132, 1);
+        let k = &mut c.kernels[0];
+        k.per_block = BlockWork { flops: 0.0, dram_bytes: 4e9 / 132.0, dram_write_share: share, instructions: 0.0 };
+        let w = Workload::build(&workload(vec![c]), &Layout::whole_gpu(Sharing::Dedicated, &[None]), &gpu).unwrap();
+        4e9 / (run_checked(&w).clients[0].kernels[0].mean_us * 1e3)
+    };
+    let write_only = 1.0 / (2.0 / 3000.0 - 1.0 / 4000.0);
+    for (share, want) in [(Some(0.0), 4000.0), (Some(0.5), 3000.0), (None, 3000.0), (Some(1.0), write_only)] {
+        let got = gbs(share);
+        assert!((got / want - 1.0).abs() < 1e-3, "write share {share:?}: {got:.1} GB/s, want {want:.1}");
+    }
+    // A read rate at or below half the copy's is refused, naming the field.
+    let mut text = include_str!("../../models/gpus/h100-sxm.toml").to_string();
+    text = text.replace("read_bw_gbs = { value = 3000.0", "read_bw_gbs = { value = 1400.0");
+    let err = GpuProfile::from_toml("h100-sxm.toml", &text).expect_err("refused").to_string();
+    assert!(err.contains("memory.read_bw_gbs") || err.contains("read_bw_gbs"), "{err}");
 }

@@ -8,9 +8,9 @@ Runs on a GPU machine with torch (no network):
 
     python3 tools/capture/gemm_sweep.py --out gemm-sweep.jsonl
 
-One JSON object per line: m, n, k, dtype, mean_us (CUDA events over --reps launches after
-warm-up), and the kernels the profiler saw for one launch (name, grid, block, registers,
-shared memory, duration).
+One JSON object per line: m, n, k, dtype, the host time per call, and the kernels of one call
+(name, grid, block, registers, shared memory) with the median device time of each over --reps
+calls, L2-cold (flushed before each call) and L2-warm.
 """
 
 import argparse
@@ -30,57 +30,70 @@ NK = [
     (1024, 1024), (4096, 1024), (1024, 4096),                  # e5-large-v2
     (152064, 3584), (128256, 2048),                            # LM heads
 ]
+L2_TIMES = 4
 MS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
 
 
-def kernels_of(fn):
+def trace_kernels(body, tmp):
+    """Every kernel `body` launches, in order, with grid, block, registers, shared memory and
+    device duration, read from the profiler's Chrome trace."""
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn()
-        torch.cuda.synchronize()
-    out = []
-    for e in prof.events():
-        if e.device_type == torch.autograd.DeviceType.CUDA:
-            out.append({"name": e.name, "us": e.device_time})
-    return out
-
-
-def raw_kernels(fn, tmp):
-    """Grid, block, registers, shared memory: from the Chrome trace's kernel events."""
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn()
+        body()
         torch.cuda.synchronize()
     prof.export_chrome_trace(tmp)
     with open(tmp) as f:
         ev = json.load(f)["traceEvents"]
     out = []
-    for e in ev:
-        if e.get("cat") == "kernel":
-            a = e.get("args", {})
-            out.append({"name": e["name"], "grid": a.get("grid"), "block": a.get("block"),
-                        "regs": a.get("registers per thread"), "smem": a.get("shared memory"),
-                        "us": e.get("dur")})
+    for e in sorted((e for e in ev if e.get("cat") == "kernel"), key=lambda e: e["ts"]):
+        a = e.get("args", {})
+        out.append({"name": e["name"], "grid": a.get("grid"), "block": a.get("block"),
+                    "regs": a.get("registers per thread"), "smem": a.get("shared memory"),
+                    "us": e.get("dur")})
     return out
 
 
-def timed(fn, reps):
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def measured(fn, flush, flush_names, reps, tmp):
+    """The kernels of one call, with the median device time of each over `reps` calls, once with
+    L2 flushed before every call (weights come from HBM, as in a model step that reads each
+    weight once) and once L2-warm; and the host time per call while the GPU keeps up."""
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
     t0 = time.perf_counter()
     for _ in range(reps):
         fn()
     host = (time.perf_counter() - t0) * 1e6 / reps
-    end.record()
     torch.cuda.synchronize()
-    return start.elapsed_time(end) * 1000.0 / reps, host
+
+    def runs(cold):
+        def body():
+            for _ in range(reps):
+                if cold:
+                    flush()
+                fn()
+        ks = [k for k in trace_kernels(body, tmp) if k["name"] not in flush_names]
+        per = len(ks) // reps
+        if per == 0 or per * reps != len(ks):
+            raise RuntimeError(f"{len(ks)} kernels over {reps} calls")
+        return ks[:per], [median([ks[i * per + j]["us"] for i in range(reps)]) for j in range(per)]
+
+    kernels, cold = runs(True)
+    _, warm = runs(False)
+    for k, c, w in zip(kernels, cold, warm):
+        k["cold_us"], k["warm_us"] = c, w
+        del k["us"]
+    return kernels, host
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--max-bytes", type=float, default=4e9, help="skip shapes whose operands exceed this")
     args = ap.parse_args()
     dev = torch.device("cuda")
@@ -95,6 +108,13 @@ def main():
     meta = {"gpu": props.name, "sms": props.multi_processor_count, "torch": torch.__version__,
             "cuda": torch.version.cuda, "total_bytes": total, "context_bytes": context}
     tmp = args.out + ".trace.tmp.json"
+    # Reading a buffer four times L2's size evicts the weights and leaves clean lines (a fill_
+    # left dirty ones, whose write-back slowed the GEMM by ~2 us); its own kernels are left out.
+    scratch = torch.ones(int(L2_TIMES * props.L2_cache_size) // 4, device=dev, dtype=torch.float32)
+    total = torch.empty((), device=dev, dtype=torch.float32)
+    flush = lambda: torch.sum(scratch, dim=0, out=total)
+    flush_names = {k["name"] for k in trace_kernels(flush, tmp)}
+    meta["l2_bytes"] = props.L2_cache_size
     with open(args.out, "w") as out:
         out.write(json.dumps({"meta": meta}) + "\n")
         for n, k in NK:
@@ -112,12 +132,11 @@ def main():
                                                                   out_dtype=torch.bfloat16)))
                 for dtype, fn in cases:
                     try:
-                        us, host_us = timed(fn, args.reps)
-                        ks = raw_kernels(fn, tmp)
+                        ks, host_us = measured(fn, flush, flush_names, args.reps, tmp)
                     except Exception as e:  # an fp8 shape cuBLASLt refuses
                         out.write(json.dumps({"m": m, "n": n, "k": k, "dtype": dtype, "error": str(e)[:200]}) + "\n")
                         continue
-                    out.write(json.dumps({"m": m, "n": n, "k": k, "dtype": dtype, "mean_us": round(us, 3),
+                    out.write(json.dumps({"m": m, "n": n, "k": k, "dtype": dtype,
                                           "host_us_per_call": round(host_us, 3),
                                           "kernels": ks}) + "\n")
                 out.flush()

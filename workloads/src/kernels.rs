@@ -9,9 +9,12 @@ use simgpu_sim::spec::{BlockWork, KernelSpec, OpKind};
 /// A block's resources: threads, registers per thread, shared memory bytes.
 type Block = (u32, u32, u32);
 
-/// One kernel with its whole-launch work split evenly over its blocks.
-fn kernel(name: &str, grid: u64, block: Block, op: OpKind, flops: f64, bytes: f64) -> KernelSpec {
+/// One kernel with its whole-launch work split evenly over its blocks; `bytes` are DRAM bytes
+/// (read, written).
+fn kernel(name: &str, grid: u64, block: Block, op: OpKind, flops: f64, bytes: (f64, f64)) -> KernelSpec {
     let grid = grid.max(1);
+    let (read, written) = bytes;
+    let total = read + written;
     let (threads, regs, smem) = block;
     KernelSpec {
         name: name.to_string(),
@@ -19,7 +22,12 @@ fn kernel(name: &str, grid: u64, block: Block, op: OpKind, flops: f64, bytes: f6
         threads_per_block: threads,
         regs_per_thread: regs,
         smem_bytes: smem,
-        per_block: BlockWork { flops: flops / grid as f64, dram_bytes: bytes / grid as f64, instructions: 0.0 },
+        per_block: BlockWork {
+            flops: flops / grid as f64,
+            dram_bytes: total / grid as f64,
+            dram_write_share: (total > 0.0).then(|| written / total),
+            instructions: 0.0,
+        },
         op,
         host_gap_us: None,
         sync: false,
@@ -78,7 +86,7 @@ pub fn gemm(name: &str, m: u64, n: u64, k: u64, weight_bytes: f64, sms: u64) -> 
     let flops = 2.0 * padded_m as f64 * n as f64 * k as f64;
     let (mf, nf, kf) = (m as f64, n as f64, k as f64);
     let out_bytes = if split > 1 { mf * nf * 4.0 * split as f64 } else { mf * nf * 2.0 };
-    let bytes = nf * kf * weight_bytes + mf * kf * 2.0 + out_bytes;
+    let bytes = (nf * kf * weight_bytes + mf * kf * 2.0, out_bytes);
     let mut out = vec![kernel(
         &format!(
             "{name} (gemm {tile_n}x{tile_m}{})",
@@ -91,7 +99,7 @@ pub fn gemm(name: &str, m: u64, n: u64, k: u64, weight_bytes: f64, sms: u64) -> 
         bytes,
     )];
     if split > 1 {
-        let reduce_bytes = mf * nf * 4.0 * split as f64 + mf * nf * 2.0;
+        let reduce_bytes = (mf * nf * 4.0 * split as f64, mf * nf * 2.0);
         out.push(kernel(
             &format!("splitKreduce ({name})"),
             div_ceil(n, 32) * div_ceil(m, 16),
@@ -129,7 +137,8 @@ pub fn attention(
     let (b, q, kv, h, d) = (batch as f64, q_len as f64, kv_len as f64, heads as f64, head_dim as f64);
     let pairs = if causal && q_len > 1 { q * (kv + 1.0) / 2.0 } else { q * kv };
     let flops = 2.0 * pairs * 2.0 * d * h * b;
-    let io = (2.0 * q * h + 2.0 * kv * kv_heads as f64) * d * 2.0 * b;
+    // Q, K and V read; the output written.
+    let (read, written) = ((q * h + 2.0 * kv * kv_heads as f64) * d * 2.0 * b, q * h * d * 2.0 * b);
     if q_len == 1 {
         let splits = (kv_len / 128).max(1);
         let partials = b * h * splits as f64 * (d + 2.0) * 4.0;
@@ -140,7 +149,8 @@ pub fn attention(
                 (128, 183, 86_336),
                 OpKind::Bf16Tensor,
                 flops,
-                io + partials,
+                // The split-KV kernel writes fp32 partials; the reduction writes the output.
+                (read, partials),
             ),
             kernel(
                 "sdpa decode reduction",
@@ -148,13 +158,13 @@ pub fn attention(
                 (256, 32, 2_080),
                 OpKind::Fp32,
                 b * h * splits as f64 * d,
-                partials,
+                (partials, written),
             ),
         ]
     } else {
         let work = batch * heads * div_ceil(q_len, 128);
         let smem = if head_dim > 64 { 232_448 } else { 134_144 };
-        vec![kernel("sdpa (flash wgmma)", work.min(sms), (384, 168, smem), OpKind::Bf16Tensor, flops, io)]
+        vec![kernel("sdpa (flash wgmma)", work.min(sms), (384, 168, smem), OpKind::Bf16Tensor, flops, (read, written))]
     }
 }
 
@@ -178,7 +188,7 @@ pub fn elementwise(name: &str, how: Elementwise, n: u64, in_bytes: f64, out_byte
         Elementwise::Cast => (div_ceil(n, 512), 32),
         Elementwise::Strided => (div_ceil(n * out_bytes, 1024), 18),
     };
-    let bytes = n as f64 * (in_bytes + out_bytes as f64);
+    let bytes = (n as f64 * in_bytes, n as f64 * out_bytes as f64);
     kernel(name, grid, (128, regs, 0), OpKind::Fp32, n as f64 * flops_per, bytes)
 }
 
@@ -190,13 +200,13 @@ pub fn reduce(name: &str, rows: u64, cols: u64, elem_bytes: f64) -> KernelSpec {
     let grid = if cols > 8192 { rows * div_ceil(cols, 8192) } else { div_ceil(rows, 16) };
     let smem = if cols > 8192 { 8_208 } else { 16 };
     let n = (rows * cols) as f64;
-    kernel(name, grid, (512, 32, smem), OpKind::Fp32, n, n * elem_bytes + rows as f64 * 8.0)
+    kernel(name, grid, (512, 32, smem), OpKind::Fp32, n, (n * elem_bytes, rows as f64 * 8.0))
 }
 
 /// torch.cat of two halves (rotate_half): `CatArrayBatchedCopy`, a fixed grid of four 512-thread
 /// blocks per SM whatever the size (traced: 528 on 132 SMs).
 pub fn cat(name: &str, n: u64, elem_bytes: f64, sms: u64) -> KernelSpec {
-    kernel(name, 4 * sms, (512, 25, 0), OpKind::Fp32, 0.0, 2.0 * n as f64 * elem_bytes)
+    kernel(name, 4 * sms, (512, 25, 0), OpKind::Fp32, 0.0, (n as f64 * elem_bytes, n as f64 * elem_bytes))
 }
 
 /// An embedding lookup of `tokens` rows of `hidden` bf16 values (`indexSelectSmallIndex`: one
@@ -210,7 +220,7 @@ pub fn embedding(tokens: u64, hidden: u64) -> KernelSpec {
             (128, 32, 0),
             OpKind::Fp32,
             0.0,
-            2.0 * n + tokens as f64 * 8.0,
+            (2.0 * n + tokens as f64 * 8.0, 2.0 * n),
         )
     } else {
         kernel(
@@ -219,7 +229,7 @@ pub fn embedding(tokens: u64, hidden: u64) -> KernelSpec {
             (256, 32, 0),
             OpKind::Fp32,
             0.0,
-            2.0 * n + tokens as f64 * 8.0,
+            (2.0 * n + tokens as f64 * 8.0, 2.0 * n),
         )
     }
 }

@@ -5,8 +5,10 @@ use crate::step::Step;
 
 pub mod device;
 pub mod dram;
+pub mod dram_read;
 pub mod fma;
 pub mod gemm;
+pub mod gemm_latency;
 pub mod issue;
 pub mod launch;
 pub mod memory_parallelism;
@@ -16,14 +18,16 @@ pub mod power;
 pub mod streams;
 pub mod timeslice;
 
-const ALL: [Step; 12] = [
+const ALL: [Step; 14] = [
     device::STEP,
     fma::STEP,
     issue::STEP,
     dram::STEP,
+    dram_read::STEP,
     memory_parallelism::STEP,
     launch::STEP,
     gemm::STEP,
+    gemm_latency::STEP,
     streams::STEP,
     timeslice::STEP,
     mps::STEP,
@@ -32,7 +36,8 @@ const ALL: [Step; 12] = [
 ];
 
 /// Every step, in the order they run. Later steps use what earlier ones found (see
-/// [`crate::step::Found`]): `issue` and `fma` before `streams` and `mps`, `launch` before `mps`, `dram` before `memory_parallelism`,
+/// [`crate::step::Found`]): `issue` and `fma` before `streams` and `mps`, `launch` before `mps`, `dram` before `memory_parallelism` and `dram_read`
+/// (and both before `gemm_latency`, which simulates with what they found),
 /// `gemm` before `power`.
 pub static TABLE: [Step; ALL.len()] = ALL;
 

@@ -371,7 +371,14 @@ impl<'w> Engine<'w> {
             let demand = c.first_pass.issue_demand;
             let bps = c.blocks_per_sm as f64;
             let rate_at = |full: f64| if full > 0.0 { (demand / bps / full).min(by_min) } else { by_min };
-            let l = Lost::from_rates(rate_at(at_max.full_sm_ns(k)), rate_at(p.full_sm_ns(k)), c.first_pass.r0, c.rate);
+            // The same per-block latency on every rate of the chain, so that it counts as no loss.
+            let lat = |r: f64| crate::progress::with_latency(r, k.block_latency_ns);
+            let l = Lost::from_rates(
+                lat(rate_at(at_max.full_sm_ns(k))),
+                lat(rate_at(p.full_sm_ns(k))),
+                lat(c.first_pass.r0),
+                c.rate,
+            );
             let w = (c.blocks_per_sm * c.n_sms) as f64;
             let ci = c.client as usize;
             weight[ci] += w;
