@@ -75,30 +75,57 @@ impl GemmLoad {
 
     /// GEMMs back to back until `deadline`; returns FLOP/s.
     pub fn run_until(&mut self, gpu: &Gpu, deadline: Instant) -> Result<f64, HarnessError> {
-        // Batches of about the 8192^3 GEMM's four, so that the host's wait stays a small share.
-        let batch = (4 * (8192 / self.n.max(1)).pow(3)).clamp(4, 256) as u64;
-        let (t0, mut n) = (Instant::now(), 0u64);
-        while Instant::now() < deadline {
-            for _ in 0..batch {
-                self.launch()?;
-            }
-            gpu.stream().synchronize()?;
-            n += batch;
-        }
-        Ok(n as f64 * self.flops() / t0.elapsed().as_secs_f64())
+        run_until(self, gpu, deadline)
     }
 
     /// `reps` GEMMs timed with CUDA events, and the SM clock NVML reported meanwhile.
     pub fn timed(&mut self, gpu: &Gpu, reps: u32) -> Result<(f64, ClockReading), HarnessError> {
-        let (elapsed, clock) = with_sm_clock(gpu, Duration::from_millis(2), || {
-            time_on_stream(gpu, || (0..reps).try_for_each(|_| self.launch()))
-        });
-        Ok((elapsed?, clock))
+        timed(self, gpu, reps)
     }
 }
 
+/// A square GEMM that can be launched again and again (bf16 here, fp8 in `bench_gemm_fp8`).
+pub trait SquareGemm {
+    fn n(&self) -> usize;
+    fn launch(&mut self) -> Result<(), HarnessError>;
+    fn flops(&self) -> f64 {
+        2.0 * (self.n() as f64).powi(3)
+    }
+}
+
+impl SquareGemm for GemmLoad {
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn launch(&mut self) -> Result<(), HarnessError> {
+        GemmLoad::launch(self)
+    }
+}
+
+/// GEMMs back to back until `deadline`; returns FLOP/s.
+fn run_until(g: &mut impl SquareGemm, gpu: &Gpu, deadline: Instant) -> Result<f64, HarnessError> {
+    // Batches of about the 8192^3 GEMM's four, so that the host's wait stays a small share.
+    let batch = (4 * (8192 / g.n().max(1)).pow(3)).clamp(4, 256) as u64;
+    let (t0, mut n) = (Instant::now(), 0u64);
+    while Instant::now() < deadline {
+        for _ in 0..batch {
+            g.launch()?;
+        }
+        gpu.stream().synchronize()?;
+        n += batch;
+    }
+    Ok(n as f64 * g.flops() / t0.elapsed().as_secs_f64())
+}
+
+/// `reps` GEMMs timed with CUDA events, and the SM clock NVML reported meanwhile.
+fn timed(g: &mut impl SquareGemm, gpu: &Gpu, reps: u32) -> Result<(f64, ClockReading), HarnessError> {
+    let (elapsed, clock) =
+        with_sm_clock(gpu, Duration::from_millis(2), || time_on_stream(gpu, || (0..reps).try_for_each(|_| g.launch())));
+    Ok((elapsed?, clock))
+}
+
 /// `len` values uniform in [-1, 1), from a fixed seed (xorshift64*).
-fn noise(len: usize, seed: u64) -> Vec<bf16> {
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<bf16> {
     let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ seed;
     (0..len)
         .map(|_| {
@@ -120,14 +147,23 @@ const TIMED_S: f64 = 1.0;
 /// the clock sampled meanwhile. (A burst of a few GEMMs right after idle runs at a lower FLOP per
 /// clock than NVML's clock suggests; the sustained figure is the one steady loads see.)
 pub fn run_gemm(gpu: &Gpu, sizes: &[usize]) -> Result<Vec<GemmSample>, HarnessError> {
+    run_sustained(gpu, sizes, GemmLoad::new)
+}
+
+/// The sustained rate of the GEMMs `make` builds, one size after another.
+pub fn run_sustained<G: SquareGemm>(
+    gpu: &Gpu,
+    sizes: &[usize],
+    make: impl Fn(&Gpu, usize) -> Result<G, HarnessError>,
+) -> Result<Vec<GemmSample>, HarnessError> {
     let sms = gpu.info().sm_count.max(1) as f64;
     let mut out = Vec::new();
     for &n in sizes {
-        let mut g = GemmLoad::new(gpu, n)?;
-        let settled_rate = g.run_until(gpu, Instant::now() + Duration::from_secs_f64(SETTLE_S))?;
+        let mut g = make(gpu, n)?;
+        let settled_rate = run_until(&mut g, gpu, Instant::now() + Duration::from_secs_f64(SETTLE_S))?;
         let per_gemm_s = g.flops() / settled_rate.max(1.0);
         let reps = ((TIMED_S / per_gemm_s) as u32).clamp(4, 1 << 20);
-        let (elapsed_s, clock) = g.timed(gpu, reps)?;
+        let (elapsed_s, clock) = timed(&mut g, gpu, reps)?;
         let flops = g.flops() * reps as f64;
         out.push(GemmSample {
             n,

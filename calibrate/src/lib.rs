@@ -14,6 +14,7 @@
 //! | [`bench_launch`] | `empty` (and `spin` to queue launches) | host launch cost (`launch.host_launch_us`), launch-to-start latency (`launch.launch_latency_us`), shortest kernel (`launch.block_min_us`) |
 //! | [`bench_sharing`] | `probe` alone with 1..32 warps; beside `seed_fma` on another stream | issue saturation (`sharing.warps_to_saturate_issue`), carve-out in one context (`sharing.carveout_locked_in_context`) |
 //! | [`bench_gemm`] | cuBLAS bf16 GEMM | tensor rate (`rates.bf16_tensor_flops_per_clk`, `rates.fp16_tensor_flops_per_clk`) |
+//! | [`bench_gemm_fp8`] | cuBLASLt e4m3 GEMM, bf16 out | fp8 tensor rate (`rates.fp8_tensor_flops_per_clk`) |
 //! | [`bench_gemm_latency`] | cuBLAS bf16 `x·Wᵀ`, 1-256 rows, L2 flushed | tensor-core block latency (`launch.tensor_block_latency_us`) against the simulated GEMM |
 //! | [`bench_timeslice`] | `slice_spin` in two processes | time slice and switch cost (`sharing.timeslice_us`, `sharing.context_switch_us`) |
 //! | [`bench_mps`] (`--mps`) | worker clients of an MPS daemon of our own | cap granularity, MPS launch cost, carve-out and issue share across clients |
@@ -32,6 +33,7 @@ pub use simgpu_harness::HarnessError;
 pub mod bench_dram;
 pub mod bench_fma;
 pub mod bench_gemm;
+pub mod bench_gemm_fp8;
 pub mod bench_gemm_latency;
 pub mod bench_launch;
 pub mod bench_mps;

@@ -79,6 +79,16 @@ pub fn check_cublas() -> Result<(), HarnessError> {
     }
 }
 
+/// Whether cuBLASLt can be loaded (fp8 GEMMs).
+pub fn check_cublaslt() -> Result<(), HarnessError> {
+    // SAFETY: as above.
+    if unsafe { cudarc::cublaslt::sys::is_culib_present() } {
+        Ok(())
+    } else {
+        Err(HarnessError::NoCublasLt)
+    }
+}
+
 /// Opens GPU 0 and returns its facts; on a machine without CUDA this is the clear error to show.
 pub fn probe() -> Result<DeviceInfo, HarnessError> {
     Gpu::open(0).map(|g| g.info)

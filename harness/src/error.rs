@@ -13,6 +13,8 @@ pub enum HarnessError {
     NoNvrtc,
     /// The cuBLAS library (libcublas.so.13) could not be loaded; GEMMs cannot run.
     NoCublas,
+    /// The cuBLASLt library (libcublasLt.so.13) could not be loaded; fp8 GEMMs cannot run.
+    NoCublasLt,
     /// The NVML library (libnvidia-ml.so.1) could not be loaded; clocks cannot be read.
     NoNvml,
     /// The driver loaded but reports no usable GPU (or not the requested ordinal).
@@ -43,6 +45,11 @@ impl fmt::Display for HarnessError {
             HarnessError::NoNvrtc => write!(
                 f,
                 "NVRTC not found: libnvrtc.so.13 could not be loaded (install the CUDA toolkit or put its \
+                 lib directory on LD_LIBRARY_PATH)"
+            ),
+            HarnessError::NoCublasLt => write!(
+                f,
+                "cuBLASLt not found: libcublasLt.so.13 could not be loaded (install the CUDA toolkit or put its \
                  lib directory on LD_LIBRARY_PATH)"
             ),
             HarnessError::NoCublas => write!(
@@ -90,6 +97,12 @@ impl From<cudarc::nvrtc::CompileError> for HarnessError {
     }
 }
 
+impl From<cudarc::cublaslt::result::CublasError> for HarnessError {
+    fn from(e: cudarc::cublaslt::result::CublasError) -> Self {
+        HarnessError::Cuda(format!("cuBLASLt: {e:?}"))
+    }
+}
+
 impl From<cudarc::cublas::result::CublasError> for HarnessError {
     fn from(e: cudarc::cublas::result::CublasError) -> Self {
         HarnessError::Cuda(format!("cuBLAS: {e:?}"))
@@ -115,6 +128,7 @@ mod tests {
         assert!(HarnessError::NoCudaDriver.to_string().contains("libcuda.so.1"));
         assert!(HarnessError::NoNvrtc.to_string().contains("libnvrtc"));
         assert!(HarnessError::NoCublas.to_string().contains("libcublas"));
+        assert!(HarnessError::NoCublasLt.to_string().contains("libcublasLt"));
         assert!(HarnessError::NoNvml.to_string().contains("libnvidia-ml.so.1"));
         assert!(HarnessError::Cuda("x".into()).to_string().contains("x"));
     }

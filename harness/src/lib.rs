@@ -36,6 +36,8 @@ pub mod worker;
 
 pub use children::Worker;
 pub use clock::{with_sm_clock, ClockReading, ClockSource};
-pub use device::{check_cublas, check_cuda_driver, check_nvrtc, probe, DeviceInfo, Gpu, MaxClockSource};
+pub use device::{
+    check_cublas, check_cublaslt, check_cuda_driver, check_nvrtc, probe, DeviceInfo, Gpu, MaxClockSource,
+};
 pub use error::HarnessError;
 pub use mps_daemon::MpsDaemon;

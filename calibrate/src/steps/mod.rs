@@ -8,6 +8,7 @@ pub mod dram;
 pub mod dram_read;
 pub mod fma;
 pub mod gemm;
+pub mod gemm_fp8;
 pub mod gemm_latency;
 pub mod issue;
 pub mod launch;
@@ -18,7 +19,7 @@ pub mod power;
 pub mod streams;
 pub mod timeslice;
 
-const ALL: [Step; 14] = [
+const ALL: [Step; 15] = [
     device::STEP,
     fma::STEP,
     issue::STEP,
@@ -27,6 +28,7 @@ const ALL: [Step; 14] = [
     memory_parallelism::STEP,
     launch::STEP,
     gemm::STEP,
+    gemm_fp8::STEP,
     gemm_latency::STEP,
     streams::STEP,
     timeslice::STEP,

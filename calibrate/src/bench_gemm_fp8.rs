@@ -1,0 +1,141 @@
+//! The fp8 tensor-core rate (`gemm_fp8` step): square e4m3 x e4m3 GEMMs with bf16 output and
+//! fp32 accumulation through cuBLASLt (the TN layout fp8 requires, as torch's `_scaled_mm` runs
+//! it), sustained like the bf16 `gemm` step.
+
+use crate::bench_gemm::SquareGemm;
+use simgpu_harness::cudarc::cublaslt::{result, sys};
+use simgpu_harness::cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut};
+use simgpu_harness::{check_cublaslt, Gpu, HarnessError};
+use std::ffi::c_void;
+use std::sync::Arc;
+
+/// cuBLASLt's recommended workspace on Hopper.
+const WORKSPACE_BYTES: usize = 32 << 20;
+
+/// One n x n x n fp8 GEMM, its descriptors and the algorithm cuBLASLt's heuristic picked.
+pub struct Fp8GemmLoad {
+    stream: Arc<simgpu_harness::cudarc::driver::CudaStream>,
+    handle: sys::cublasLtHandle_t,
+    desc: sys::cublasLtMatmulDesc_t,
+    /// A (k x m, transposed), B (k x n), C and D (m x n, bf16).
+    layouts: [sys::cublasLtMatrixLayout_t; 3],
+    algo: sys::cublasLtMatmulAlgo_t,
+    a: CudaSlice<u8>,
+    b: CudaSlice<u8>,
+    d: CudaSlice<u16>,
+    workspace: CudaSlice<u8>,
+    n: usize,
+}
+
+impl Fp8GemmLoad {
+    pub fn new(gpu: &Gpu, n: usize) -> Result<Fp8GemmLoad, HarnessError> {
+        check_cublaslt()?;
+        let s = gpu.stream().clone();
+        // Noise, as real weights are: sign, exponent 2^-4 .. 2^-1 and mantissa at random (never
+        // the NaN pattern, which needs the top exponent).
+        let bytes = |seed: u64| {
+            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ seed;
+            (0..n * n)
+                .map(|_| {
+                    x ^= x >> 12;
+                    x ^= x << 25;
+                    x ^= x >> 27;
+                    let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56;
+                    ((r & 0x80) | ((3 + (r >> 3 & 3)) << 3) | (r & 7)) as u8
+                })
+                .collect::<Vec<u8>>()
+        };
+        let a = s.clone_htod(&bytes(1))?;
+        let b = s.clone_htod(&bytes(2))?;
+        let d = s.alloc_zeros::<u16>(n * n)?;
+        let workspace = s.alloc_zeros::<u8>(WORKSPACE_BYTES)?;
+        let handle = result::create_handle()?;
+        let desc =
+            result::create_matmul_desc(sys::cublasComputeType_t::CUBLAS_COMPUTE_32F, sys::cudaDataType_t::CUDA_R_32F)?;
+        let transpose: i32 = 1;
+        // SAFETY: desc is live; TRANSA takes an int32 operation (1 = transposed).
+        unsafe {
+            result::set_matmul_desc_attribute(
+                desc,
+                sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_TRANSA,
+                (&transpose) as *const i32 as *const c_void,
+                std::mem::size_of::<i32>(),
+            )?;
+        }
+        let (n64, ld) = (n as u64, n as i64);
+        let fp8 = sys::cudaDataType_t::CUDA_R_8F_E4M3;
+        let layouts = [
+            result::create_matrix_layout(fp8, n64, n64, ld)?,
+            result::create_matrix_layout(fp8, n64, n64, ld)?,
+            result::create_matrix_layout(sys::cudaDataType_t::CUDA_R_16BF, n64, n64, ld)?,
+        ];
+        let pref = result::create_matmul_pref()?;
+        let ws = WORKSPACE_BYTES as u64;
+        // SAFETY: every descriptor above is live; the preference takes a u64 byte count.
+        let heuristic = unsafe {
+            result::set_matmul_pref_attribute(
+                pref,
+                sys::cublasLtMatmulPreferenceAttributes_t::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                (&ws) as *const u64 as *const c_void,
+                std::mem::size_of::<u64>(),
+            )?;
+            let h =
+                result::get_matmul_algo_heuristic(handle, desc, layouts[0], layouts[1], layouts[2], layouts[2], pref);
+            result::destroy_matmul_pref(pref)?;
+            h?
+        };
+        Ok(Fp8GemmLoad { stream: s, handle, desc, layouts, algo: heuristic.algo, a, b, d, workspace, n })
+    }
+}
+
+impl SquareGemm for Fp8GemmLoad {
+    fn n(&self) -> usize {
+        self.n
+    }
+
+    fn launch(&mut self) -> Result<(), HarnessError> {
+        let (alpha, beta) = (1.0f32, 0.0f32);
+        let s = &self.stream;
+        let (a, _ra) = self.a.device_ptr(s);
+        let (b, _rb) = self.b.device_ptr(s);
+        let (d, _rd) = self.d.device_ptr_mut(s);
+        let (w, _rw) = self.workspace.device_ptr_mut(s);
+        // SAFETY: the descriptors and layouts describe these buffers (n x n each, a and b one byte
+        // per element, d two); beta = 0, so C (aliased to D) is not read.
+        unsafe {
+            result::matmul(
+                self.handle,
+                self.desc,
+                (&alpha) as *const f32 as *const c_void,
+                (&beta) as *const f32 as *const c_void,
+                a as *const c_void,
+                self.layouts[0],
+                b as *const c_void,
+                self.layouts[1],
+                d as *const c_void,
+                self.layouts[2],
+                d as *mut c_void,
+                self.layouts[2],
+                &self.algo,
+                w as *mut c_void,
+                WORKSPACE_BYTES,
+                s.cu_stream() as *mut _,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Fp8GemmLoad {
+    fn drop(&mut self) {
+        // SAFETY: each was created once in `new` and is destroyed once here. Errors on the way
+        // out leave nothing to recover.
+        unsafe {
+            for l in self.layouts {
+                let _ = result::destroy_matrix_layout(l);
+            }
+            let _ = result::destroy_matmul_desc(self.desc);
+            let _ = result::destroy_handle(self.handle);
+        }
+    }
+}
