@@ -26,6 +26,8 @@ pub enum PhaseArg {
     Decode,
     Prefill,
     Encode,
+    /// One chunk of a chunked prefill (--tokens per chunk after --context cached).
+    Chunk,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,10 +52,10 @@ pub struct GenerateArgs {
     /// Sequences per step.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub batch: u64,
-    /// Decode: tokens already in each sequence's KV cache.
+    /// Decode and chunk: tokens already in each sequence's KV cache.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(0..=1048576))]
     pub context: u64,
-    /// Prefill: prompt tokens per sequence; encode: tokens per sequence.
+    /// Prefill: prompt tokens per sequence; chunk: prompt tokens per chunk; encode: tokens per sequence.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1048576))]
     pub tokens: u64,
     /// Weights' data type.
@@ -71,6 +73,14 @@ pub struct GenerateArgs {
     /// Host time in microseconds: per kernel (eager) or per step (graph) [graph default: the profile's launch cost].
     #[arg(long, value_name = "US")]
     pub host_us: Option<f64>,
+    /// Device memory the process may use, GB: an MPS client's `CUDA_MPS_PINNED_DEVICE_MEM_LIMIT`
+    /// or a MIG instance's memory [default: the GPU's].
+    #[arg(long, value_name = "GB")]
+    pub memory_limit_gb: Option<f64>,
+    /// The process's CUDA context and library workspaces, GB [default: a torch process's, as
+    /// measured on an H200].
+    #[arg(long, value_name = "GB")]
+    pub context_gb: Option<f64>,
     /// Steps the client runs.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000000))]
     pub requests: u64,
@@ -107,6 +117,7 @@ pub fn generate(a: &GenerateArgs) -> Result<(), String> {
         PhaseArg::Decode => Phase::Decode { batch: a.batch, context: a.context },
         PhaseArg::Prefill => Phase::Prefill { batch: a.batch, prompt: a.tokens },
         PhaseArg::Encode => Phase::Encode { batch: a.batch, seq: a.tokens },
+        PhaseArg::Chunk => Phase::Chunk { batch: a.batch, chunk: a.tokens, context: a.context },
     };
     if cfg.experts > 0 {
         return Err(format!("{origin}: mixtures of experts are not generated yet (num_experts = {})", cfg.experts));
@@ -140,17 +151,35 @@ pub fn generate(a: &GenerateArgs) -> Result<(), String> {
     };
     let weight_bytes = if a.dtype == DtypeArg::Fp8 { 1.0 } else { 2.0 };
     // Memory first: a step that does not fit is reported as such, not simulated.
-    let fp = simgpu_workloads::memory::footprint(&cfg, phase, weight_bytes, 0.0);
-    let capacity = profile.memory.capacity_gb.value * 1e9;
+    let gpu_bytes = profile.memory.capacity_gb.value * 1e9;
+    let positive_gb = |flag: &str, v: f64| {
+        if v.is_finite() && (0.0..=1e6).contains(&v) {
+            Ok(v * 1e9)
+        } else {
+            Err(format!("{flag} {v}: give gigabytes from 0 to 1e6"))
+        }
+    };
+    let (context, context_note) = match a.context_gb {
+        Some(v) => (positive_gb("--context-gb", v)?, "as given".to_string()),
+        None => (hosts::TORCH_CONTEXT_BYTES, format!("a torch process's: {}", hosts::TORCH_CONTEXT_SOURCE)),
+    };
+    let (capacity, limit_note) = match a.memory_limit_gb {
+        Some(v) => {
+            let limit = positive_gb("--memory-limit-gb", v)?;
+            (limit.min(gpu_bytes), format!("the process's limit of {v} GB (the GPU has {:.0} GB)", gpu_bytes / 1e9))
+        }
+        None => (gpu_bytes, format!("the GPU's {:.0} GB", gpu_bytes / 1e9)),
+    };
+    let fp = simgpu_workloads::memory::footprint(&cfg, phase, weight_bytes, context);
     let gb = |x: f64| x / 1e9;
     let memory_note = format!(
-        "memory: weights {:.2} GB + KV cache {:.2} GB + activations {:.2} GB = {:.2} GB of the GPU's {:.0} GB \
-         (the CUDA context of the process comes on top: not measured yet)",
+        "memory: weights {:.2} GB + KV cache {:.2} GB + activations {:.2} GB + CUDA context {:.2} GB = {:.2} GB \
+         of {limit_note}; context {context_note}",
         gb(fp.weights),
         gb(fp.kv_cache),
         gb(fp.activations),
+        gb(fp.context),
         gb(fp.total()),
-        gb(capacity)
     );
     if fp.total() > capacity {
         return Err(format!("{origin}: the step does not fit on {}: {memory_note}", a.gpu));
@@ -190,5 +219,6 @@ fn phase_label(a: &GenerateArgs) -> String {
         PhaseArg::Decode => format!("decode-b{}-ctx{}", a.batch, a.context),
         PhaseArg::Prefill => format!("prefill-b{}-p{}", a.batch, a.tokens),
         PhaseArg::Encode => format!("encode-b{}-s{}", a.batch, a.tokens),
+        PhaseArg::Chunk => format!("chunk-b{}-c{}-ctx{}", a.batch, a.tokens, a.context),
     }
 }

@@ -324,4 +324,21 @@ fn generate_errors_and_output() {
     let (code, out, stderr) = simgpu(&[&big[..], &["--host-us", "10"]].concat(), dir.path());
     assert_eq!(code, 2, "{stderr}");
     assert!(out.is_empty() && stderr.contains("does not fit on h100-sxm") && stderr.contains("KV cache"), "{stderr}");
+    // A chunk of a chunked prefill: its throughput is prompt tokens.
+    let chunk = ["generate", "--model", "llama-3.2-1b", "--phase", "chunk", "--tokens", "256", "--context", "1024"];
+    let (code, out, stderr) = simgpu(&[&chunk[..], &["--launch", "graph"]].concat(), dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("chunk-b1-c256-ctx1024") && out.contains("unit = \"tokens\""), "{out}");
+    // An MPS client's memory limit: Qwen2.5-7B's 15.2 GB of weights and a torch context (0.72 GB)
+    // fit in 16 GB, not in 15.
+    let small = ["generate", "--model", "qwen2.5-7b", "--phase", "decode", "--launch", "graph", "--memory-limit-gb"];
+    let (code, _, stderr) = simgpu(&[&small[..], &["15"]].concat(), dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("CUDA context 0.72 GB") && stderr.contains("limit of 15 GB"), "{stderr}");
+    let (code, out, stderr) = simgpu(&[&small[..], &["16"]].concat(), dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("of the process's limit of 16 GB"), "{out}");
+    let (code, _, stderr) = simgpu(&[&small[..], &["nan"]].concat(), dir.path());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--memory-limit-gb"), "{stderr}");
 }

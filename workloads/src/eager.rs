@@ -17,6 +17,9 @@ pub enum Phase {
     Prefill { batch: u64, prompt: u64 },
     /// An encoder batch: `batch` sequences of `seq` tokens, no mask.
     Encode { batch: u64, seq: u64 },
+    /// A chunk of a chunked prefill: `batch` sequences each add `chunk` prompt tokens after
+    /// `context` already cached (causal within the chunk, all of the cache before it).
+    Chunk { batch: u64, chunk: u64, context: u64 },
 }
 
 impl Phase {
@@ -26,6 +29,7 @@ impl Phase {
             Phase::Decode { batch, context } => (batch, 1, context + 1),
             Phase::Prefill { batch, prompt } => (batch, prompt, prompt),
             Phase::Encode { batch, seq } => (batch, seq, seq),
+            Phase::Chunk { batch, chunk, context } => (batch, chunk, context + chunk),
         }
     }
 }

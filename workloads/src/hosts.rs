@@ -29,6 +29,15 @@ pub const HOSTS: &[Host] = &[
     },
 ];
 
+/// Device memory one torch process holds before any tensor of its own: the CUDA context, the
+/// kernels loaded and cuBLAS's workspace after its first GEMM, outside torch's allocator.
+pub const TORCH_CONTEXT_BYTES: f64 = 718_077_952.0;
+
+/// Where [`TORCH_CONTEXT_BYTES`] was measured.
+pub const TORCH_CONTEXT_SOURCE: &str = "torch 2.11.0+cu130 on an H200 (driver 580.159.04), 2026-12-03: device memory \
+     in use less torch's reserved memory after one bf16 GEMM (tools/capture/gemm_sweep.py, \
+     tests/data/gemm/h200-gemm-sweep.jsonl.gz meta.context_bytes)";
+
 pub fn host(name: &str) -> Option<&'static Host> {
     HOSTS.iter().find(|h| h.name == name)
 }

@@ -135,7 +135,8 @@ pub fn attention(
     sms: u64,
 ) -> Vec<KernelSpec> {
     let (b, q, kv, h, d) = (batch as f64, q_len as f64, kv_len as f64, heads as f64, head_dim as f64);
-    let pairs = if causal && q_len > 1 { q * (kv + 1.0) / 2.0 } else { q * kv };
+    // Causal: each query sees the keys before its own chunk and those of the chunk up to itself.
+    let pairs = if causal && q_len > 1 { q * (kv - q) + q * (q + 1.0) / 2.0 } else { q * kv };
     let flops = 2.0 * pairs * 2.0 * d * h * b;
     // Q, K and V read; the output written.
     let (read, written) = ((q * h + 2.0 * kv * kv_heads as f64) * d * 2.0 * b, q * h * d * 2.0 * b);
@@ -269,5 +270,18 @@ mod tests {
         assert_eq!(elementwise("x", Elementwise::Strided, 3584, 8.0, 4, 1.0).grid, 14);
         assert_eq!(reduce("argmax", 1, 152064, 2.0).grid, 19);
         assert_eq!(reduce("mean", 1024, 3584, 4.0).grid, 64);
+    }
+
+    /// A causal chunk of q queries after c cached keys sees q·c + q(q+1)/2 pairs: what a prefill
+    /// of c + q adds to one of c, and with c = 0 a whole prefill.
+    #[test]
+    fn causal_chunks_add_up_to_the_prefill() {
+        let flops = |q, kv| {
+            attention(2, q, kv, 28, 4, 128, true, 132).iter().map(|k| k.per_block.flops * k.grid as f64).sum::<f64>()
+        };
+        let (whole, first, second) = (flops(1536, 1536), flops(1024, 1024), flops(512, 1536));
+        assert!((first + second - whole).abs() < 1e-6 * whole, "{first} + {second} against {whole}");
+        let pairs = |q: f64, kv: f64| 2.0 * 2.0 * 128.0 * 28.0 * 2.0 * (q * (kv - q) + q * (q + 1.0) / 2.0);
+        assert!((second - pairs(512.0, 1536.0)).abs() < 1e-6 * second);
     }
 }

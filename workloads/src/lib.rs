@@ -61,6 +61,8 @@ pub fn client(name: &str, cfg: &ModelConfig, req: &StepRequest, sms: u64) -> Cli
     let (unit, units) = match req.phase {
         Phase::Decode { batch, .. } => ("tokens", batch as f64),
         Phase::Prefill { batch, .. } | Phase::Encode { batch, .. } => ("sequences", batch as f64),
+        // A chunk finishes no sequence: its throughput is prompt tokens.
+        Phase::Chunk { batch, chunk, .. } => ("tokens", (batch * chunk) as f64),
     };
     ClientSpec {
         name: name.to_string(),

@@ -30,6 +30,7 @@ pub fn footprint(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, context: f6
         Phase::Decode { batch, context } => (batch, 1, context + 1),
         Phase::Prefill { batch, prompt } => (batch, prompt, prompt),
         Phase::Encode { batch, seq } => (batch, seq, 0),
+        Phase::Chunk { batch, chunk, context } => (batch, chunk, context + chunk),
     };
     let (b, t, c) = (batch as f64, (batch * new) as f64, cached as f64);
     let kv_per_token = 2.0 * cfg.layers as f64 * (cfg.kv_heads * cfg.head_dim) as f64 * 2.0;
