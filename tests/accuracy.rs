@@ -6,11 +6,9 @@
 //! --test accuracy` writes the current figures, rounded up to the next percent); one that
 //! worsens it fails here.
 
-use flate2::read::GzDecoder;
+mod common;
+
 use serde_json::{json, Map, Value};
-use simgpu_import::{compare, Options, StepChoice};
-use simgpu_sim::{GpuProfile, Scenario};
-use std::io::Read;
 use std::path::Path;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -25,42 +23,9 @@ const WORKLOADS: &[(&str, &[&str])] = &[
     ("encoder-b64-s512-h1024", &["h200"]),
 ];
 
-fn gunzip(path: &Path) -> String {
-    let mut s = String::new();
-    GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut s).unwrap();
-    s
-}
-
-fn profile(gpu: &str) -> (GpuProfile, &'static str) {
-    match gpu {
-        "h100" => (
-            GpuProfile::from_toml("h100-sxm", include_str!("../models/gpus/h100-sxm.calibrated.toml")).unwrap(),
-            "h100-sxm",
-        ),
-        _ => (GpuProfile::from_toml("h200", include_str!("../models/gpus/h200.calibrated.toml")).unwrap(), "h200"),
-    }
-}
-
 /// (workload key, step error, class -> median per-kernel error), as fractions.
 fn measure(gpu: &str, name: &str) -> (String, f64, Vec<(&'static str, f64)>) {
-    let dir = Path::new(ROOT).join("tests/data/import").join(gpu);
-    let trace = gunzip(&dir.join(format!("{name}.json.gz")));
-    // The CUDA-graph step launches the eager step's kernels: its Nsight Compute rows serve both.
-    let ncu_path = dir.join(format!("{}.ncu.csv.gz", name.replace("-graph", "-eager")));
-    let ncu = ncu_path.exists().then(|| gunzip(&ncu_path));
-    let unprofiled: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.unprofiled.json"))).unwrap()).unwrap();
-    let opts =
-        Options { step: StepChoice::Auto, host_step_us: unprofiled["mean_step_us"].as_f64(), name: name.to_string() };
-    let im = simgpu_import::import(&trace, ncu.as_deref(), &opts).unwrap();
-    let (p, pname) = profile(gpu);
-    let text = simgpu_import::render::scenario(&im, name, pname);
-    let mut scn = Scenario::parse(name, &text).unwrap();
-    if let Some(c) = scn.spec.clients.get_mut().first_mut() {
-        c.requests = Some(toml::Spanned::new(0..0, 3));
-    }
-    let w = scn.bind(&p).unwrap();
-    let cmp = compare::compare(&im, &w).unwrap();
+    let cmp = common::traced_step(gpu, name);
     let step = (cmp.predicted_us() / cmp.traced_us() - 1.0).abs();
     let classes = cmp.by_class().into_iter().map(|(c, _, _, e)| (c, e)).collect();
     (format!("{gpu}/{name}"), step, classes)

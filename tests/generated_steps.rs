@@ -6,6 +6,8 @@
 //!
 //! Printed with `cargo test --release --test generated_steps -- --nocapture`.
 
+mod common;
+
 use serde_json::Value;
 use simgpu_sim::spec::{Layout, Sharing, WorkloadSpec};
 use simgpu_sim::GpuProfile;
@@ -32,8 +34,30 @@ fn config(name: &str) -> ModelConfig {
     ModelConfig::from_json(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-/// Simulated mean step time (µs) of the generated step alone, and the GPU's kernel count.
-fn simulate(gpu: &str, cfg: &ModelConfig, phase: Phase, launch: Launch) -> (f64, u64) {
+/// A generated kernel's class, in the import comparison's terms (`simgpu_import::compare`), from
+/// the name the generator gave it.
+fn generated_class(name: &str) -> &'static str {
+    let has = |ps: &[&str]| ps.iter().any(|p| name.contains(p));
+    if has(&["sdpa"]) {
+        "attention"
+    } else if has(&["splitKreduce"]) {
+        "split-K reduce"
+    } else if has(&["(gemm"]) {
+        "GEMM"
+    } else if has(&["mean", "argmax", "last-token norm", "cls norm"]) {
+        "reduction"
+    } else if has(&["embedding", "cat", "cache write"]) {
+        "copy/gather"
+    } else if has(&["layer norm"]) {
+        "norm"
+    } else {
+        "elementwise"
+    }
+}
+
+/// Simulated mean step time (µs) of the generated step alone, the GPU's kernel count, and the
+/// step's kernel time by class (µs per step).
+fn simulate(gpu: &str, cfg: &ModelConfig, phase: Phase, launch: Launch) -> (f64, u64, Vec<(&'static str, f64)>) {
     let p = profile(gpu);
     let sms = p.sm.count.value as u64;
     let mut c = client("step", cfg, &StepRequest { phase, weight_bytes: 2.0, launch }, sms);
@@ -42,7 +66,19 @@ fn simulate(gpu: &str, cfg: &ModelConfig, phase: Phase, launch: Launch) -> (f64,
     let spec = WorkloadSpec { name: "generated".into(), seed: 1, duration_s: 60.0, clients: vec![c] };
     let w = simgpu_sim::Workload::build(&spec, &Layout::whole_gpu(Sharing::Dedicated, &[None]), &p).unwrap();
     let r = simgpu_sim::run(&w);
-    (r.clients[0].latency_us.unwrap().mean, kernels)
+    let client = &r.clients[0];
+    // Kernel counts include the warm-up steps: the prologue's first kernel runs once per step.
+    let steps = client.kernel_entries.as_ref().and_then(|k| k.first()).map_or(1, |k| k.completed.max(1)) as f64;
+    let mut classes: Vec<(&'static str, f64)> = Vec::new();
+    for k in client.kernel_entries.iter().flatten() {
+        let us = k.duration_us.as_ref().map_or(0.0, |d| d.mean * k.completed as f64) / steps;
+        let class = generated_class(&k.name);
+        match classes.iter_mut().find(|(c, _)| *c == class) {
+            Some((_, t)) => *t += us,
+            None => classes.push((class, us)),
+        }
+    }
+    (client.latency_us.unwrap().mean, kernels, classes)
 }
 
 #[test]
@@ -50,6 +86,7 @@ fn generated_steps_against_traced() {
     let qwen = config("qwen2.5-7b");
     let decode = |batch| Phase::Decode { batch, context: 512 };
     let mut rows = Vec::new();
+    let mut class_lines = Vec::new();
     for gpu in ["h100", "h200"] {
         // Host cost of eager torch on this machine, from the decode batch-1 step (host-bound).
         let b1 = unprofiled(gpu, "qwen7b-decode-b1-eager");
@@ -64,8 +101,16 @@ fn generated_steps_against_traced() {
             ("qwen7b-decode-b1-eager", decode(1), eager, false),
         ];
         for (name, phase, launch, judged) in cases {
-            let (sim, n) = simulate(gpu, &qwen, phase, launch);
+            let (sim, n, classes) = simulate(gpu, &qwen, phase, launch);
             let card = unprofiled(gpu, name);
+            // Kernel time by class against the trace's (its kernels as the profiler timed them).
+            let traced = common::traced_step(gpu, name);
+            let mut line = format!("{gpu} {name:<26} kernel us by class, traced / generated:");
+            for (class, traced_us, _, _) in traced.by_class() {
+                let generated = classes.iter().find(|(c, _)| *c == class).map_or(0.0, |c| c.1);
+                line += &format!("  {class} {traced_us:.0}/{generated:.0}");
+            }
+            class_lines.push(line);
             rows.push((gpu, name, n, card, sim, judged));
         }
     }
@@ -80,6 +125,9 @@ fn generated_steps_against_traced() {
         if *judged {
             worst = worst.max(err.abs());
         }
+    }
+    for line in &class_lines {
+        println!("{line}");
     }
     // The goal is 10%; this guards what the generator reaches today (see docs/workloads.md).
     assert!(worst < 0.35, "a generated step is {:.1}% off the traced one", worst * 100.0);

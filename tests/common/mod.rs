@@ -69,3 +69,48 @@ pub fn scenario(sharing: &str, clients: &[(u64, Option<f64>, Vec<K>)], duration_
     }
     s
 }
+
+/// A calibrated profile by the short GPU name the traces use ("h100", "h200"), and the name
+/// scenarios give it.
+pub fn calibrated(gpu: &str) -> (GpuProfile, &'static str) {
+    match gpu {
+        "h100" => (
+            GpuProfile::from_toml("h100-sxm", include_str!("../../models/gpus/h100-sxm.calibrated.toml")).unwrap(),
+            "h100-sxm",
+        ),
+        _ => (GpuProfile::from_toml("h200", include_str!("../../models/gpus/h200.calibrated.toml")).unwrap(), "h200"),
+    }
+}
+
+fn gunzip(path: &Path) -> String {
+    use std::io::Read;
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut s).unwrap();
+    s
+}
+
+/// A committed traced step (tests/data/import/GPU/NAME), imported as `simgpu import` does and
+/// run alone (three steps) on the GPU's calibrated profile, beside the trace.
+pub fn traced_step(gpu: &str, name: &str) -> simgpu_import::compare::Comparison {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import").join(gpu);
+    let trace = gunzip(&dir.join(format!("{name}.json.gz")));
+    // The CUDA-graph step launches the eager step's kernels: its Nsight Compute rows serve both.
+    let ncu_path = dir.join(format!("{}.ncu.csv.gz", name.replace("-graph", "-eager")));
+    let ncu = ncu_path.exists().then(|| gunzip(&ncu_path));
+    let unprofiled: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.unprofiled.json"))).unwrap()).unwrap();
+    let opts = simgpu_import::Options {
+        step: simgpu_import::StepChoice::Auto,
+        host_step_us: unprofiled["mean_step_us"].as_f64(),
+        name: name.to_string(),
+    };
+    let im = simgpu_import::import(&trace, ncu.as_deref(), &opts).unwrap();
+    let (p, pname) = calibrated(gpu);
+    let text = simgpu_import::render::scenario(&im, name, pname);
+    let mut scn = Scenario::parse(name, &text).unwrap();
+    if let Some(c) = scn.spec.clients.get_mut().first_mut() {
+        c.requests = Some(toml::Spanned::new(0..0, 3));
+    }
+    let w: Workload = scn.bind(&p).unwrap();
+    simgpu_import::compare::compare(&im, &w).unwrap()
+}
