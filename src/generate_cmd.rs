@@ -166,7 +166,12 @@ pub fn generate(a: &GenerateArgs) -> Result<(), String> {
     let (capacity, limit_note) = match a.memory_limit_gb {
         Some(v) => {
             let limit = positive_gb("--memory-limit-gb", v)?;
-            (limit.min(gpu_bytes), format!("the process's limit of {v} GB (the GPU has {:.0} GB)", gpu_bytes / 1e9))
+            let note = if limit < gpu_bytes {
+                format!("the process's limit of {v} GB (the GPU has {:.0} GB)", gpu_bytes / 1e9)
+            } else {
+                format!("the GPU's {:.0} GB (below the process's limit of {v} GB)", gpu_bytes / 1e9)
+            };
+            (limit.min(gpu_bytes), note)
         }
         None => (gpu_bytes, format!("the GPU's {:.0} GB", gpu_bytes / 1e9)),
     };

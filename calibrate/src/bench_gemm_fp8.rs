@@ -12,13 +12,43 @@ use std::sync::Arc;
 /// cuBLASLt's recommended workspace on Hopper.
 const WORKSPACE_BYTES: usize = 32 << 20;
 
+/// cuBLASLt objects, each destroyed once when dropped (also when `new` fails half way).
+struct Handle(sys::cublasLtHandle_t);
+struct Desc(sys::cublasLtMatmulDesc_t);
+struct Layout(sys::cublasLtMatrixLayout_t);
+struct Pref(sys::cublasLtMatmulPreference_t);
+
+// SAFETY (all four): each wraps one object created by its `result::create_*` and destroys it
+// once; errors on the way out leave nothing to recover.
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = unsafe { result::destroy_handle(self.0) };
+    }
+}
+impl Drop for Desc {
+    fn drop(&mut self) {
+        let _ = unsafe { result::destroy_matmul_desc(self.0) };
+    }
+}
+impl Drop for Layout {
+    fn drop(&mut self) {
+        let _ = unsafe { result::destroy_matrix_layout(self.0) };
+    }
+}
+impl Drop for Pref {
+    fn drop(&mut self) {
+        let _ = unsafe { result::destroy_matmul_pref(self.0) };
+    }
+}
+
 /// One n x n x n fp8 GEMM, its descriptors and the algorithm cuBLASLt's heuristic picked.
 pub struct Fp8GemmLoad {
     stream: Arc<simgpu_harness::cudarc::driver::CudaStream>,
-    handle: sys::cublasLtHandle_t,
-    desc: sys::cublasLtMatmulDesc_t,
+    // Declared before the handle: dropped first.
     /// A (k x m, transposed), B (k x n), C and D (m x n, bf16).
-    layouts: [sys::cublasLtMatrixLayout_t; 3],
+    layouts: [Layout; 3],
+    desc: Desc,
+    handle: Handle,
     algo: sys::cublasLtMatmulAlgo_t,
     a: CudaSlice<u8>,
     b: CudaSlice<u8>,
@@ -49,14 +79,16 @@ impl Fp8GemmLoad {
         let b = s.clone_htod(&bytes(2))?;
         let d = s.alloc_zeros::<u16>(n * n)?;
         let workspace = s.alloc_zeros::<u8>(WORKSPACE_BYTES)?;
-        let handle = result::create_handle()?;
-        let desc =
-            result::create_matmul_desc(sys::cublasComputeType_t::CUBLAS_COMPUTE_32F, sys::cudaDataType_t::CUDA_R_32F)?;
+        let handle = Handle(result::create_handle()?);
+        let desc = Desc(result::create_matmul_desc(
+            sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            sys::cudaDataType_t::CUDA_R_32F,
+        )?);
         let transpose: i32 = 1;
         // SAFETY: desc is live; TRANSA takes an int32 operation (1 = transposed).
         unsafe {
             result::set_matmul_desc_attribute(
-                desc,
+                desc.0,
                 sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_TRANSA,
                 (&transpose) as *const i32 as *const c_void,
                 std::mem::size_of::<i32>(),
@@ -65,24 +97,22 @@ impl Fp8GemmLoad {
         let (n64, ld) = (n as u64, n as i64);
         let fp8 = sys::cudaDataType_t::CUDA_R_8F_E4M3;
         let layouts = [
-            result::create_matrix_layout(fp8, n64, n64, ld)?,
-            result::create_matrix_layout(fp8, n64, n64, ld)?,
-            result::create_matrix_layout(sys::cudaDataType_t::CUDA_R_16BF, n64, n64, ld)?,
+            Layout(result::create_matrix_layout(fp8, n64, n64, ld)?),
+            Layout(result::create_matrix_layout(fp8, n64, n64, ld)?),
+            Layout(result::create_matrix_layout(sys::cudaDataType_t::CUDA_R_16BF, n64, n64, ld)?),
         ];
-        let pref = result::create_matmul_pref()?;
+        let pref = Pref(result::create_matmul_pref()?);
         let ws = WORKSPACE_BYTES as u64;
         // SAFETY: every descriptor above is live; the preference takes a u64 byte count.
         let heuristic = unsafe {
             result::set_matmul_pref_attribute(
-                pref,
+                pref.0,
                 sys::cublasLtMatmulPreferenceAttributes_t::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                 (&ws) as *const u64 as *const c_void,
                 std::mem::size_of::<u64>(),
             )?;
-            let h =
-                result::get_matmul_algo_heuristic(handle, desc, layouts[0], layouts[1], layouts[2], layouts[2], pref);
-            result::destroy_matmul_pref(pref)?;
-            h?
+            let [a, b, c] = [&layouts[0].0, &layouts[1].0, &layouts[2].0];
+            result::get_matmul_algo_heuristic(handle.0, desc.0, *a, *b, *c, *c, pref.0)?
         };
         Ok(Fp8GemmLoad { stream: s, handle, desc, layouts, algo: heuristic.algo, a, b, d, workspace, n })
     }
@@ -104,18 +134,18 @@ impl SquareGemm for Fp8GemmLoad {
         // per element, d two); beta = 0, so C (aliased to D) is not read.
         unsafe {
             result::matmul(
-                self.handle,
-                self.desc,
+                self.handle.0,
+                self.desc.0,
                 (&alpha) as *const f32 as *const c_void,
                 (&beta) as *const f32 as *const c_void,
                 a as *const c_void,
-                self.layouts[0],
+                self.layouts[0].0,
                 b as *const c_void,
-                self.layouts[1],
+                self.layouts[1].0,
                 d as *const c_void,
-                self.layouts[2],
+                self.layouts[2].0,
                 d as *mut c_void,
-                self.layouts[2],
+                self.layouts[2].0,
                 &self.algo,
                 w as *mut c_void,
                 WORKSPACE_BYTES,
@@ -123,19 +153,5 @@ impl SquareGemm for Fp8GemmLoad {
             )?;
         }
         Ok(())
-    }
-}
-
-impl Drop for Fp8GemmLoad {
-    fn drop(&mut self) {
-        // SAFETY: each was created once in `new` and is destroyed once here. Errors on the way
-        // out leave nothing to recover.
-        unsafe {
-            for l in self.layouts {
-                let _ = result::destroy_matrix_layout(l);
-            }
-            let _ = result::destroy_matmul_desc(self.desc);
-            let _ = result::destroy_handle(self.handle);
-        }
     }
 }

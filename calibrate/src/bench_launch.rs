@@ -9,6 +9,7 @@ use crate::fit::{summarize, Summary};
 use crate::kernels::Kernels;
 use crate::kernels::{launch_empty, launch_spin};
 use serde::Serialize;
+use simgpu_harness::cudarc::driver::{sys, PushKernelArg};
 use simgpu_harness::timing::time_on_stream;
 use simgpu_harness::Gpu;
 use simgpu_harness::HarnessError;
@@ -88,17 +89,7 @@ pub fn run_launch(gpu: &Gpu, k: &Kernels, cfg: &LaunchBenchConfig) -> Result<Lau
     // paced by the host's launch cost (2,000 in a row once read 8.1 us per kernel on an H100
     // whose host took 4.2 us per launch). So two short runs, well inside the queue, and their
     // difference per kernel, which also cancels the events' own cost.
-    let back_to_back = |n: u32| -> Result<f64, HarnessError> {
-        let mut best = f64::INFINITY;
-        for _ in 0..3 {
-            launch_spin(gpu, &k.spin, (10_000 * n as u64).max(20_000_000))?;
-            best = best.min(time_on_stream(gpu, || (0..n).try_for_each(|_| launch_empty(gpu, &k.empty, 1, 1)))?);
-            stream.synchronize()?;
-        }
-        Ok(best)
-    };
-    let (short, long) = (cfg.back_to_back.clamp(2, 512) / 4, cfg.back_to_back.clamp(2, 512));
-    let per_kernel_s = ((back_to_back(long)? - back_to_back(short)?) / (long - short).max(1) as f64).max(0.0);
+    let per_kernel_s = empty_period_s(gpu, k, cfg.back_to_back)?;
 
     // Block dispatch: a wide empty kernel against a one-block one, both behind a spin.
     let wide = gpu.info().sm_count.max(1) * 256;
@@ -119,6 +110,88 @@ pub fn run_launch(gpu: &Gpu, k: &Kernels, cfg: &LaunchBenchConfig) -> Result<Lau
         event_latency_us: summary(&event_us),
         host_round_trip_us: summary(&round_trip_us),
         back_to_back_kernel_us: per_kernel_s * 1e6,
+    })
+}
+
+/// Seconds per empty kernel run back to back behind a spin: the difference of `n` and `n / 4`
+/// in a row, per kernel (see `run_launch`).
+pub fn empty_period_s(gpu: &Gpu, k: &Kernels, n: u32) -> Result<f64, HarnessError> {
+    let back_to_back = |n: u32| -> Result<f64, HarnessError> {
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            launch_spin(gpu, &k.spin, (10_000 * n as u64).max(20_000_000))?;
+            best = best.min(time_on_stream(gpu, || (0..n).try_for_each(|_| launch_empty(gpu, &k.empty, 1, 1)))?);
+            gpu.stream().synchronize()?;
+        }
+        Ok(best)
+    };
+    let (short, long) = (n.clamp(2, 512) / 4, n.clamp(2, 512));
+    Ok(((back_to_back(long)? - back_to_back(short)?) / (long - short).max(1) as f64).max(0.0))
+}
+
+/// The gaps between back-to-back kernels (`stream_gap` step), us: `spin_mark` kernels of 5 us
+/// queued behind a spin in a stream, and the same captured in a CUDA graph; each kernel's start
+/// less its predecessor's end from `%globaltimer` (its ticks can be coarse: the mean over many
+/// pairs, whose phases differ, is what is kept), and the empty kernel's back-to-back period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GapResult {
+    pub kernels: u32,
+    pub stream_gap_us: f64,
+    pub graph_gap_us: f64,
+    pub empty_period_us: f64,
+}
+
+pub fn run_gaps(gpu: &Gpu, k: &Kernels) -> Result<GapResult, HarnessError> {
+    const N: u32 = 400;
+    const SPIN_NS: u64 = 5_000;
+    let s = gpu.stream();
+    let mut marks = s.alloc_zeros::<u64>(2 * N as usize)?;
+    let launch_marks = |marks: &mut simgpu_harness::cudarc::driver::CudaSlice<u64>| -> Result<(), HarnessError> {
+        for i in 0..N {
+            let mut b = s.launch_builder(&k.spin_mark);
+            b.arg(&SPIN_NS).arg(&mut *marks).arg(&i);
+            // SAFETY: spin_mark(u64, u64*, u32) writes marks[2i] and marks[2i+1], i < N, and
+            // marks holds 2N values.
+            unsafe { b.launch(simgpu_harness::timing::grid(1, 1)) }?;
+        }
+        Ok(())
+    };
+    let mean_gap = |m: &[u64]| -> f64 {
+        let gaps: Vec<f64> = (1..N as usize).map(|i| m[2 * i].saturating_sub(m[2 * i - 1]) as f64 / 1e3).collect();
+        gaps.iter().sum::<f64>() / gaps.len().max(1) as f64
+    };
+    // In a stream, queued behind a spin so that the host never paces them.
+    let mut stream_gaps = Vec::new();
+    for _ in 0..3 {
+        launch_spin(gpu, &k.spin, 20_000_000)?;
+        launch_marks(&mut marks)?;
+        s.synchronize()?;
+        stream_gaps.push(mean_gap(&s.clone_dtoh(&marks)?));
+    }
+    // In a CUDA graph: captured once, uploaded, launched (the first launch is left out).
+    s.begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)?;
+    let captured = launch_marks(&mut marks);
+    let graph = s.end_capture(sys::CUgraphInstantiate_flags(0))?;
+    captured?;
+    let graph = graph.ok_or_else(|| HarnessError::Measurement("the stream captured no graph".into()))?;
+    graph.upload()?;
+    let mut graph_gaps = Vec::new();
+    for round in 0..4 {
+        graph.launch()?;
+        s.synchronize()?;
+        if round > 0 {
+            graph_gaps.push(mean_gap(&s.clone_dtoh(&marks)?));
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok(GapResult {
+        kernels: N,
+        stream_gap_us: median(stream_gaps),
+        graph_gap_us: median(graph_gaps),
+        empty_period_us: empty_period_s(gpu, k, 512)? * 1e6,
     })
 }
 

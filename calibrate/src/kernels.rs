@@ -96,6 +96,22 @@ extern "C" __global__ void spin(unsigned long long ns)
 }
 "#;
 
+/// Spins one thread for `ns` of `%globaltimer` and records when it started and ended in
+/// `marks[2 i]` and `marks[2 i + 1]`: back to back, the next kernel's start less this one's end
+/// is the stream's gap between kernels, with no profiler.
+pub const SPIN_MARK_SRC: &str = r#"
+extern "C" __global__ void spin_mark(unsigned long long ns, unsigned long long* marks, unsigned int i)
+{
+    unsigned long long t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    do {
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    } while (t - t0 < ns);
+    marks[2 * i] = t0;
+    marks[2 * i + 1] = t;
+}
+"#;
+
 /// Reads `n` float4s and writes nothing (unless their sum has all bits set, which zeros never
 /// give; a test the compiler cannot drop): fills L2
 /// with clean lines, evicting what was there without leaving dirty lines whose write-back would
@@ -126,7 +142,7 @@ extern "C" __global__ void read_evict(const float4* __restrict__ src, size_t n, 
 
 /// The whole module's source.
 pub fn module_source() -> String {
-    [FMA_LOOP_SRC, STREAM_COPY_SRC, EMPTY_SRC, SPIN_SRC, READ_EVICT_SRC].concat()
+    [FMA_LOOP_SRC, STREAM_COPY_SRC, EMPTY_SRC, SPIN_SRC, SPIN_MARK_SRC, READ_EVICT_SRC].concat()
 }
 
 /// The loaded kernels of one GPU.
@@ -136,6 +152,7 @@ pub struct Kernels {
     pub empty: CudaFunction,
     pub spin: CudaFunction,
     pub read_evict: CudaFunction,
+    pub spin_mark: CudaFunction,
 }
 
 impl Kernels {
@@ -148,6 +165,7 @@ impl Kernels {
             empty: module.load_function("empty")?,
             spin: module.load_function("spin")?,
             read_evict: module.load_function("read_evict")?,
+            spin_mark: module.load_function("spin_mark")?,
         })
     }
 }
@@ -176,9 +194,10 @@ mod tests {
     #[test]
     fn module_defines_every_kernel_once() {
         let src = module_source();
-        for k in ["void fma_loop(", "stream_copy(", "void empty(", "void spin(", "void read_evict("] {
+        for k in ["void fma_loop(", "stream_copy(", "void empty(", "void spin(", "void spin_mark(", "void read_evict("]
+        {
             assert_eq!(src.matches(k).count(), 1, "{k}");
         }
-        assert_eq!(src.matches("extern \"C\"").count(), 5);
+        assert_eq!(src.matches("extern \"C\"").count(), 6);
     }
 }

@@ -81,15 +81,16 @@ fn op_kind(k: &TracedKernel) -> OpKind {
     if !is_matmul(op.map(|o| o.name.as_str()), &k.full_name) {
         return OpKind::Fp32;
     }
-    match op.and_then(|o| o.dtype.as_deref()) {
-        Some("c10::BFloat16") => OpKind::Bf16Tensor,
-        Some("c10::Half") => OpKind::Fp16Tensor,
-        Some(t) if t.contains("Float8") => OpKind::Fp8Tensor,
-        Some(_) => OpKind::Fp32,
+    match (op, op.and_then(|o| o.dtype.as_deref())) {
+        (_, Some("c10::BFloat16")) => OpKind::Bf16Tensor,
+        (_, Some("c10::Half")) => OpKind::Fp16Tensor,
+        (_, Some(t)) if t.contains("Float8") => OpKind::Fp8Tensor,
         // No op around it (a CUDA graph's replay): the kernel's name says it multiplies; cuBLASLt
         // names its fp8 kernels `qq...` (e4m3 inputs), and bf16 is the serving default.
-        None if k.full_name.contains("_qqtst_") || k.full_name.contains("e4m3") => OpKind::Fp8Tensor,
-        None => OpKind::Bf16Tensor,
+        (None, _) if k.full_name.contains("_qqtst_") || k.full_name.contains("e4m3") => OpKind::Fp8Tensor,
+        (None, _) => OpKind::Bf16Tensor,
+        // An op of another dtype, or one recorded without shapes: not known to be tensor work.
+        (Some(_), _) => OpKind::Fp32,
     }
 }
 
@@ -179,6 +180,8 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
         prev = Some((k.launch_ts, k.correlation));
     }
     let graph = ks.windows(2).filter(|w| w[0].correlation == w[1].correlation).count();
+    // Most of the step from graph launches: the client replays a CUDA graph.
+    let cuda_graph = 2 * (graph + 1) > ks.len();
     if graph > 0 {
         notes.push(format!("{} kernels came from CUDA graph launches: no host time between them", graph + 1));
     }
@@ -353,6 +356,7 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
         timing: Timing::Host,
         unit: "steps".into(),
         units_per_request: 1.0,
+        cuda_graph,
         kernels,
         groups,
     };

@@ -29,6 +29,8 @@ pub struct Cohort {
     pub remaining: f64,
     /// Fraction per nanosecond.
     pub rate: f64,
+    /// The rate its work alone allows (issue share and bandwidth), before any per-block latency.
+    pub work_rate: f64,
     pub placed_at: Ns,
     pub alive: bool,
     /// Set by the progress model: share of its SMs' issue slots used, and bytes/ns moved.

@@ -129,6 +129,11 @@ pub struct LaunchParams {
     pub mps_host_launch_extra_us: Param<f64>,
     /// Shortest time a block takes, however little work it has.
     pub block_min_us: Param<f64>,
+    /// From the end of a kernel to the start of the next one already queued in the same stream
+    /// (the front end fetching and launching it); 0 where it is folded into `block_min_us`.
+    pub stream_gap_us: Param<f64>,
+    /// The same between kernels of a CUDA graph.
+    pub graph_gap_us: Param<f64>,
     /// Time a tensor-core block spends beside its work: filling its load pipeline before the
     /// first MMA and draining its epilogue after the last (sm90 TMA/wgmma GEMM and attention
     /// kernels). Added to each block of a tensor-core kernel; fitted by the `gemm_latency` step.
@@ -280,6 +285,8 @@ impl GpuProfile {
             ("launch.mps_extra_latency_us", &l.mps_extra_latency_us),
             ("launch.block_dispatch_ns", &l.block_dispatch_ns),
             ("launch.tensor_block_latency_us", &l.tensor_block_latency_us),
+            ("launch.stream_gap_us", &l.stream_gap_us),
+            ("launch.graph_gap_us", &l.graph_gap_us),
             ("sharing.context_switch_us", &self.sharing.context_switch_us),
             ("power.idle_w", &pw.idle_w),
             ("power.sm_active_w", &pw.sm_active_w),
@@ -347,6 +354,8 @@ impl GpuProfile {
             ("launch.mps_extra_latency_us", self.launch.mps_extra_latency_us.value),
             ("launch.block_min_us", self.launch.block_min_us.value),
             ("launch.tensor_block_latency_us", self.launch.tensor_block_latency_us.value),
+            ("launch.stream_gap_us", self.launch.stream_gap_us.value),
+            ("launch.graph_gap_us", self.launch.graph_gap_us.value),
         ];
         for (name, us) in times_us {
             if !(us.is_finite() && (0.0..=MAX_PROFILE_TIME_US).contains(&us)) {
@@ -453,6 +462,8 @@ impl GpuProfile {
             ("launch.block_min_us", &l.block_min_us.source),
             ("launch.block_dispatch_ns", &l.block_dispatch_ns.source),
             ("launch.tensor_block_latency_us", &l.tensor_block_latency_us.source),
+            ("launch.stream_gap_us", &l.stream_gap_us.source),
+            ("launch.graph_gap_us", &l.graph_gap_us.source),
             ("sharing.warps_to_saturate_issue", &sh.warps_to_saturate_issue.source),
             ("sharing.tensor_warps_to_saturate_issue", &sh.tensor_warps_to_saturate_issue.source),
             ("sharing.cross_client_min_issue_share", &sh.cross_client_min_issue_share.source),

@@ -244,10 +244,12 @@ pub fn recompute(
     for i in 0..cohorts.live.len() {
         let id = cohorts.live[i];
         let c = cohorts.get_mut(id);
-        // Against the rate of its work alone: the latency is applied once, in the final rate.
-        let rate = without_latency(c.rate, w.kernels[c.kernel as usize].block_latency_ns);
+        // Against the rate of its work alone (the latency is applied once, in the final rate),
+        // and only where bandwidth took a real part of it: a rate a rounding below its issue
+        // share's hands nothing back.
+        let rate = if c.rate > 0.0 { c.work_rate } else { 0.0 };
         let sh = &mut c.shares;
-        if rate > 0.0 && sh.r0 > 0.0 && rate < sh.r0 {
+        if rate > 0.0 && sh.r0 > 0.0 && rate < sh.r0 * (1.0 - 1e-9) {
             sh.issue_demand = sh.issue_demand.min(sh.issue_alloc * rate / sh.r0);
             let group = &mut spaces[c.space as usize].groups[c.group as usize];
             shared |= group.residents.len() > 1;
@@ -332,15 +334,6 @@ pub(crate) fn with_latency(rate: f64, latency_ns: f64) -> f64 {
     }
 }
 
-/// The rate of the work alone, from a rate [`with_latency`] gave.
-fn without_latency(rate: f64, latency_ns: f64) -> f64 {
-    if latency_ns > 0.0 && rate > 0.0 {
-        1.0 / (1.0 / rate - latency_ns)
-    } else {
-        rate
-    }
-}
-
 /// Applies `f` to every resident of `g` (moving shares to or from where they are kept).
 fn copy_shares(g: &Group, cohorts: &mut Cohorts, f: impl Fn(&mut crate::placement::Cohort)) {
     for &r in &g.residents {
@@ -411,6 +404,7 @@ fn share_global_bandwidth(w: &GpuWorkload, cohorts: &mut Cohorts, running: &dyn 
             let r0 = c.shares.r0;
             let bytes_per_ns = cl.alloc / k.bw_weight;
             let rate = if k.bytes_per_block > 0.0 { r0.min(bytes_per_ns / blocks / k.bytes_per_block) } else { r0 };
+            c.work_rate = rate;
             c.rate = with_latency(rate, k.block_latency_ns);
         }
     }

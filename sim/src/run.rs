@@ -64,6 +64,7 @@ pub fn alone_us(gpu: &crate::GpuProfile, kernels: Vec<crate::spec::KernelSpec>) 
         timing: Timing::CudaEvents,
         unit: "passes".into(),
         units_per_request: 1.0,
+        cuda_graph: false,
         kernels,
         groups: Vec::new(),
     };

@@ -46,6 +46,9 @@ pub struct ClientFile {
     pub unit: String,
     #[serde(default = "one")]
     pub units_per_request: Spanned<f64>,
+    /// The client's launches replay a CUDA graph (the gap between its kernels is the graph's).
+    #[serde(default)]
+    pub cuda_graph: bool,
     /// MPS only: CUDA_MPS_ACTIVE_THREAD_PERCENTAGE of this client.
     pub mps_thread_percentage: Option<Spanned<f64>>,
     pub kernels: Spanned<Vec<KernelFile>>,
@@ -521,6 +524,7 @@ fn client_spec(ci: usize, c: &ClientFile) -> spec::ClientSpec {
         timing: c.timing,
         unit: c.unit.clone(),
         units_per_request: *c.units_per_request.get_ref(),
+        cuda_graph: c.cuda_graph,
         kernels: flat.kernels.iter().map(|(_, k)| kernel_spec(k)).collect(),
         groups: flat
             .groups

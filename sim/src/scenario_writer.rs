@@ -89,6 +89,9 @@ pub fn client(out: &mut String, c: &ClientSpec, comments: Comments<'_>) {
     if c.units_per_request != 1.0 {
         let _ = writeln!(out, "units_per_request = {}", float(c.units_per_request));
     }
+    if c.cuda_graph {
+        let _ = writeln!(out, "cuda_graph = true");
+    }
     let mut i = 0;
     while i < c.kernels.len() {
         match c.groups.iter().find(|g| g.first == i) {

@@ -130,6 +130,9 @@ pub struct ClientSpec {
     pub timing: Timing,
     pub unit: String,
     pub units_per_request: f64,
+    /// Its launches replay a CUDA graph: back-to-back kernels start `launch.graph_gap_us` apart
+    /// instead of `launch.stream_gap_us`.
+    pub cuda_graph: bool,
     /// Kernel entries of one request, in stream order (each group's members in place).
     pub kernels: Vec<KernelSpec>,
     /// Runs of consecutive entries launched `repeat` times over (one transformer layer, once

@@ -63,6 +63,8 @@ pub(crate) struct Client {
     pub units_per_request: f64,
     pub sm_cap: u32,
     pub launch_latency_ns: Ns,
+    /// From a kernel's end to the start of the next one already queued in its stream.
+    pub queued_gap_ns: Ns,
     /// Added to every host gap before a launch (signed: an MPS client's call may be cheaper).
     pub host_launch_extra_ns: i64,
 }
@@ -280,6 +282,11 @@ fn bind_client(
         units_per_request: c.units_per_request,
         sm_cap: plan.sm_cap,
         launch_latency_ns: us_to_ns(plan.launch_latency_us),
+        queued_gap_ns: us_to_ns(if c.cuda_graph {
+            gpu.launch.graph_gap_us.value
+        } else {
+            gpu.launch.stream_gap_us.value
+        }),
         host_launch_extra_ns: (plan.host_launch_extra_us * 1e3).round() as i64,
     });
 }

@@ -20,6 +20,7 @@ fn fma_client(name: &str, grid: u64, requests: u64) -> ClientSpec {
         timing: Timing::Host,
         unit: "requests".into(),
         units_per_request: 1.0,
+        cuda_graph: false,
         kernels: vec![KernelSpec {
             name: "fma".into(),
             grid,
@@ -333,4 +334,29 @@ fn dram_bandwidth_follows_the_write_share() {
     text = text.replace("read_bw_gbs = { value = 3000.0", "read_bw_gbs = { value = 1400.0");
     let err = GpuProfile::from_toml("h100-sxm.toml", &text).expect_err("refused").to_string();
     assert!(err.contains("memory.read_bw_gbs") || err.contains("read_bw_gbs"), "{err}");
+}
+
+#[test]
+fn queued_kernels_start_a_gap_after_their_predecessor() {
+    // Ten kernels queued at once (no host time between them, the first one's latency aside): each
+    // after the first waits the stream's gap, or the graph's for a client that replays a graph.
+    let mut gpu = h100();
+    gpu.power.limit_w.value = 1e6;
+    gpu.power.fast_limit_w.value = 1e6;
+    let step_us = |gpu: &GpuProfile, graph: bool| {
+        let mut c = fma_client("k", 132, 3);
+        c.cuda_graph = graph;
+        c.timing = Timing::CudaEvents;
+        let k = &mut c.kernels[0];
+        (k.per_block.flops, k.host_gap_us, k.repeat) = (1e6, Some(0.0), 10);
+        let w = Workload::build(&workload(vec![c]), &Layout::whole_gpu(Sharing::Dedicated, &[None]), gpu).unwrap();
+        run_checked(&w).clients[0].latency_us.unwrap().mean
+    };
+    let (plain, plain_graph) = (step_us(&gpu, false), step_us(&gpu, true));
+    assert!((plain - plain_graph).abs() < 1e-9, "no gaps: {plain} against {plain_graph}");
+    gpu.launch.stream_gap_us.value = 1.0;
+    gpu.launch.graph_gap_us.value = 0.25;
+    let (stream, graph) = (step_us(&gpu, false), step_us(&gpu, true));
+    assert!((stream - plain - 9.0).abs() < 0.01, "stream: {stream} against {plain}");
+    assert!((graph - plain - 2.25).abs() < 0.01, "graph: {graph} against {plain}");
 }

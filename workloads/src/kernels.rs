@@ -136,7 +136,7 @@ pub fn attention(
 ) -> Vec<KernelSpec> {
     let (b, q, kv, h, d) = (batch as f64, q_len as f64, kv_len as f64, heads as f64, head_dim as f64);
     // Causal: each query sees the keys before its own chunk and those of the chunk up to itself.
-    let pairs = if causal && q_len > 1 { q * (kv - q) + q * (q + 1.0) / 2.0 } else { q * kv };
+    let pairs = if causal && q_len > 1 { (q * (kv - q)).max(0.0) + q * (q + 1.0) / 2.0 } else { q * kv };
     let flops = 2.0 * pairs * 2.0 * d * h * b;
     // Q, K and V read; the output written.
     let (read, written) = ((q * h + 2.0 * kv * kv_heads as f64) * d * 2.0 * b, q * h * d * 2.0 * b);

@@ -72,6 +72,7 @@ pub fn client(name: &str, cfg: &ModelConfig, req: &StepRequest, sms: u64) -> Cli
         timing: Timing::Host,
         unit: unit.to_string(),
         units_per_request: units,
+        cuda_graph: matches!(req.launch, Launch::Graph { .. }),
         kernels,
         groups: vec![KernelGroup { name: "layer".into(), first, len, repeat: s.layers }],
     }

@@ -16,10 +16,11 @@ pub mod memory_parallelism;
 pub mod mps;
 pub mod mps_launch;
 pub mod power;
+pub mod stream_gap;
 pub mod streams;
 pub mod timeslice;
 
-const ALL: [Step; 15] = [
+const ALL: [Step; 16] = [
     device::STEP,
     fma::STEP,
     issue::STEP,
@@ -27,6 +28,7 @@ const ALL: [Step; 15] = [
     dram_read::STEP,
     memory_parallelism::STEP,
     launch::STEP,
+    stream_gap::STEP,
     gemm::STEP,
     gemm_fp8::STEP,
     gemm_latency::STEP,
@@ -38,7 +40,7 @@ const ALL: [Step; 15] = [
 ];
 
 /// Every step, in the order they run. Later steps use what earlier ones found (see
-/// [`crate::step::Found`]): `issue` and `fma` before `streams` and `mps`, `launch` before `mps`, `dram` before `memory_parallelism` and `dram_read`
+/// [`crate::step::Found`]): `issue` and `fma` before `streams` and `mps`, `launch` before `mps` and `stream_gap` (which rewrites `launch.block_min_us`), `dram` before `memory_parallelism` and `dram_read`
 /// (and both before `gemm_latency`, which simulates with what they found),
 /// `gemm` before `power`.
 pub static TABLE: [Step; ALL.len()] = ALL;

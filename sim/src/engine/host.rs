@@ -134,7 +134,15 @@ impl Engine<'_> {
         debug_assert_eq!(front, Some(lid));
         if let Some(&next) = self.hosts[ci].stream.front() {
             if self.launches.v[next as usize].visible {
-                self.make_runnable(next);
+                // Already queued: it starts once the stream's front end has fetched it. (One
+                // still in flight from the host starts when it arrives, its latency covering this.)
+                let gap = self.w.clients[ci].queued_gap_ns;
+                if gap == 0 {
+                    self.make_runnable(next);
+                } else {
+                    let t = self.at(gap);
+                    self.q.push(t, Ev::Ready(next));
+                }
             }
         } else if self.hosts[ci].waiting_sync {
             self.hosts[ci].waiting_sync = false;

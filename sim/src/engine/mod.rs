@@ -27,6 +27,8 @@ use host::Host;
 enum Ev {
     Host(u32),
     Visible(u32),
+    /// A launch at the front of its stream, visible, whose predecessor's gap has passed.
+    Ready(u32),
     Arrival(u32),
     /// A slice-end timer of a time-slice group, with the generation it was armed in.
     SliceEnd(u32, u64),
@@ -486,6 +488,7 @@ impl<'w> Engine<'w> {
     fn handle(&mut self, ev: Ev) {
         match ev {
             Ev::Host(c) => self.host_step(c as usize),
+            Ev::Ready(lid) => self.make_runnable(lid),
             Ev::Visible(lid) => {
                 self.launches.v[lid as usize].visible = true;
                 let ci = self.launches.v[lid as usize].client as usize;
