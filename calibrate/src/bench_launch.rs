@@ -129,70 +129,78 @@ pub fn empty_period_s(gpu: &Gpu, k: &Kernels, n: u32) -> Result<f64, HarnessErro
     Ok(((back_to_back(long)? - back_to_back(short)?) / (long - short).max(1) as f64).max(0.0))
 }
 
-/// The gaps between back-to-back kernels (`stream_gap` step), us: `spin_mark` kernels of 5 us
-/// queued behind a spin in a stream, and the same captured in a CUDA graph; each kernel's start
-/// less its predecessor's end from `%globaltimer` (its ticks can be coarse: the mean over many
-/// pairs, whose phases differ, is what is kept), and the empty kernel's back-to-back period.
+/// The gaps between back-to-back kernels (`stream_gap` step), us: `spin_mark` kernels queued
+/// behind a spin in a stream, and the same captured in a CUDA graph; each kernel's start less
+/// its predecessor's end from `%globaltimer` (its ticks can be coarse: the mean over many pairs,
+/// whose phases differ, is what is kept), for kernels of several lengths; and the empty
+/// kernel's back-to-back period.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GapResult {
     pub kernels: u32,
-    pub stream_gap_us: f64,
-    pub graph_gap_us: f64,
+    /// (spin length ns, mean gap in a stream us, mean gap in a graph us, mean own time us).
+    pub by_length: Vec<(u64, f64, f64, f64)>,
     pub empty_period_us: f64,
 }
 
+/// Spin lengths the gaps are measured after, ns.
+pub const GAP_SPINS_NS: [u64; 5] = [0, 1_000, 2_000, 5_000, 20_000];
+
 pub fn run_gaps(gpu: &Gpu, k: &Kernels) -> Result<GapResult, HarnessError> {
     const N: u32 = 400;
-    const SPIN_NS: u64 = 5_000;
     let s = gpu.stream();
     let mut marks = s.alloc_zeros::<u64>(2 * N as usize)?;
-    let launch_marks = |marks: &mut simgpu_harness::cudarc::driver::CudaSlice<u64>| -> Result<(), HarnessError> {
-        for i in 0..N {
-            let mut b = s.launch_builder(&k.spin_mark);
-            b.arg(&SPIN_NS).arg(&mut *marks).arg(&i);
-            // SAFETY: spin_mark(u64, u64*, u32) writes marks[2i] and marks[2i+1], i < N, and
-            // marks holds 2N values.
-            unsafe { b.launch(simgpu_harness::timing::grid(1, 1)) }?;
-        }
-        Ok(())
+    let launch_marks =
+        |marks: &mut simgpu_harness::cudarc::driver::CudaSlice<u64>, spin_ns: u64| -> Result<(), HarnessError> {
+            for i in 0..N {
+                let mut b = s.launch_builder(&k.spin_mark);
+                b.arg(&spin_ns).arg(&mut *marks).arg(&i);
+                // SAFETY: spin_mark(u64, u64*, u32) writes marks[2i] and marks[2i+1], i < N, and
+                // marks holds 2N values.
+                unsafe { b.launch(simgpu_harness::timing::grid(1, 1)) }?;
+            }
+            Ok(())
+        };
+    // (mean gap, mean own time) over the pairs, us.
+    let stats = |m: &[u64]| -> (f64, f64) {
+        let n = N as usize;
+        let gap: f64 = (1..n).map(|i| m[2 * i].saturating_sub(m[2 * i - 1]) as f64).sum::<f64>() / (n - 1) as f64;
+        let own: f64 = (0..n).map(|i| m[2 * i + 1].saturating_sub(m[2 * i]) as f64).sum::<f64>() / n as f64;
+        (gap / 1e3, own / 1e3)
     };
-    let mean_gap = |m: &[u64]| -> f64 {
-        let gaps: Vec<f64> = (1..N as usize).map(|i| m[2 * i].saturating_sub(m[2 * i - 1]) as f64 / 1e3).collect();
-        gaps.iter().sum::<f64>() / gaps.len().max(1) as f64
-    };
-    // In a stream, queued behind a spin so that the host never paces them.
-    let mut stream_gaps = Vec::new();
-    for _ in 0..3 {
-        launch_spin(gpu, &k.spin, 20_000_000)?;
-        launch_marks(&mut marks)?;
-        s.synchronize()?;
-        stream_gaps.push(mean_gap(&s.clone_dtoh(&marks)?));
-    }
-    // In a CUDA graph: captured once, uploaded, launched (the first launch is left out).
-    s.begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)?;
-    let captured = launch_marks(&mut marks);
-    let graph = s.end_capture(sys::CUgraphInstantiate_flags(0))?;
-    captured?;
-    let graph = graph.ok_or_else(|| HarnessError::Measurement("the stream captured no graph".into()))?;
-    graph.upload()?;
-    let mut graph_gaps = Vec::new();
-    for round in 0..4 {
-        graph.launch()?;
-        s.synchronize()?;
-        if round > 0 {
-            graph_gaps.push(mean_gap(&s.clone_dtoh(&marks)?));
-        }
-    }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    Ok(GapResult {
-        kernels: N,
-        stream_gap_us: median(stream_gaps),
-        graph_gap_us: median(graph_gaps),
-        empty_period_us: empty_period_s(gpu, k, 512)? * 1e6,
-    })
+    let mut by_length = Vec::new();
+    for spin_ns in GAP_SPINS_NS {
+        // In a stream, queued behind a spin so that the host never paces them.
+        let (mut stream_gaps, mut owns) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            launch_spin(gpu, &k.spin, 20_000_000)?;
+            launch_marks(&mut marks, spin_ns)?;
+            s.synchronize()?;
+            let (gap, own) = stats(&s.clone_dtoh(&marks)?);
+            stream_gaps.push(gap);
+            owns.push(own);
+        }
+        // In a CUDA graph: captured once, uploaded, launched (the first launch is left out).
+        s.begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)?;
+        let captured = launch_marks(&mut marks, spin_ns);
+        let graph = s.end_capture(sys::CUgraphInstantiate_flags(0))?;
+        captured?;
+        let graph = graph.ok_or_else(|| HarnessError::Measurement("the stream captured no graph".into()))?;
+        graph.upload()?;
+        let mut graph_gaps = Vec::new();
+        for round in 0..4 {
+            graph.launch()?;
+            s.synchronize()?;
+            if round > 0 {
+                graph_gaps.push(stats(&s.clone_dtoh(&marks)?).0);
+            }
+        }
+        by_length.push((spin_ns, median(stream_gaps), median(graph_gaps), median(owns)));
+    }
+    Ok(GapResult { kernels: N, by_length, empty_period_us: empty_period_s(gpu, k, 512)? * 1e6 })
 }
 
 /// Every list above has at least one value; NaN marks the impossible empty case.
