@@ -40,7 +40,7 @@ const ALL: [Step; 16] = [
 ];
 
 /// Every step, in the order they run. Later steps use what earlier ones found (see
-/// [`crate::step::Found`]): `issue` and `fma` before `streams` and `mps`, `launch` before `mps` and `stream_gap` (which rewrites `launch.block_min_us`), `dram` before `memory_parallelism` and `dram_read`
+/// [`crate::step::Found`]): `issue` and `fma` before `streams` and `mps`, `launch` before `mps`, `dram` before `memory_parallelism` and `dram_read`
 /// (and both before `gemm_latency`, which simulates with what they found),
 /// `gemm` before `power`.
 pub static TABLE: [Step; ALL.len()] = ALL;
@@ -107,7 +107,9 @@ mod tests {
         assert!(TABLE[0].always);
         assert!(TABLE[1..].iter().all(|s| !s.always), "only the first step may always run");
         for s in &TABLE {
-            assert!(!s.measures.is_empty() && !s.fits.is_empty() && !s.writes.is_empty(), "{}", s.name);
+            assert!(!s.measures.is_empty() && !s.fits.is_empty(), "{}", s.name);
+            // A step that only records (its model is not settled) says so.
+            assert!(!s.writes.is_empty() || s.fits.starts_with("nothing yet"), "{} writes nothing", s.name);
         }
     }
 
