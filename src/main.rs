@@ -11,6 +11,7 @@ mod plot_recorder;
 mod profiles;
 mod run_cmd;
 mod trace_file;
+mod validate_cmd;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -73,6 +74,9 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Score simgpu's predictions against experiments measured on a real GPU.
+    #[command(subcommand)]
+    Validate(validate_cmd::ValidateCmd),
     /// Time the bundled benchmark scenarios (events/s, simulated-time / wall-time).
     Bench {
         /// Print one JSON document instead of a table.
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         Cmd::Run(args) => run_cmd::run(&args),
         Cmd::Import(args) => import_cmd::import(&args),
         Cmd::Generate(args) => generate_cmd::generate(&args),
+        Cmd::Validate(cmd) => validate_cmd::validate(&cmd),
         Cmd::Bench { json, repeat, slow, only } => bench::bench(json, repeat.max(1), slow, &only),
         Cmd::Calibrate { out, base, device, mps, power_trace_s, only, replace } => {
             calibrate_cmd::calibrate(out.as_deref(), base.as_deref(), device, mps, power_trace_s, only, replace)

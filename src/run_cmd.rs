@@ -100,19 +100,44 @@ struct Prepared {
 }
 
 fn prepare(path: &Path, a: &RunArgs) -> Result<Prepared, String> {
+    prepare_with(path, a.gpu_profile.as_deref(), a.models.as_deref(), a.seed)
+}
+
+fn prepare_with(
+    path: &Path,
+    gpu_profile: Option<&Path>,
+    models: Option<&Path>,
+    seed: Option<u64>,
+) -> Result<Prepared, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read scenario: {e}", path.display()))?;
     let scn = simgpu_sim::Scenario::parse(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
-    let resolved = profiles::resolve(&scn, a.gpu_profile.as_deref(), a.models.as_deref(), path)?;
+    let resolved = profiles::resolve(&scn, gpu_profile, models, path)?;
     let mut w = scn.bind(&resolved.profile).map_err(|e| e.to_string())?;
     let mut alone = scn.bind_alone(&resolved.profile).map_err(|e| e.to_string())?;
     for w in std::iter::once(&mut w).chain(alone.as_mut()) {
         w.set_profile_origin(&resolved.origin);
-        if let Some(s) = a.seed {
+        if let Some(s) = seed {
             w.set_seed(s);
         }
     }
     let profile_file = (resolved.origin != "built-in").then(|| PathBuf::from(&resolved.origin));
     Ok(Prepared { path: path.to_path_buf(), workload: w, alone, profile_file })
+}
+
+/// Simulates one scenario file as `simgpu run` would (its profile resolved the same way, the
+/// same event limit), without outputs or slowdown: for commands that judge or compare runs.
+/// Ctrl-C stops it (`INTERRUPTED`).
+pub fn simulate(path: &Path, gpu_profile: Option<&Path>, models: Option<&Path>) -> Result<simgpu_sim::Report, String> {
+    let p = prepare_with(path, gpu_profile, models, None)?;
+    check_estimate(&p, DEFAULT_MAX_EVENTS, false)?;
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    let mut progress = |_: simgpu_sim::Progress| !STOP.load(Ordering::SeqCst);
+    let opts = RunOptions { max_events: Some(DEFAULT_MAX_EVENTS), progress: Some(&mut progress), ..Default::default() };
+    match simgpu_sim::run_with(&p.workload, opts) {
+        Ok(r) => Ok(r),
+        Err(s) if s.error == RunError::Interrupted => Err(INTERRUPTED.to_string()),
+        Err(s) => Err(format!("{}: {}", path.display(), s.error)),
+    }
 }
 
 /// Runs the clients alone and fills in each client's `slowdown` against it.

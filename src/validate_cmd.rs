@@ -1,0 +1,218 @@
+//! `simgpu validate report`: reads measurement records, simulates the cases they measured (as
+//! `simgpu run` would, with the profile the scenario resolves to), and prints measured against
+//! predicted. The scoring itself is `simgpu-validate`'s; this file reads files and prints.
+
+use crate::run_cmd;
+use rayon::prelude::*;
+use simgpu_validate::{score, score_experiment, Experiment, Record, Scores};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Subcommand)]
+pub enum ValidateCmd {
+    /// Simulate the cases measured in RECORD files (JSONL) and print measured against predicted:
+    /// error per metric, MAPE per experiment and overall, and whether the predicted best sharing
+    /// choice is the measured one.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// Record files (JSONL, one line per case run on a card; e.g. validate/records/*.jsonl).
+    #[arg(required = true, num_args = 1..)]
+    pub records: Vec<PathBuf>,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Predict with this GPU profile file instead of the one each scenario names.
+    #[arg(long, value_name = "FILE")]
+    pub gpu_profile: Option<PathBuf>,
+    /// Directory holding gpus/<name>.toml, searched before the built-in profiles.
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+}
+
+pub fn validate(cmd: &ValidateCmd) -> Result<(), String> {
+    match cmd {
+        ValidateCmd::Report(a) => report(a),
+    }
+}
+
+/// An experiment file and the records of it, in the order read.
+struct Group {
+    path: PathBuf,
+    experiment: Experiment,
+    records: Vec<Record>,
+}
+
+fn read(path: &Path, what: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read {what}: {e}", path.display()))
+}
+
+/// Records grouped by the experiment file they name (first appearance first).
+fn load(records: &[PathBuf]) -> Result<Vec<Group>, String> {
+    let mut groups: Vec<Group> = Vec::new();
+    for rp in records {
+        let text = read(rp, "record")?;
+        let recs = Record::parse_all(&rp.display().to_string(), &text).map_err(|e| e.to_string())?;
+        let dir = rp.parent().unwrap_or(Path::new(""));
+        for r in recs {
+            let ep = dir.join(&r.experiment);
+            let key = ep
+                .canonicalize()
+                .map_err(|e| format!("{}: case `{}`: experiment file {}: {e}", rp.display(), r.case, ep.display()))?;
+            let i = match groups.iter().position(|g| g.path == key) {
+                Some(i) => i,
+                None => {
+                    let text = read(&key, "experiment")?;
+                    let experiment = Experiment::parse(&ep.display().to_string(), &text).map_err(|e| e.to_string())?;
+                    groups.push(Group { path: key, experiment, records: Vec::new() });
+                    groups.len() - 1
+                }
+            };
+            if groups[i].experiment.case(&r.case).is_none() {
+                return Err(format!(
+                    "{}: case `{}` is not in experiment `{}` ({})",
+                    rp.display(),
+                    r.case,
+                    groups[i].experiment.name,
+                    ep.display()
+                ));
+            }
+            groups[i].records.push(r);
+        }
+    }
+    Ok(groups)
+}
+
+fn report(a: &ReportArgs) -> Result<(), String> {
+    let groups = load(&a.records)?;
+    let mut scored = Vec::new();
+    for g in &groups {
+        let e = &g.experiment;
+        let dir = g.path.parent().unwrap_or(Path::new(""));
+        // Every case a record or a choice needs, simulated once (in parallel: runs are independent).
+        let mut needed: Vec<&str> = g.records.iter().map(|r| r.case.as_str()).collect();
+        needed.extend(e.choices.iter().flat_map(|c| c.cases.iter().map(String::as_str)));
+        needed.sort_unstable();
+        needed.dedup();
+        let reports: Vec<(String, simgpu_sim::Report)> = needed
+            .par_iter()
+            .map(|&name| {
+                let case = e.case(name).ok_or_else(|| format!("experiment `{}`: no case `{name}`", e.name))?;
+                let sp = dir.join(&case.scenario);
+                let r = run_cmd::simulate(&sp, a.gpu_profile.as_deref(), a.models.as_deref())
+                    .map_err(|err| format!("experiment `{}`, case `{name}`: {err}", e.name))?;
+                if r.gpu != e.gpu {
+                    return Err(format!(
+                        "experiment `{}`, case `{name}`: the scenario is for `{}`, the experiment for `{}`",
+                        e.name, r.gpu, e.gpu
+                    ));
+                }
+                Ok((name.to_string(), r))
+            })
+            .collect::<Result<_, String>>()?;
+        let reports: BTreeMap<String, simgpu_sim::Report> = reports.into_iter().collect();
+        let recs: Vec<&Record> = g.records.iter().collect();
+        scored.push(score_experiment(e, &recs, &reports).map_err(|err| format!("experiment `{}`: {err}", e.name))?);
+    }
+    let scores = score(scored);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&scores).map_err(|e| e.to_string())?);
+    } else {
+        print!("{}", table(&scores));
+    }
+    Ok(())
+}
+
+fn pct(x: f64) -> String {
+    format!("{:+.1}%", x * 100.0)
+}
+
+/// The human-readable form: per experiment its provenance, one line per value, MAPE and choices.
+fn table(s: &Scores) -> String {
+    let mut o = String::new();
+    for e in &s.experiments {
+        let _ = writeln!(o, "experiment {}: {}", e.experiment, e.description);
+        let p = &e.profile;
+        let cal = match (&p.calibrated, &p.calibration_date) {
+            (true, Some(d)) => format!("calibrated {d}"),
+            (true, None) => "calibrated".into(),
+            _ => "not calibrated".into(),
+        };
+        let _ = writeln!(o, "predicted with profile {} ({}, {cal})", p.name, p.origin);
+        for m in &e.measured_on {
+            let _ = writeln!(
+                o,
+                "measured on {}, driver {}, CUDA {}, {}, by `{}`{}",
+                m.gpu,
+                m.driver,
+                m.cuda,
+                m.date,
+                m.command,
+                if m.tools.is_empty() { String::new() } else { format!(" ({})", m.tools) }
+            );
+        }
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "{:<16} {:<36} {:>14} {:>14} {:>9} {:>7}",
+            "case", "metric", "measured", "predicted", "error", "samples"
+        );
+        for r in &e.rows {
+            let _ = writeln!(
+                o,
+                "{:<16} {:<36} {:>14.2} {:>14.2} {:>9} {:>7}",
+                r.case,
+                r.metric,
+                r.measured,
+                r.predicted,
+                pct(r.error),
+                r.samples
+            );
+        }
+        let _ = writeln!(
+            o,
+            "\n{}: {} values, MAPE {:.1}%, median absolute error {:.1}%",
+            e.experiment,
+            e.rows.len(),
+            e.mape * 100.0,
+            e.median_ape * 100.0
+        );
+        if !e.unmeasured.is_empty() {
+            let _ = writeln!(o, "cases without a record: {}", e.unmeasured.join(", "));
+        }
+        for v in &e.choices {
+            let verdict = match (v.agree, &v.measured_best, v.predicted_best_measured_off) {
+                (Some(agree), Some(mb), Some(off)) => format!(
+                    "measured best {mb}, predicted best {} (measured {:.1}% off the best): {}",
+                    v.predicted_best.join(" = "),
+                    off * 100.0,
+                    if agree { "agree" } else { "disagree" }
+                ),
+                _ => format!("predicted best {}; not judged (a case has no measurement)", v.predicted_best.join(" = ")),
+            };
+            let _ = writeln!(
+                o,
+                "choice: {} ({}, {} best, tolerance {:.0}%): {verdict}",
+                v.question,
+                v.metric,
+                v.best.as_str(),
+                v.tolerance * 100.0
+            );
+        }
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(
+        o,
+        "overall: {} values in {} experiment(s), MAPE {:.1}%, median absolute error {:.1}%; sharing choices agreed {} of {}",
+        s.rows,
+        s.experiments.len(),
+        s.mape * 100.0,
+        s.median_ape * 100.0,
+        s.choices_agreed,
+        s.choices_judged
+    );
+    o
+}

@@ -1,0 +1,105 @@
+//! `simgpu validate report` against the committed records: the measured values are the record's,
+//! the predicted ones are what `simgpu run` gives for the case's scenario, the errors and MAPE
+//! follow from both, the output is the same from any directory, and bad records are refused
+//! with the file, line and field.
+
+mod common;
+
+use common::{simgpu, write};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+const RECORD: &str = "validate/records/seed000-h100-2026-11-21.jsonl";
+
+fn report_json(dir: &Path, record: &str) -> Value {
+    let (rc, out, err) = simgpu(&["validate", "report", record, "--json"], dir);
+    assert_eq!(rc, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn measured_is_the_record_and_predicted_is_the_scenarios_run() {
+    let root = repo();
+    let v = report_json(&root, RECORD);
+    let e = &v["experiments"][0];
+    assert_eq!(e["experiment"], "seed000-h100");
+    assert_eq!(e["profile"]["calibrated"], true);
+    // Every value of the record file appears, once, as measured.
+    let text = std::fs::read_to_string(root.join(RECORD)).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let n: usize = lines.iter().map(|l| l["measured"].as_array().unwrap().len()).sum();
+    let rows = e["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), n);
+    assert_eq!(v["rows"].as_u64(), Some(n as u64));
+    // The mps-132 softmax p50 is the one `simgpu run` prints for that case's scenario.
+    let (rc, out, err) = simgpu(&["run", "validate/experiments/seed000-h100/mps-132.toml", "--json", "-q"], &root);
+    assert_eq!(rc, 0, "{err}");
+    let run: Value = serde_json::from_str(&out).unwrap();
+    let p50 = run["clients"][0]["latency_us"]["p50"].as_f64().unwrap();
+    let row = rows.iter().find(|r| r["case"] == "mps-132" && r["metric"] == "softmax.p50_us").unwrap();
+    assert_eq!(row["predicted"].as_f64(), Some(p50));
+    let measured = lines.iter().find(|l| l["case"] == "mps-132").unwrap()["measured"][0]["value"].as_f64();
+    assert_eq!(row["measured"].as_f64(), measured);
+    // Errors and MAPE follow from both.
+    let mut sum = 0.0;
+    for r in rows {
+        let (m, p, err) =
+            (r["measured"].as_f64().unwrap(), r["predicted"].as_f64().unwrap(), r["error"].as_f64().unwrap());
+        assert!((err - (p - m) / m).abs() < 1e-12);
+        sum += err.abs();
+    }
+    assert!((e["mape"].as_f64().unwrap() - sum / rows.len() as f64).abs() < 1e-12);
+    // Both choices are judged.
+    assert_eq!(v["choices_judged"].as_u64(), Some(2));
+}
+
+#[test]
+fn the_report_is_the_same_from_any_directory() {
+    let root = repo();
+    let here = report_json(&root, RECORD);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let abs = root.join(RECORD);
+    let there = report_json(elsewhere.path(), abs.to_str().unwrap());
+    assert_eq!(here, there);
+    let (_, table_here, _) = simgpu(&["validate", "report", RECORD], &root);
+    let (_, table_there, _) = simgpu(&["validate", "report", abs.to_str().unwrap()], elsewhere.path());
+    assert_eq!(table_here, table_there);
+    assert!(table_here.contains("overall: 17 values"), "{table_here}");
+}
+
+#[test]
+fn bad_records_are_refused_with_file_line_and_field() {
+    let root = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root.join(RECORD)).unwrap();
+    let exp = root.join("validate/experiments/seed000-h100.toml");
+    let fixed = text.replace("../experiments/seed000-h100.toml", exp.to_str().unwrap());
+    // A value of 0 on the third line.
+    let mut lines: Vec<String> = fixed.lines().map(String::from).collect();
+    let at = lines[2].find("\"value\": ").unwrap() + "\"value\": ".len();
+    let end = at + lines[2][at..].find(',').unwrap();
+    lines[2].replace_range(at..end, "0.0");
+    write(dir.path(), "bad.jsonl", &lines.join("\n"));
+    let (rc, _, err) = simgpu(&["validate", "report", "bad.jsonl"], dir.path());
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("bad.jsonl:3") && err.contains("measured[0].value"), "{err}");
+    // A case the experiment does not have.
+    write(dir.path(), "case.jsonl", &fixed.replacen("\"case\": \"alone\"", "\"case\": \"alone-2\"", 1));
+    let (rc, _, err) = simgpu(&["validate", "report", "case.jsonl"], dir.path());
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("case `alone-2` is not in experiment `seed000-h100`"), "{err}");
+    // A metric the experiment does not list for the case.
+    write(dir.path(), "metric.jsonl", &fixed.replacen("\"metric\": \"p90_us\"", "\"metric\": \"p99_us\"", 1));
+    let (rc, _, err) = simgpu(&["validate", "report", "metric.jsonl"], dir.path());
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("measures `softmax.p99_us`, which the experiment does not list"), "{err}");
+    // A missing experiment file.
+    write(dir.path(), "lost.jsonl", &text);
+    let (rc, _, err) = simgpu(&["validate", "report", "lost.jsonl"], dir.path());
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("lost.jsonl: case `alone`: experiment file"), "{err}");
+}

@@ -1,0 +1,252 @@
+//! Measured against predicted. Each measured value is set beside what the simulator predicts for
+//! the same case and metric: relative error `(predicted - measured) / measured`, its mean absolute
+//! value (MAPE) per experiment and overall, and for each sharing choice whether the case the
+//! simulator ranks best is the one the card ranked best.
+
+use crate::experiment::{Best, Experiment};
+use crate::metric::MetricRef;
+use crate::record::{Provenance, Record};
+use serde::Serialize;
+use simgpu_sim::Report;
+use std::collections::BTreeMap;
+
+/// One measured value and its prediction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub case: String,
+    pub metric: String,
+    pub measured: f64,
+    pub samples: u64,
+    pub predicted: f64,
+    /// (predicted - measured) / measured.
+    pub error: f64,
+}
+
+/// One sharing choice, answered from the measurements and from the predictions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub question: String,
+    pub metric: String,
+    pub best: Best,
+    pub tolerance: f64,
+    /// None when some case of the choice has no measurement.
+    pub measured_best: Option<String>,
+    /// The cases predicted within `tolerance` of the predicted best (the best first): the
+    /// simulator cannot tell them apart.
+    pub predicted_best: Vec<String>,
+    /// How much worse than the measured best the first predicted best measured (0 when the same).
+    pub predicted_best_measured_off: Option<f64>,
+    /// The measured best is among the predicted best, or the predicted best measured within
+    /// `tolerance` of the measured best.
+    pub agree: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExperimentScore {
+    pub experiment: String,
+    pub description: String,
+    /// The profile the predictions used, as the reports name it.
+    pub profile: simgpu_sim::report::ProfileUsed,
+    /// The distinct places and dates the records come from.
+    pub measured_on: Vec<Provenance>,
+    pub rows: Vec<Row>,
+    /// Cases of the experiment no record measured.
+    pub unmeasured: Vec<String>,
+    /// Mean of |error| over the rows.
+    pub mape: f64,
+    pub median_ape: f64,
+    pub choices: Vec<Verdict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scores {
+    pub experiments: Vec<ExperimentScore>,
+    /// Over every row of every experiment.
+    pub rows: usize,
+    pub mape: f64,
+    pub median_ape: f64,
+    pub choices_judged: usize,
+    pub choices_agreed: usize,
+}
+
+/// Scores one experiment's records against the simulated reports of its cases (`reports` by
+/// case name; every case a record names must be there).
+pub fn score_experiment(
+    e: &Experiment,
+    records: &[&Record],
+    reports: &BTreeMap<String, Report>,
+) -> Result<ExperimentScore, String> {
+    let mut rows = Vec::new();
+    let mut measured_on: Vec<Provenance> = Vec::new();
+    for r in records {
+        let case = e.case(&r.case).ok_or_else(|| format!("case `{}`: not in experiment `{}`", r.case, e.name))?;
+        let report = reports.get(&r.case).ok_or_else(|| format!("case `{}`: not simulated", r.case))?;
+        for m in &r.measured {
+            if !case.measure.contains(&m.what) {
+                return Err(format!(
+                    "case `{}`: measures `{}`, which the experiment does not list",
+                    r.case,
+                    m.what.label()
+                ));
+            }
+            let predicted = m.what.read(report).map_err(|err| format!("case `{}`: {err}", r.case))?;
+            rows.push(Row {
+                case: r.case.clone(),
+                metric: m.what.label(),
+                measured: m.value,
+                samples: m.samples,
+                predicted,
+                error: (predicted - m.value) / m.value,
+            });
+        }
+        if !measured_on.contains(&r.provenance) {
+            measured_on.push(r.provenance.clone());
+        }
+    }
+    let unmeasured =
+        e.cases.iter().filter(|c| !records.iter().any(|r| r.case == c.name)).map(|c| c.name.clone()).collect();
+    let mut choices = Vec::new();
+    for ch in &e.choices {
+        let m = ch.metric_ref();
+        let predicted: Vec<(String, f64)> = ch
+            .cases
+            .iter()
+            .map(|c| {
+                let r = reports.get(c).ok_or_else(|| format!("case `{c}`: not simulated"))?;
+                m.read(r).map(|v| (c.clone(), v)).map_err(|err| format!("case `{c}`: {err}"))
+            })
+            .collect::<Result<_, String>>()?;
+        let measured: Option<Vec<(String, f64)>> =
+            ch.cases.iter().map(|c| mean_measured(records, c, &m).map(|v| (c.clone(), v))).collect();
+        let predicted_best = within(&predicted, ch.best, ch.tolerance);
+        let (measured_best, off, agree) = match &measured {
+            Some(meas) => {
+                let (name, best) = best_of(meas, ch.best);
+                let at = meas.iter().find(|(c, _)| *c == predicted_best[0]).map_or(best, |x| x.1);
+                let off = ((at - best) / best).abs();
+                let agree = off <= ch.tolerance || predicted_best.contains(&name);
+                (Some(name), Some(off), Some(agree))
+            }
+            None => (None, None, None),
+        };
+        choices.push(Verdict {
+            question: ch.question.clone(),
+            metric: m.label(),
+            best: ch.best,
+            tolerance: ch.tolerance,
+            measured_best,
+            predicted_best,
+            predicted_best_measured_off: off,
+            agree,
+        });
+    }
+    let profile = reports.values().next().map(|r| r.profile.clone()).unwrap_or_default();
+    let (mape, median_ape) = ape(rows.iter().map(|r| r.error));
+    Ok(ExperimentScore {
+        experiment: e.name.clone(),
+        description: e.description.clone(),
+        profile,
+        measured_on,
+        rows,
+        unmeasured,
+        mape,
+        median_ape,
+        choices,
+    })
+}
+
+/// The experiments' scores together.
+pub fn score(experiments: Vec<ExperimentScore>) -> Scores {
+    let all = experiments.iter().flat_map(|e| e.rows.iter().map(|r| r.error));
+    let (mape, median_ape) = ape(all);
+    let verdicts = || experiments.iter().flat_map(|e| e.choices.iter()).filter_map(|v| v.agree);
+    Scores {
+        rows: experiments.iter().map(|e| e.rows.len()).sum(),
+        mape,
+        median_ape,
+        choices_judged: verdicts().count(),
+        choices_agreed: verdicts().filter(|&a| a).count(),
+        experiments,
+    }
+}
+
+/// Mean and median of the absolute errors (0 when there are none).
+fn ape(errors: impl Iterator<Item = f64>) -> (f64, f64) {
+    let mut v: Vec<f64> = errors.map(f64::abs).collect();
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    (v.iter().sum::<f64>() / n as f64, median)
+}
+
+/// The mean of a case's measurements of one metric over its records (None if none measured it).
+fn mean_measured(records: &[&Record], case: &str, m: &MetricRef) -> Option<f64> {
+    let vals: Vec<f64> = records
+        .iter()
+        .filter(|r| r.case == case)
+        .flat_map(|r| r.measured.iter().filter(|x| &x.what == m).map(|x| x.value))
+        .collect();
+    (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
+}
+
+/// The best case and every other within `tolerance` of it (relative), the best first.
+fn within(v: &[(String, f64)], best: Best, tolerance: f64) -> Vec<String> {
+    let (name, b) = best_of(v, best);
+    let mut out = vec![name.clone()];
+    out.extend(v.iter().filter(|(c, x)| *c != name && ((x - b) / b).abs() <= tolerance).map(|(c, _)| c.clone()));
+    out
+}
+
+/// The best (case, value); ties go to the first listed.
+fn best_of(v: &[(String, f64)], best: Best) -> (String, f64) {
+    let mut it = v.iter();
+    let first = it.next().cloned().unwrap_or_default();
+    it.fold(first, |acc, x| {
+        let better = match best {
+            Best::Lowest => x.1 < acc.1,
+            Best::Highest => x.1 > acc.1,
+        };
+        if better {
+            x.clone()
+        } else {
+            acc
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn median_and_mean_of_absolute_errors() {
+        assert_eq!(ape([0.1, -0.3, 0.2].into_iter()), ((0.1 + 0.3 + 0.2) / 3.0, 0.2));
+        assert_eq!(ape([-0.1, 0.3].into_iter()).1, 0.2);
+        assert_eq!(ape(std::iter::empty()), (0.0, 0.0));
+    }
+
+    #[test]
+    fn best_respects_direction_and_ties() {
+        let v = vec![("a".to_string(), 2.0), ("b".to_string(), 1.0), ("c".to_string(), 1.0)];
+        assert_eq!(best_of(&v, Best::Lowest).0, "b");
+        assert_eq!(best_of(&v, Best::Highest).0, "a");
+        assert_eq!(within(&v, Best::Lowest, 0.0), ["b", "c"]);
+        assert_eq!(within(&v, Best::Highest, 0.4), ["a"]);
+        assert_eq!(within(&v, Best::Highest, 0.5), ["a", "b", "c"]);
+    }
+
+    proptest! {
+        #[test]
+        fn mape_is_between_median_bounds(errs in proptest::collection::vec(-5.0f64..5.0, 1..40)) {
+            let (mape, med) = ape(errs.iter().copied());
+            let max = errs.iter().map(|e| e.abs()).fold(0.0, f64::max);
+            let min = errs.iter().map(|e| e.abs()).fold(f64::INFINITY, f64::min);
+            prop_assert!(mape <= max + 1e-12 && mape >= min - 1e-12);
+            prop_assert!(med <= max && med >= min);
+        }
+    }
+}
