@@ -186,7 +186,7 @@ fn table(s: &Scores) -> String {
         for v in &e.choices {
             let verdict = match (v.agree, &v.measured_best, v.predicted_best_measured_off) {
                 (Some(agree), Some(mb), Some(off)) => format!(
-                    "measured best {mb}, predicted best {} (measured {:.1}% off the best): {}",
+                    "measured best {mb}, predicted best {} (measured up to {:.1}% off the best): {}",
                     v.predicted_best.join(" = "),
                     off * 100.0,
                     if agree { "agree" } else { "disagree" }

@@ -103,3 +103,25 @@ fn bad_records_are_refused_with_file_line_and_field() {
     assert_eq!(rc, 2, "{err}");
     assert!(err.contains("lost.jsonl: case `alone`: experiment file"), "{err}");
 }
+
+#[test]
+fn every_committed_record_scores() {
+    let root = repo();
+    let mut args = vec!["validate".to_string(), "report".to_string(), "--json".to_string()];
+    let mut values = 0;
+    for e in std::fs::read_dir(root.join("validate/records")).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        for l in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(l).unwrap();
+            values += v["measured"].as_array().unwrap().len();
+        }
+        args.push(p.to_str().unwrap().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (rc, out, err) = simgpu(&args, &root);
+    assert_eq!(rc, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rows"].as_u64(), Some(values as u64));
+    assert!(v["experiments"].as_array().unwrap().len() >= 2);
+}

@@ -34,10 +34,10 @@ pub struct Verdict {
     /// The cases predicted within `tolerance` of the predicted best (the best first): the
     /// simulator cannot tell them apart.
     pub predicted_best: Vec<String>,
-    /// How much worse than the measured best the first predicted best measured (0 when the same).
+    /// How much worse than the measured best the worst of the predicted best measured (0 when
+    /// the predicted best is the measured best alone).
     pub predicted_best_measured_off: Option<f64>,
-    /// The measured best is among the predicted best, or the predicted best measured within
-    /// `tolerance` of the measured best.
+    /// Every predicted best case measured within `tolerance` of the measured best.
     pub agree: Option<bool>,
 }
 
@@ -118,15 +118,9 @@ pub fn score_experiment(
             .collect::<Result<_, String>>()?;
         let measured: Option<Vec<(String, f64)>> =
             ch.cases.iter().map(|c| mean_measured(records, c, &m).map(|v| (c.clone(), v))).collect();
-        let predicted_best = within(&predicted, ch.best, ch.tolerance);
-        let (measured_best, off, agree) = match &measured {
-            Some(meas) => {
-                let (name, best) = best_of(meas, ch.best);
-                let at = meas.iter().find(|(c, _)| *c == predicted_best[0]).map_or(best, |x| x.1);
-                let off = ((at - best) / best).abs();
-                let agree = off <= ch.tolerance || predicted_best.contains(&name);
-                (Some(name), Some(off), Some(agree))
-            }
+        let (predicted_best, judged) = judge(&predicted, measured.as_deref(), ch.best, ch.tolerance);
+        let (measured_best, off, agree) = match judged {
+            Some((name, off, agree)) => (Some(name), Some(off), Some(agree)),
             None => (None, None, None),
         };
         choices.push(Verdict {
@@ -192,6 +186,28 @@ fn mean_measured(records: &[&Record], case: &str, m: &MetricRef) -> Option<f64> 
     (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
 }
 
+/// A choice answered: the predicted best (every case within `tolerance` of it), and when every
+/// case was measured, the measured best, how far off it the worst of the predicted best measured
+/// and whether that is within `tolerance` (whichever of them a user takes, it must be close).
+fn judge(
+    predicted: &[(String, f64)],
+    measured: Option<&[(String, f64)]>,
+    best: Best,
+    tolerance: f64,
+) -> (Vec<String>, Option<(String, f64, bool)>) {
+    let predicted_best = within(predicted, best, tolerance);
+    let judged = measured.map(|meas| {
+        let (name, b) = best_of(meas, best);
+        let off = meas
+            .iter()
+            .filter(|(c, _)| predicted_best.contains(c))
+            .map(|(_, v)| ((v - b) / b).abs())
+            .fold(0.0, f64::max);
+        (name, off, off <= tolerance)
+    });
+    (predicted_best, judged)
+}
+
 /// The best case and every other within `tolerance` of it (relative), the best first.
 fn within(v: &[(String, f64)], best: Best, tolerance: f64) -> Vec<String> {
     let (name, b) = best_of(v, best);
@@ -237,6 +253,27 @@ mod tests {
         assert_eq!(within(&v, Best::Lowest, 0.0), ["b", "c"]);
         assert_eq!(within(&v, Best::Highest, 0.4), ["a"]);
         assert_eq!(within(&v, Best::Highest, 0.5), ["a", "b", "c"]);
+    }
+
+    fn cases(v: &[(&str, f64)]) -> Vec<(String, f64)> {
+        v.iter().map(|&(c, x)| (c.to_string(), x)).collect()
+    }
+
+    #[test]
+    fn a_tie_agrees_only_if_every_tied_case_measured_close() {
+        let pred = cases(&[("a", 10.0), ("b", 10.2), ("c", 20.0)]);
+        let close = cases(&[("a", 11.0), ("b", 10.6), ("c", 30.0)]);
+        let (best, j) = judge(&pred, Some(&close), Best::Lowest, 0.05);
+        assert_eq!(best, ["a", "b"]);
+        let (name, off, agree) = j.unwrap();
+        assert_eq!(name, "b");
+        assert!((off - 0.4 / 10.6).abs() < 1e-12 && agree);
+        let far = cases(&[("a", 15.0), ("b", 10.0), ("c", 30.0)]);
+        assert!(!judge(&pred, Some(&far), Best::Lowest, 0.05).1.unwrap().2);
+        // With no tolerance `a` alone is the predicted best, and it measured 50% off the best.
+        let one = judge(&pred, Some(&far), Best::Lowest, 0.0);
+        assert_eq!((one.0.len(), one.1.as_ref().unwrap().2), (1, false));
+        assert_eq!(judge(&pred, None, Best::Highest, 0.0), (vec!["c".to_string()], None));
     }
 
     proptest! {
