@@ -15,6 +15,28 @@ pub enum ValidateCmd {
     /// error per metric, MAPE per experiment and overall, and whether the predicted best sharing
     /// choice is the measured one.
     Report(ReportArgs),
+    /// Run an experiment's cases on this machine's GPU and write their record (JSONL): each
+    /// client is its own command (the experiment's `[clients.NAME]`), under the case scenario's
+    /// sharing (time-sliced processes, or MPS with each client's thread percentage).
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The experiment file (TOML).
+    pub experiment: PathBuf,
+    /// The record to write (JSONL, written once every case has run).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Seconds each case measures, 0.5 to 600.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Run only these cases (comma-separated).
+    #[arg(long, value_name = "CASE", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// The GPU (NVML index) whose identity goes into the record.
+    #[arg(long, default_value_t = 0)]
+    pub device: u32,
 }
 
 #[derive(clap::Args)]
@@ -36,6 +58,7 @@ pub struct ReportArgs {
 pub fn validate(cmd: &ValidateCmd) -> Result<(), String> {
     match cmd {
         ValidateCmd::Report(a) => report(a),
+        ValidateCmd::Run(a) => run(a),
     }
 }
 
@@ -180,6 +203,16 @@ fn table(s: &Scores) -> String {
             e.mape * 100.0,
             e.median_ape * 100.0
         );
+        if let Some(sp) = &e.repeat_spread {
+            let _ = writeln!(
+                o,
+                "the card against itself: {} case metrics measured more than once, spread (max - min) / mean median {:.1}%, widest {:.1}% ({})",
+                sp.metrics,
+                sp.median * 100.0,
+                sp.max * 100.0,
+                sp.widest
+            );
+        }
         if !e.unmeasured.is_empty() {
             let _ = writeln!(o, "cases without a record: {}", e.unmeasured.join(", "));
         }
@@ -215,4 +248,121 @@ fn table(s: &Scores) -> String {
         s.choices_judged
     );
     o
+}
+
+/// How one case runs on the card: its clients' commands and whether under MPS.
+fn case_plan(
+    e: &Experiment,
+    exp_dir: &Path,
+    case: &simgpu_validate::Case,
+) -> Result<(Vec<simgpu_harness::command_clients::CommandClient>, bool), String> {
+    use simgpu_sim::spec::Sharing;
+    let sp = exp_dir.join(&case.scenario);
+    let text = read(&sp, "scenario")?;
+    let scn = simgpu_sim::Scenario::parse(&sp.display().to_string(), &text).map_err(|err| err.to_string())?;
+    let clients = scn.spec.clients.get_ref();
+    let mps = match scn.spec.sharing {
+        Sharing::Mps => true,
+        Sharing::Timeslice => false,
+        Sharing::Dedicated if clients.len() == 1 => false,
+        other => {
+            return Err(format!(
+                "case `{}`: sharing `{}` with {} clients cannot run on one GPU as separate commands \
+                 (time-sliced and MPS cases can; the card's mode is never changed)",
+                case.name,
+                other.as_str(),
+                clients.len()
+            ))
+        }
+    };
+    let mut out = Vec::new();
+    for c in clients {
+        let name = c.name.get_ref();
+        let run = e.clients.get(name).ok_or_else(|| {
+            format!(
+                "case `{}`: client `{name}` has no command (`[clients.{name}]` in the experiment); \
+                 replaying scenario kernels on the card is not built yet",
+                case.name
+            )
+        })?;
+        out.push(simgpu_harness::command_clients::CommandClient {
+            name: name.clone(),
+            argv: run.command.clone(),
+            cwd: exp_dir.to_path_buf(),
+            mps_thread_percentage: c.mps_thread_percentage.as_ref().map(|p| *p.get_ref()),
+        });
+    }
+    Ok((out, mps))
+}
+
+/// `to` written relative to the directory `from` (both absolute).
+fn relative(to: &Path, from: &Path) -> PathBuf {
+    let (t, f): (Vec<_>, Vec<_>) = (to.components().collect(), from.components().collect());
+    let common = t.iter().zip(&f).take_while(|(a, b)| a == b).count();
+    let mut p = PathBuf::new();
+    for _ in common..f.len() {
+        p.push("..");
+    }
+    for c in &t[common..] {
+        p.push(c);
+    }
+    p
+}
+
+fn run(a: &RunArgs) -> Result<(), String> {
+    if !(0.5..=600.0).contains(&a.seconds) {
+        return Err(format!("--seconds {}: must be from 0.5 to 600", a.seconds));
+    }
+    let text = read(&a.experiment, "experiment")?;
+    let e = Experiment::parse(&a.experiment.display().to_string(), &text).map_err(|err| err.to_string())?;
+    for o in &a.only {
+        if e.case(o).is_none() {
+            return Err(format!("--only {o}: no such case in experiment `{}`", e.name));
+        }
+    }
+    let exp_abs = a.experiment.canonicalize().map_err(|err| format!("{}: {err}", a.experiment.display()))?;
+    let exp_dir = exp_abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let cases: Vec<_> = e.cases.iter().filter(|c| a.only.is_empty() || a.only.contains(&c.name)).collect();
+    // Everything is checked before the first process starts: each case's plan, and the output.
+    let plans = cases.iter().map(|c| case_plan(&e, &exp_dir, c)).collect::<Result<Vec<_>, _>>()?;
+    let mut plan = crate::files::Plan::default();
+    let out_i = plan.add(&a.out, "--out", &[a.experiment.as_path()])?;
+    let out_dir = plan.tmp(out_i).parent().map(Path::to_path_buf).unwrap_or_default();
+    let experiment_ref = relative(&exp_abs, &out_dir.canonicalize().unwrap_or(out_dir.clone()));
+    let id = simgpu_harness::nvml_identity(a.device).map_err(|err| err.to_string())?;
+    let provenance = simgpu_validate::Provenance {
+        gpu: id.name,
+        uuid: Some(id.uuid),
+        driver: id.driver,
+        cuda: id.cuda,
+        date: simgpu_calibrate::calibrate::today(),
+        simgpu_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        command: format!("simgpu validate run {} --seconds {}", e.name, a.seconds),
+        tools: "the clients' own commands (experiment `[clients]`)".into(),
+        note: String::new(),
+    };
+    let mut lines = String::new();
+    for (i, (case, (clients, mps))) in cases.iter().zip(&plans).enumerate() {
+        eprintln!(
+            "case {}/{} {}: {} client(s){}, {} s",
+            i + 1,
+            cases.len(),
+            case.name,
+            clients.len(),
+            if *mps { " under MPS" } else { "" },
+            a.seconds
+        );
+        let results = simgpu_harness::command_clients::run_together(clients, *mps, a.seconds)
+            .map_err(|err| format!("case `{}`: {err}; nothing written", case.name))?;
+        let results: Vec<_> = results.into_iter().map(|r| (r.name, r.values, r.samples)).collect();
+        let rec = e.record_of(&case.name, experiment_ref.display().to_string(), provenance.clone(), &results)?;
+        let line = serde_json::to_string(&rec).map_err(|err| err.to_string())?;
+        println!("{line}");
+        lines.push_str(&line);
+        lines.push('\n');
+    }
+    plan.write(out_i, lines.as_bytes())?;
+    plan.commit()?;
+    eprintln!("wrote {} ({} cases)", a.out.display(), cases.len());
+    Ok(())
 }

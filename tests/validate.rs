@@ -125,3 +125,27 @@ fn every_committed_record_scores() {
     assert_eq!(v["rows"].as_u64(), Some(values as u64));
     assert!(v["experiments"].as_array().unwrap().len() >= 2);
 }
+
+#[test]
+fn validate_run_checks_everything_before_any_process_starts() {
+    let root = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.jsonl");
+    let out = out.to_str().unwrap();
+    // Seed 000's clients have no commands: refused, naming the client, before NVML is looked for.
+    let (rc, _, err) = simgpu(&["validate", "run", "validate/experiments/seed000-h100.toml", "--out", out], &root);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("client `softmax` has no command"), "{err}");
+    let pairs = "validate/experiments/pairs-h200.toml";
+    let (rc, _, err) = simgpu(&["validate", "run", pairs, "--out", out, "--only", "mps,nope"], &root);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("--only nope: no such case"), "{err}");
+    let (rc, _, err) = simgpu(&["validate", "run", pairs, "--out", out, "--seconds", "0.1"], &root);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("--seconds 0.1"), "{err}");
+    let (rc, _, err) = simgpu(&["validate", "run", pairs, "--out", "/nonexistent-dir/r.jsonl"], &root);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+    // Nothing was written, and no temporary was left.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

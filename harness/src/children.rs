@@ -6,6 +6,7 @@
 
 use crate::error::HarnessError;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -25,12 +26,38 @@ impl Worker {
         let exe =
             std::env::current_exe().map_err(|e| HarnessError::Process(format!("cannot find own executable: {e}")))?;
         let mut cmd = Command::new(exe);
-        cmd.arg(subcommand).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg(subcommand).args(args);
+        let what = std::iter::once(subcommand).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+        Self::start(cmd, env, what)
+    }
+
+    /// Starts any program (`argv[0]`, found on the PATH or relative to `cwd`) in `cwd`. It is
+    /// killed with this process however this one ends (PR_SET_PDEATHSIG, set before exec), as
+    /// well as on drop.
+    pub fn spawn_program(argv: &[String], env: &[(String, String)], cwd: &Path) -> Result<Worker, HarnessError> {
+        let (program, args) = argv.split_first().ok_or_else(|| HarnessError::Process("empty command".into()))?;
+        let mut cmd = Command::new(program);
+        cmd.args(args).current_dir(cwd);
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and only sets a flag on the child.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                    Ok(())
+                });
+            }
+        }
+        Self::start(cmd, env, argv.join(" "))
+    }
+
+    fn start(mut cmd: Command, env: &[(String, String)], what: String) -> Result<Worker, HarnessError> {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let what = std::iter::once(subcommand).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
-        let mut child = cmd.spawn().map_err(|e| HarnessError::Process(format!("cannot start worker `{what}`: {e}")))?;
+        let mut child = cmd.spawn().map_err(|e| HarnessError::Process(format!("cannot start `{what}`: {e}")))?;
         let stdout = child.stdout.take().ok_or_else(|| HarnessError::Process("worker has no stdout".into()))?;
         let (tx, lines) = channel();
         std::thread::spawn(move || {
@@ -134,6 +161,17 @@ impl Drop for Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_speaks_in_lines_and_a_missing_one_is_an_error() {
+        let argv: Vec<String> = ["sh", "-c", "echo hello; read x; echo got $x"].map(String::from).to_vec();
+        let mut w = Worker::spawn_program(&argv, &[], Path::new(".")).unwrap();
+        w.expect("hello", Duration::from_secs(30)).unwrap();
+        w.send_line("go").unwrap();
+        assert_eq!(w.finish(Duration::from_secs(30)).unwrap(), "got go");
+        let e = Worker::spawn_program(&["/definitely/not/here".to_string()], &[], Path::new(".")).err().unwrap();
+        assert!(e.to_string().contains("cannot start `/definitely/not/here`"), "{e}");
+    }
 
     #[test]
     fn a_worker_that_cannot_run_is_an_error_not_a_panic() {

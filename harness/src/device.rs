@@ -89,6 +89,30 @@ pub fn check_cublaslt() -> Result<(), HarnessError> {
     }
 }
 
+/// What NVML alone says of a GPU, for provenance where no CUDA context should be opened (an MPS
+/// daemon started later must find the GPU free of other contexts).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NvmlIdentity {
+    pub name: String,
+    pub uuid: String,
+    pub driver: String,
+    /// e.g. "13.0".
+    pub cuda: String,
+}
+
+/// The identity of GPU `ordinal` through NVML.
+pub fn nvml_identity(ordinal: u32) -> Result<NvmlIdentity, HarnessError> {
+    let nvml = Nvml::init()?;
+    let d = nvml.device_by_index(ordinal)?;
+    let v = nvml.sys_cuda_driver_version()?;
+    Ok(NvmlIdentity {
+        name: d.name()?,
+        uuid: d.uuid()?,
+        driver: nvml.sys_driver_version()?,
+        cuda: format!("{}.{}", v / 1000, (v % 1000) / 10),
+    })
+}
+
 /// Opens GPU 0 and returns its facts; on a machine without CUDA this is the clear error to show.
 pub fn probe() -> Result<DeviceInfo, HarnessError> {
     Gpu::open(0).map(|g| g.info)

@@ -11,6 +11,7 @@
 //! | [`power_sampler`] | power, clock, throttle reasons and energy sampled on a thread of their own |
 //! | [`children`] | worker processes of the same binary (parent side): lines on stdin/stdout, killed and reaped on drop |
 //! | [`worker`] | the worker side: dies with its parent, `ready`/`go` handshake, one JSON line |
+//! | [`command_clients`] | the user's own commands as clients, run together (MPS or not) under a line protocol |
 //! | [`mps_daemon`] | an MPS control daemon in directories of its own, always stopped (Ctrl-C included) |
 //! | [`error`] | every CUDA, NVRTC, NVML, process and MPS failure as a [`HarnessError`] value |
 //!
@@ -26,6 +27,7 @@ pub use nvml_wrapper;
 
 pub mod children;
 pub mod clock;
+pub mod command_clients;
 pub mod device;
 pub mod error;
 pub mod mps_daemon;
@@ -37,7 +39,8 @@ pub mod worker;
 pub use children::Worker;
 pub use clock::{with_sm_clock, ClockReading, ClockSource};
 pub use device::{
-    check_cublas, check_cublaslt, check_cuda_driver, check_nvrtc, probe, DeviceInfo, Gpu, MaxClockSource,
+    check_cublas, check_cublaslt, check_cuda_driver, check_nvrtc, nvml_identity, probe, DeviceInfo, Gpu,
+    MaxClockSource, NvmlIdentity,
 };
 pub use error::HarnessError;
 pub use mps_daemon::MpsDaemon;

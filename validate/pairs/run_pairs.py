@@ -11,6 +11,9 @@ step, as the traces' unprofiled step times are taken). MPS cases run under a con
 directories of their own, always stopped (Ctrl-C included); time-sliced cases run with no daemon.
 
     python3 validate/pairs/run_pairs.py --out validate/records/pairs-h200-DATE.jsonl
+
+This script wrote the first pairs record; `simgpu validate run validate/experiments/pairs-h200.toml`
+runs the same cases with the same clients (validate/pairs/step_client.py) and is the way now.
 """
 
 import argparse
@@ -39,34 +42,15 @@ CASES = [
 
 
 def worker(name, ready, go, seconds):
-    sys.path.insert(0, os.path.join(ROOT, "tools", "capture"))
-    import torch
-    import torch_traces as tt
-    with torch.inference_mode():
-        device = torch.device("cuda")
-        models = tt.Models(device, torch.bfloat16, tiny=False)
-        step = tt.build_step(models, name)
-        for _ in range(tt.WARMUP_STEPS):
-            step()
-        tt.sync(device)
-        open(ready, "w").close()
+    sys.path.insert(0, HERE)
+    from step_client import measure
+
+    def wait_go():
         while not os.path.exists(go):
             time.sleep(0.001)
-        times = []
-        t_start = time.perf_counter()
-        t_end = t_start + seconds
-        while time.perf_counter() < t_end:
-            tt.sync(device)
-            t0 = time.perf_counter()
-            step()
-            tt.sync(device)
-            times.append((time.perf_counter() - t0) * 1e6)
-        elapsed = time.perf_counter() - t_start
-    times.sort()
-    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]
-    print(json.dumps({"client": name, "steps": len(times), "mean_us": sum(times) / len(times),
-                      "p50_us": pick(0.5), "p90_us": pick(0.9), "seconds": elapsed,
-                      "torch": torch.__version__}), flush=True)
+
+    r = measure(name, seconds, lambda: open(ready, "w").close(), wait_go)
+    print(json.dumps(r), flush=True)
 
 
 def smi(field):

@@ -17,6 +17,18 @@ pub struct Experiment {
     pub cases: Vec<Case>,
     #[serde(default)]
     pub choices: Vec<Choice>,
+    /// How each client runs on a card (`simgpu validate run`), by client name: the user's own
+    /// command, run in the experiment file's directory (docs/validate.md, the line protocol).
+    #[serde(default)]
+    pub clients: std::collections::BTreeMap<String, ClientRun>,
+}
+
+/// A client's own command.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRun {
+    /// Program and arguments (no shell).
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -97,6 +109,11 @@ impl Experiment {
                 m.check().map_err(|e| (format!("cases[{i}].measure[{j}]"), e))?;
             }
         }
+        for (name, c) in &self.clients {
+            if c.command.is_empty() || c.command[0].is_empty() {
+                return Err((format!("clients.{name}.command"), "needs a program (and its arguments)".into()));
+            }
+        }
         for (i, ch) in self.choices.iter().enumerate() {
             let field = |f: &str| format!("choices[{i}].{f}");
             if ch.cases.len() < 2 {
@@ -120,6 +137,36 @@ impl Experiment {
             }
         }
         Ok(())
+    }
+
+    /// The record of `case` from what its clients' commands reported (metric name to value, and
+    /// samples, per client): the case's metrics, each from its client's report.
+    pub fn record_of(
+        &self,
+        case: &str,
+        experiment: String,
+        provenance: crate::record::Provenance,
+        results: &[(String, std::collections::BTreeMap<String, f64>, u64)],
+    ) -> Result<crate::record::Record, String> {
+        let c = self.case(case).ok_or_else(|| format!("no case `{case}`"))?;
+        let mut measured = Vec::new();
+        for m in &c.measure {
+            if m.kernel.is_some() {
+                return Err(format!("case `{case}`: `{}`: a command reports client metrics only", m.label()));
+            }
+            let (_, values, samples) = results
+                .iter()
+                .find(|(n, _, _)| *n == m.client)
+                .ok_or_else(|| format!("case `{case}`: no client `{}` ran", m.client))?;
+            let value = *values
+                .get(m.metric.as_str())
+                .ok_or_else(|| format!("case `{case}`: client `{}` reported no `{}`", m.client, m.metric.as_str()))?;
+            if !(value.is_finite() && value > 0.0) {
+                return Err(format!("case `{case}`: client `{}` reported `{}` = {value}", m.client, m.metric.as_str()));
+            }
+            measured.push(crate::record::Measured { what: m.clone(), value, samples: *samples });
+        }
+        Ok(crate::record::Record { experiment, case: case.to_string(), provenance, measured })
     }
 
     pub fn case(&self, name: &str) -> Option<&Case> {
@@ -240,6 +287,38 @@ best = "lowest"
         let e = err(&GOOD.replace("name = \"b\"", "name = \"a\""));
         assert_eq!(e.field, "cases[1].name", "{e}");
         assert_eq!(e.line, 9, "{e}");
+    }
+
+    #[test]
+    fn a_record_is_made_from_what_the_commands_reported() {
+        let text = GOOD.to_string() + "[clients.c]\ncommand = [\"python3\", \"client.py\"]\n";
+        let e = Experiment::parse("x.toml", &text).unwrap();
+        assert_eq!(e.clients["c"].command[1], "client.py");
+        let prov = crate::record::Provenance {
+            gpu: "g".into(),
+            uuid: None,
+            driver: "d".into(),
+            cuda: "13.0".into(),
+            date: "2026-12-03".into(),
+            simgpu_version: None,
+            command: "simgpu validate run".into(),
+            tools: String::new(),
+            note: String::new(),
+        };
+        let vals: std::collections::BTreeMap<String, f64> = [("p50_us".to_string(), 5.0)].into();
+        let r = e.record_of("a", "x.toml".into(), prov.clone(), &[("c".into(), vals.clone(), 7)]).unwrap();
+        assert_eq!((r.measured[0].value, r.measured[0].samples), (5.0, 7));
+        // Case b also measures a kernel metric, which a command cannot report.
+        let err = e.record_of("b", "x.toml".into(), prov.clone(), &[("c".into(), vals, 7)]).unwrap_err();
+        assert!(err.contains("client metrics only"), "{err}");
+        let err = e.record_of("a", "x.toml".into(), prov, &[("c".into(), Default::default(), 7)]).unwrap_err();
+        assert!(err.contains("reported no `p50_us`"), "{err}");
+        let bad = GOOD.to_string() + "[clients.c]\ncommand = []\n";
+        assert_eq!(err_of(&bad).field, "clients.c.command");
+    }
+
+    fn err_of(text: &str) -> InputError {
+        Experiment::parse("x.toml", text).unwrap_err()
     }
 
     #[test]

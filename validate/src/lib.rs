@@ -14,7 +14,7 @@ pub mod metric;
 pub mod record;
 pub mod score;
 
-pub use experiment::{Case, Choice, Experiment};
+pub use experiment::{Case, Choice, ClientRun, Experiment};
 pub use metric::{Metric, MetricRef};
 pub use record::{Measured, Provenance, Record};
 pub use score::{score, score_experiment, ExperimentScore, Scores};

@@ -55,7 +55,21 @@ pub struct ExperimentScore {
     /// Mean of |error| over the rows.
     pub mape: f64,
     pub median_ape: f64,
+    /// How far repeated measurements of the same case and metric lie apart: the card's own
+    /// noise, the floor under any error above (None when nothing was measured twice).
+    pub repeat_spread: Option<Spread>,
     pub choices: Vec<Verdict>,
+}
+
+/// (max − min) / mean over the repeats of each case and metric measured more than once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spread {
+    /// Case-metric pairs measured more than once.
+    pub metrics: usize,
+    pub median: f64,
+    pub max: f64,
+    /// The pair with the largest spread, `case client.metric`.
+    pub widest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -135,6 +149,7 @@ pub fn score_experiment(
         });
     }
     let profile = reports.values().next().map(|r| r.profile.clone()).unwrap_or_default();
+    let repeat_spread = spread(&rows);
     let (mape, median_ape) = ape(rows.iter().map(|r| r.error));
     Ok(ExperimentScore {
         experiment: e.name.clone(),
@@ -145,8 +160,34 @@ pub fn score_experiment(
         unmeasured,
         mape,
         median_ape,
+        repeat_spread,
         choices,
     })
+}
+
+/// The spread of repeated measurements (rows of the same case and metric).
+fn spread(rows: &[Row]) -> Option<Spread> {
+    let mut by: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+    for r in rows {
+        by.entry((r.case.as_str(), r.metric.as_str())).or_default().push(r.measured);
+    }
+    let mut v: Vec<(f64, String)> = by
+        .into_iter()
+        .filter(|(_, xs)| xs.len() > 1)
+        .map(|((case, metric), xs)| {
+            let (lo, hi) = xs.iter().fold((f64::INFINITY, 0.0f64), |(l, h), &x| (l.min(x), h.max(x)));
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            ((hi - lo) / mean, format!("{case} {metric}"))
+        })
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = v.len();
+    let median = if n % 2 == 1 { v[n / 2].0 } else { (v[n / 2 - 1].0 + v[n / 2].0) / 2.0 };
+    let (max, widest) = v[n - 1].clone();
+    Some(Spread { metrics: n, median, max, widest })
 }
 
 /// The experiments' scores together.
@@ -253,6 +294,22 @@ mod tests {
         assert_eq!(within(&v, Best::Lowest, 0.0), ["b", "c"]);
         assert_eq!(within(&v, Best::Highest, 0.4), ["a"]);
         assert_eq!(within(&v, Best::Highest, 0.5), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn spread_of_repeats() {
+        let row = |case: &str, m: f64| Row {
+            case: case.into(),
+            metric: "c.p50_us".into(),
+            measured: m,
+            samples: 1,
+            predicted: 1.0,
+            error: 0.0,
+        };
+        assert_eq!(spread(&[row("a", 1.0), row("b", 2.0)]), None);
+        let s = spread(&[row("a", 9.0), row("a", 11.0), row("b", 2.0), row("b", 2.0)]).unwrap();
+        assert_eq!((s.metrics, s.max, s.widest.as_str()), (2, 0.2, "a c.p50_us"));
+        assert!((s.median - 0.1).abs() < 1e-12);
     }
 
     fn cases(v: &[(&str, f64)]) -> Vec<(String, f64)> {
