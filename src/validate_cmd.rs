@@ -278,16 +278,16 @@ fn case_plan(
     let mut out = Vec::new();
     for c in clients {
         let name = c.name.get_ref();
-        let run = e.clients.get(name).ok_or_else(|| {
+        let argv = e.command_of(case, name).ok_or_else(|| {
             format!(
-                "case `{}`: client `{name}` has no command (`[clients.{name}]` in the experiment); \
-                 replaying scenario kernels on the card is not built yet",
+                "case `{}`: client `{name}` has no command (`[clients.{name}]` or the case's `commands` in the \
+                 experiment); replaying scenario kernels on the card is not built yet",
                 case.name
             )
         })?;
         out.push(simgpu_harness::command_clients::CommandClient {
             name: name.clone(),
-            argv: run.command.clone(),
+            argv: argv.to_vec(),
             cwd: exp_dir.to_path_buf(),
             mps_thread_percentage: c.mps_thread_percentage.as_ref().map(|p| *p.get_ref()),
         });
@@ -325,6 +325,8 @@ fn run(a: &RunArgs) -> Result<(), String> {
     let cases: Vec<_> = e.cases.iter().filter(|c| a.only.is_empty() || a.only.contains(&c.name)).collect();
     // Everything is checked before the first process starts: each case's plan, and the output.
     let plans = cases.iter().map(|c| case_plan(&e, &exp_dir, c)).collect::<Result<Vec<_>, _>>()?;
+    // Ctrl-C from here on: daemons stopped, the output's temporary removed, exit 130.
+    simgpu_harness::mps_daemon::on_interrupt(crate::files::remove_pending);
     let mut plan = crate::files::Plan::default();
     let out_i = plan.add(&a.out, "--out", &[a.experiment.as_path()])?;
     let out_dir = plan.tmp(out_i).parent().map(Path::to_path_buf).unwrap_or_default();

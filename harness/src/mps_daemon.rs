@@ -40,19 +40,33 @@ fn quit(pipe: &Path, log: &Path) {
     let _ = std::fs::remove_dir_all(log);
 }
 
-/// Installs the Ctrl-C handler once: quit every registered daemon, then exit 130.
+/// What the caller also undoes on Ctrl-C (e.g. removing its outputs' temporaries).
+static CLEANUP: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Installs the Ctrl-C handler once: quit every registered daemon, run the caller's cleanup (see
+/// [`on_interrupt`]), then exit 130. Child processes die with this one (PR_SET_PDEATHSIG).
 pub fn install_interrupt_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             let daemons = RUNNING.lock().map(|v| v.clone()).unwrap_or_default();
+            let n = daemons.len();
             for (pipe, log) in daemons {
                 quit(&pipe, &log);
             }
-            eprintln!("interrupted: MPS daemon stopped");
+            if let Some(f) = CLEANUP.get() {
+                f();
+            }
+            eprintln!("interrupted{}", if n > 0 { ": MPS daemon stopped" } else { "" });
             std::process::exit(130);
         });
     });
+}
+
+/// Installs the Ctrl-C handler with `cleanup` to run in it (the first cleanup given stays).
+pub fn on_interrupt(cleanup: fn()) {
+    let _ = CLEANUP.set(cleanup);
+    install_interrupt_handler();
 }
 
 impl MpsDaemon {

@@ -7,21 +7,8 @@ Prints one JSON line: per-iteration softmax times (CUDA events) taken while the 
 """
 import json, os, subprocess, sys, time
 
-FMA = r'''
-extern "C" __global__ void compute_kernel(float *a, float *b, float *c, long long num_itrs)
-{
-    float op1 = a[threadIdx.x];
-    float op2 = b[threadIdx.x];
-    float op3 = 1.0f, op4 = 1.0f, op5 = 1.0f, op6 = 1.0f;
-    for (long long i = 0; i < num_itrs; i++) {
-        op3 = __fmaf_rn(op1, op2, op3);
-        op4 = __fmaf_rn(op1, op2, op4);
-        op5 = __fmaf_rn(op1, op2, op5);
-        op6 = __fmaf_rn(op1, op2, op6);
-    }
-    c[threadIdx.x] = op3 + op4 + op5 + op6;
-}
-'''
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from client import FMA  # noqa: E402  (the seed's kernel, one copy)
 
 def compute(blocks, itrs, ready, go):
     import cupy as cp

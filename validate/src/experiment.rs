@@ -38,6 +38,10 @@ pub struct Case {
     /// The scenario file, relative to the experiment file.
     pub scenario: String,
     pub measure: Vec<MetricRef>,
+    /// Commands of this case only, by client name (over the experiment's `[clients]`): a
+    /// client whose command depends on the case, e.g. its grid.
+    #[serde(default)]
+    pub commands: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Which case of `cases` is best for one metric: the measured answer and the predicted one
@@ -110,8 +114,15 @@ impl Experiment {
             }
         }
         for (name, c) in &self.clients {
-            if c.command.is_empty() || c.command[0].is_empty() {
+            if c.command.first().is_none_or(|p| p.is_empty()) {
                 return Err((format!("clients.{name}.command"), "needs a program (and its arguments)".into()));
+            }
+        }
+        for (i, c) in self.cases.iter().enumerate() {
+            for (name, argv) in &c.commands {
+                if argv.first().is_none_or(|p| p.is_empty()) {
+                    return Err((format!("cases[{i}].commands"), format!("`{name}`: needs a program")));
+                }
             }
         }
         for (i, ch) in self.choices.iter().enumerate() {
@@ -167,6 +178,11 @@ impl Experiment {
             measured.push(crate::record::Measured { what: m.clone(), value, samples: *samples });
         }
         Ok(crate::record::Record { experiment, case: case.to_string(), provenance, measured })
+    }
+
+    /// The command of `client` in `case`: the case's own, else the experiment's.
+    pub fn command_of<'a>(&'a self, case: &'a Case, client: &str) -> Option<&'a [String]> {
+        case.commands.get(client).or_else(|| self.clients.get(client).map(|c| &c.command)).map(Vec::as_slice)
     }
 
     pub fn case(&self, name: &str) -> Option<&Case> {
