@@ -53,6 +53,10 @@ pub struct ReportArgs {
     /// Directory holding gpus/<name>.toml, searched before the built-in profiles.
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
+    /// Also draw predicted against measured (log-log, with the identity line) and each value's
+    /// error as a bar (.png or .svg).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
 }
 
 pub fn validate(cmd: &ValidateCmd) -> Result<(), String> {
@@ -110,6 +114,17 @@ fn load(records: &[PathBuf]) -> Result<Vec<Group>, String> {
 }
 
 fn report(a: &ReportArgs) -> Result<(), String> {
+    // The plot's file is checked (not an input, its directory writable) before anything runs.
+    let plot_format = match &a.plot {
+        Some(p) => Some(
+            simgpu_plots::Format::from_path(p)
+                .ok_or_else(|| format!("{}: --plot needs a .png or .svg file name", p.display()))?,
+        ),
+        None => None,
+    };
+    let mut plan = crate::files::Plan::default();
+    let inputs: Vec<&Path> = a.records.iter().map(PathBuf::as_path).collect();
+    let plot_i = a.plot.as_deref().map(|p| plan.add(p, "--plot", &inputs)).transpose()?;
     let groups = load(&a.records)?;
     let mut scored = Vec::new();
     for g in &groups {
@@ -141,6 +156,31 @@ fn report(a: &ReportArgs) -> Result<(), String> {
         scored.push(score_experiment(e, &recs, &reports).map_err(|err| format!("experiment `{}`: {err}", e.name))?);
     }
     let scores = score(scored);
+    if let (Some(i), Some(fmt)) = (plot_i, plot_format) {
+        let c = simgpu_plots::Comparison {
+            title: format!(
+                "simgpu against the card: {} values, MAPE {:.1}%, median {:.1}%",
+                scores.rows,
+                scores.mape * 100.0,
+                scores.median_ape * 100.0
+            ),
+            unit: "us or 1/s".into(),
+            points: scores
+                .experiments
+                .iter()
+                .flat_map(|e| {
+                    e.rows.iter().map(|r| simgpu_plots::ComparisonPoint {
+                        group: e.experiment.clone(),
+                        measured: r.measured,
+                        predicted: r.predicted,
+                    })
+                })
+                .collect(),
+        };
+        let bytes = simgpu_plots::render_comparison(&c, fmt, 1400, 700).map_err(|e| e.to_string())?;
+        plan.write(i, &bytes)?;
+        plan.commit()?;
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&scores).map_err(|e| e.to_string())?);
     } else {

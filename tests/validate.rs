@@ -149,3 +149,19 @@ fn validate_run_checks_everything_before_any_process_starts() {
     // Nothing was written, and no temporary was left.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn the_plot_is_written_whole_or_refused_first() {
+    let root = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("v.png");
+    let (rc, _, err) = simgpu(&["validate", "report", RECORD, "--plot", png.to_str().unwrap()], &root);
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+    let bad = dir.path().join("v.jpg");
+    let (rc, out, err) = simgpu(&["validate", "report", RECORD, "--plot", bad.to_str().unwrap()], &root);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("--plot needs a .png or .svg"), "{err}");
+    assert!(out.is_empty());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

@@ -9,11 +9,11 @@ use plotters::style::{register_font, FontStyle};
 use crate::data::{self, Steps};
 use crate::{PlotError, TimeChart};
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// Tableau 10: distinct, colour-blind friendlier than plotters' palette.
-const PALETTE: [RGBColor; 10] = [
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -125,7 +125,7 @@ impl Prepared {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> PlotError {
+pub(crate) fn err(e: impl std::fmt::Display) -> PlotError {
     PlotError(e.to_string())
 }
 
@@ -209,12 +209,25 @@ fn draw<DB: DrawingBackend>(
 }
 
 pub(crate) fn png(chart: &TimeChart, prep: &Prepared, width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
+    png_of(width, height, |area| draw(area, chart, prep))
+}
+
+pub(crate) fn svg(chart: &TimeChart, prep: &Prepared, width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
+    svg_of(width, height, |area| draw(area, chart, prep))
+}
+
+/// PNG bytes of what `paint` draws on a white-backed bitmap.
+pub(crate) fn png_of(
+    width: u32,
+    height: u32,
+    paint: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), PlotError>,
+) -> Result<Vec<u8>, PlotError> {
     use image::ImageEncoder;
-    // Sides are capped by render(), so this cannot overflow.
+    // Sides are capped by the callers, so this cannot overflow.
     let mut buf = vec![0u8; width as usize * height as usize * 3];
     {
         let backend = BitMapBackend::with_buffer(&mut buf, (width, height));
-        draw(&backend.into_drawing_area(), chart, prep)?;
+        paint(&backend.into_drawing_area())?;
     }
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
@@ -223,11 +236,16 @@ pub(crate) fn png(chart: &TimeChart, prep: &Prepared, width: u32, height: u32) -
     Ok(out)
 }
 
-pub(crate) fn svg(chart: &TimeChart, prep: &Prepared, width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
+/// SVG text of what `paint` draws.
+pub(crate) fn svg_of(
+    width: u32,
+    height: u32,
+    paint: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), PlotError>,
+) -> Result<Vec<u8>, PlotError> {
     let mut s = String::new();
     {
         let backend = SVGBackend::with_string(&mut s, (width, height));
-        draw(&backend.into_drawing_area(), chart, prep)?;
+        paint(&backend.into_drawing_area())?;
     }
     Ok(s.into_bytes())
 }

@@ -1,5 +1,6 @@
 //! simgpu's renderings: time charts of step-function series (occupancy
-//! timelines), drawn with plotters into in-memory PNG or SVG bytes.
+//! timelines), and predicted-against-measured comparisons (`comparison`), drawn
+//! with plotters into in-memory PNG or SVG bytes.
 //!
 //! Series are step functions: a value holds from its point's x until the
 //! next point's x, and the last value holds until the end of the shared x
@@ -8,11 +9,13 @@
 //! [`DOWNSAMPLE_THRESHOLD`] points (or stacked panels whose series together
 //! are) are drawn from a per-pixel-column time-weighted average, not a max.
 
+mod comparison;
 mod data;
 mod draw;
 
 use std::path::Path;
 
+pub use comparison::{render_comparison, Comparison, ComparisonPoint};
 pub use data::DOWNSAMPLE_THRESHOLD;
 
 /// Output format chosen from the file extension by the caller.
@@ -85,11 +88,7 @@ pub const MIN_PANEL_HEIGHT: u32 = 48;
 /// panels shorter than [`MIN_PANEL_HEIGHT`], on an invalid `y_max`
 /// (non-finite or not positive), and on data too large for f64 axes.
 pub fn render(chart: &TimeChart, format: Format, width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
-    for (what, side) in [("width", width), ("height", height)] {
-        if !(MIN_SIDE..=MAX_SIDE).contains(&side) {
-            return Err(PlotError(format!("{what} {side} outside {MIN_SIDE}..={MAX_SIDE}")));
-        }
-    }
+    check_sides(width, height)?;
     let panels = chart.panels.len().max(1) as u64;
     if u64::from(height) / panels < u64::from(MIN_PANEL_HEIGHT) {
         return Err(PlotError(format!("height {height} too small for {panels} panels ({MIN_PANEL_HEIGHT} px each)")));
@@ -103,6 +102,16 @@ pub fn render(chart: &TimeChart, format: Format, width: u32, height: u32) -> Res
         Format::Svg => draw::svg(chart, &prepared, width, height),
     }))
     .unwrap_or_else(|_| Err(PlotError("renderer panicked".into())))
+}
+
+/// Both sides within [`MIN_SIDE`]..=[`MAX_SIDE`].
+pub(crate) fn check_sides(width: u32, height: u32) -> Result<(), PlotError> {
+    for (what, side) in [("width", width), ("height", height)] {
+        if !(MIN_SIDE..=MAX_SIDE).contains(&side) {
+            return Err(PlotError(format!("{what} {side} outside {MIN_SIDE}..={MAX_SIDE}")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
