@@ -124,15 +124,23 @@ fn timed(g: &mut impl SquareGemm, gpu: &Gpu, reps: u32) -> Result<(f64, ClockRea
     Ok((elapsed?, clock))
 }
 
-/// `len` values uniform in [-1, 1), from a fixed seed (xorshift64*).
-pub(crate) fn noise(len: usize, seed: u64) -> Vec<bf16> {
+/// `len` pseudo-random words from a fixed seed (xorshift64*): the one bit stream every GEMM
+/// load's noise is drawn from.
+pub(crate) fn random_words(len: usize, seed: u64) -> impl Iterator<Item = u64> {
     let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ seed;
-    (0..len)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            let u = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32;
+    (0..len).map(move |_| {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
+
+/// `len` values uniform in [-1, 1), from a fixed seed.
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<bf16> {
+    random_words(len, seed)
+        .map(|r| {
+            let u = (r >> 40) as f32 / (1u64 << 24) as f32;
             bf16::from_f32(2.0 * u - 1.0)
         })
         .collect()

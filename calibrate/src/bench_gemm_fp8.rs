@@ -64,13 +64,9 @@ impl Fp8GemmLoad {
         // Noise, as real weights are: sign, exponent 2^-4 .. 2^-1 and mantissa at random (never
         // the NaN pattern, which needs the top exponent).
         let bytes = |seed: u64| {
-            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ seed;
-            (0..n * n)
-                .map(|_| {
-                    x ^= x >> 12;
-                    x ^= x << 25;
-                    x ^= x >> 27;
-                    let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56;
+            crate::bench_gemm::random_words(n * n, seed)
+                .map(|r| {
+                    let r = r >> 56;
                     ((r & 0x80) | ((3 + (r >> 3 & 3)) << 3) | (r & 7)) as u8
                 })
                 .collect::<Vec<u8>>()

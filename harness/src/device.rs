@@ -52,40 +52,32 @@ pub struct Gpu {
 /// Fails with `NoCudaDriver` unless libcuda can be loaded. Must precede any cudarc driver call.
 pub fn check_cuda_driver() -> Result<(), HarnessError> {
     // SAFETY: only tries to dlopen the library names and drops the handle.
-    if unsafe { sys::is_culib_present() } {
-        Ok(())
-    } else {
-        Err(HarnessError::NoCudaDriver)
-    }
+    present(unsafe { sys::is_culib_present() }, HarnessError::NoCudaDriver)
 }
 
 /// Fails with `NoNvrtc` unless libnvrtc can be loaded. Must precede any cudarc NVRTC call.
 pub fn check_nvrtc() -> Result<(), HarnessError> {
     // SAFETY: as above.
-    if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        Ok(())
-    } else {
-        Err(HarnessError::NoNvrtc)
-    }
+    present(unsafe { cudarc::nvrtc::sys::is_culib_present() }, HarnessError::NoNvrtc)
 }
 
 /// Fails with `NoCublas` unless libcublas can be loaded. Must precede any cudarc cuBLAS call.
 pub fn check_cublas() -> Result<(), HarnessError> {
     // SAFETY: as above.
-    if unsafe { cudarc::cublas::sys::is_culib_present() } {
-        Ok(())
-    } else {
-        Err(HarnessError::NoCublas)
-    }
+    present(unsafe { cudarc::cublas::sys::is_culib_present() }, HarnessError::NoCublas)
 }
 
 /// Whether cuBLASLt can be loaded (fp8 GEMMs).
 pub fn check_cublaslt() -> Result<(), HarnessError> {
     // SAFETY: as above.
-    if unsafe { cudarc::cublaslt::sys::is_culib_present() } {
+    present(unsafe { cudarc::cublaslt::sys::is_culib_present() }, HarnessError::NoCublasLt)
+}
+
+fn present(loaded: bool, missing: HarnessError) -> Result<(), HarnessError> {
+    if loaded {
         Ok(())
     } else {
-        Err(HarnessError::NoCublasLt)
+        Err(missing)
     }
 }
 
