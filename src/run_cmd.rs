@@ -131,12 +131,17 @@ pub fn simulate(path: &Path, gpu_profile: Option<&Path>, models: Option<&Path>) 
     let p = prepare_with(path, gpu_profile, models, None)?;
     check_estimate(&p, DEFAULT_MAX_EVENTS, false)?;
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    run_prepared(&p, DEFAULT_MAX_EVENTS, false)
+}
+
+/// One prepared run without a recorder, stopped by Ctrl-C (`INTERRUPTED`) or its event limit.
+fn run_prepared(p: &Prepared, max_events: u64, account_time: bool) -> Result<simgpu_sim::Report, String> {
     let mut progress = |_: simgpu_sim::Progress| !STOP.load(Ordering::SeqCst);
-    let opts = RunOptions { max_events: Some(DEFAULT_MAX_EVENTS), progress: Some(&mut progress), ..Default::default() };
+    let opts = RunOptions { recorder: None, max_events: Some(max_events), progress: Some(&mut progress), account_time };
     match simgpu_sim::run_with(&p.workload, opts) {
         Ok(r) => Ok(r),
         Err(s) if s.error == RunError::Interrupted => Err(INTERRUPTED.to_string()),
-        Err(s) => Err(format!("{}: {}", path.display(), s.error)),
+        Err(s) => Err(format!("{}: {}", p.path.display(), s.error)),
     }
 }
 
@@ -313,27 +318,15 @@ fn run_several(a: &RunArgs) -> Result<(), String> {
             .par_iter()
             .map(|p| {
                 let start = Instant::now();
-                let mut progress = |_: simgpu_sim::Progress| !STOP.load(Ordering::SeqCst);
-                let opts = RunOptions {
-                    recorder: None,
-                    max_events: Some(max_events),
-                    progress: Some(&mut progress),
-                    account_time: true,
-                };
-                let r = simgpu_sim::run_with(&p.workload, opts);
+                let r = run_prepared(p, max_events, true);
                 if let Some(b) = &bar {
                     b.inc(1);
                 }
-                match r {
-                    Ok(mut r) => {
-                        r.sim.wall_ms = start.elapsed().as_secs_f64() * 1e3;
-                        add_slowdown(p, &mut r, max_events)?;
-                        trim(&mut r, a);
-                        Ok(r)
-                    }
-                    Err(s) if s.error == RunError::Interrupted => Err(INTERRUPTED.to_string()),
-                    Err(s) => Err(format!("{}: {}", p.path.display(), s.error)),
-                }
+                let mut r = r?;
+                r.sim.wall_ms = start.elapsed().as_secs_f64() * 1e3;
+                add_slowdown(p, &mut r, max_events)?;
+                trim(&mut r, a);
+                Ok(r)
             })
             .collect()
     });

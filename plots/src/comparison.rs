@@ -40,11 +40,10 @@ pub fn render_comparison(c: &Comparison, format: Format, width: u32, height: u32
         }
     }
     let color = |g: &str| PALETTE[groups.iter().position(|x| *x == g).unwrap_or(0) % PALETTE.len()];
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
+    crate::guarded(|| match format {
         Format::Png => crate::draw::png_of(width, height, |root| draw(root, c, &pts, &groups, &color)),
         Format::Svg => crate::draw::svg_of(width, height, |root| draw(root, c, &pts, &groups, &color)),
-    }))
-    .unwrap_or_else(|_| Err(PlotError("renderer panicked".into())))
+    })
 }
 
 fn draw<DB: DrawingBackend>(

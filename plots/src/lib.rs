@@ -95,13 +95,16 @@ pub fn render(chart: &TimeChart, format: Format, width: u32, height: u32) -> Res
     }
     draw::ensure_font()?;
     let prepared = draw::prepare(chart, width).map_err(PlotError)?;
-    // Backstop: plotters asserts internally; a bad chart must not take the
-    // simulator down with it.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
+    guarded(|| match format {
         Format::Png => draw::png(chart, &prepared, width, height),
         Format::Svg => draw::svg(chart, &prepared, width, height),
-    }))
-    .unwrap_or_else(|_| Err(PlotError("renderer panicked".into())))
+    })
+}
+
+/// Backstop: plotters asserts internally; a bad chart must not take the simulator down with it.
+pub(crate) fn guarded(f: impl FnOnce() -> Result<Vec<u8>, PlotError>) -> Result<Vec<u8>, PlotError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(PlotError("renderer panicked".into())))
 }
 
 /// Both sides within [`MIN_SIDE`]..=[`MAX_SIDE`].

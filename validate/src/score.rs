@@ -184,10 +184,9 @@ fn spread(rows: &[Row]) -> Option<Spread> {
         return None;
     }
     v.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2].0 } else { (v[n / 2 - 1].0 + v[n / 2].0) / 2.0 };
-    let (max, widest) = v[n - 1].clone();
-    Some(Spread { metrics: n, median, max, widest })
+    let spreads: Vec<f64> = v.iter().map(|x| x.0).collect();
+    let (max, widest) = v[v.len() - 1].clone();
+    Some(Spread { metrics: v.len(), median: median(&spreads), max, widest })
 }
 
 /// The experiments' scores together.
@@ -212,9 +211,17 @@ fn ape(errors: impl Iterator<Item = f64>) -> (f64, f64) {
         return (0.0, 0.0);
     }
     v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
-    (v.iter().sum::<f64>() / n as f64, median)
+    (v.iter().sum::<f64>() / v.len() as f64, median(&v))
+}
+
+/// The median of sorted, non-empty values.
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
 }
 
 /// The mean of a case's measurements of one metric over its records (None if none measured it).
