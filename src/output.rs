@@ -58,6 +58,9 @@ pub fn table(r: &Report) -> String {
             c.sm_cap,
             c.timing
         );
+        if let Some(p) = &c.placement {
+            let _ = writeln!(s, "  on {p}");
+        }
         if let Some(sd) = &c.slowdown {
             let _ = writeln!(s, "  {}", slowdown_line(sd));
         }
@@ -85,11 +88,18 @@ pub fn table(r: &Report) -> String {
             );
         }
     }
-    let g = &r.gpu_stats;
     let _ = writeln!(s);
-    let _ = writeln!(
-        s,
-        "GPU: power avg {:.0} W (max {:.0} W over a controller period), SM clock avg {:.0} MHz (min {:.0}{}), SMs busy {:.1}%, DRAM {:.0} GB/s, context switches {}{}",
+    let _ = writeln!(s, "{}", gpu_line("GPU", &r.gpu_stats));
+    for (i, g) in r.per_gpu.iter().enumerate() {
+        let _ = writeln!(s, "{}", gpu_line(&format!("  gpu {i}"), g));
+    }
+    s
+}
+
+/// One GPU's (or the average's) power, clock, activity and switches.
+fn gpu_line(label: &str, g: &simgpu_sim::report::GpuStats) -> String {
+    format!(
+        "{label}: power avg {:.0} W (max {:.0} W over a controller period), SM clock avg {:.0} MHz (min {:.0}{}), SMs busy {:.1}%, DRAM {:.0} GB/s, context switches {}{}",
         g.avg_power_w,
         g.max_power_w,
         g.avg_sm_clock_mhz,
@@ -104,8 +114,7 @@ pub fn table(r: &Report) -> String {
         g.avg_dram_gbs,
         g.context_switches,
         if g.gpus > 1 { format!(" (average of {} GPUs)", g.gpus) } else { String::new() }
-    );
-    s
+    )
 }
 
 /// One line: the loss against running alone and its causes, largest first (those under 0.05% of

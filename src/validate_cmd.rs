@@ -301,16 +301,16 @@ fn case_plan(
     let text = read(&sp, "scenario")?;
     let scn = simgpu_sim::Scenario::parse(&sp.display().to_string(), &text).map_err(|err| err.to_string())?;
     let clients = scn.spec.clients.get_ref();
-    let mps = match scn.spec.sharing {
-        Sharing::Mps => true,
-        Sharing::Timeslice => false,
-        Sharing::Dedicated if clients.len() == 1 => false,
+    let mps = match scn.sharing() {
+        Some(Sharing::Mps) => true,
+        Some(Sharing::Timeslice) => false,
+        Some(Sharing::Dedicated) if clients.len() == 1 => false,
         other => {
             return Err(format!(
-                "case `{}`: sharing `{}` with {} clients cannot run on one GPU as separate commands \
-                 (time-sliced and MPS cases can; the card's mode is never changed)",
+                "case `{}`: {} with {} clients cannot run on one GPU as separate commands \
+                 (time-sliced and MPS cases can; MIG and SM partitions are refused: the card's mode is never changed)",
                 case.name,
-                other.as_str(),
+                other.map_or("an explicit `gpus` layout".to_string(), |s| format!("sharing `{}`", s.as_str())),
                 clients.len()
             ))
         }

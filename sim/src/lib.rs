@@ -12,7 +12,8 @@
 //!
 //! Inside: [`engine`] runs the events of one GPU; `placement` (SM groups, block scheduler) with
 //! `occupancy` decides where blocks go; `progress` with `fair_share` sets their speed;
-//! [`sharing`] holds one file per sharing mode; `power` the power model and clock controller;
+//! [`sharing`] holds one file per sharing mode; [`partition`] resolves MIG instances and fixed SM
+//! partitions to SMs and DRAM pools; `power` the power model and clock controller;
 //! `stats` and [`report`] what comes out.
 
 mod engine;
@@ -22,6 +23,7 @@ pub mod fast_power_limit;
 mod gpu_params;
 mod input_error;
 mod occupancy;
+pub mod partition;
 mod placement;
 pub mod power;
 pub mod profile;

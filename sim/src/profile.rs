@@ -41,6 +41,9 @@ pub struct GpuProfile {
     pub launch: LaunchParams,
     pub sharing: SharingParams,
     pub power: PowerParams,
+    /// Hard partitions the GPU offers (MIG instances, fixed SM partitions); absent: none stated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitioning: Option<Partitioning>,
     /// Source key -> description (datasheet, default with reasoning, or calibration provenance).
     pub sources: BTreeMap<String, String>,
 }
@@ -167,6 +170,52 @@ pub struct SharingParams {
     pub mps_sm_granularity: Param<u32>,
     /// ... and never below this many SMs.
     pub mps_min_sms: Param<u32>,
+}
+
+/// Hard partitions: fixed SM partitions (green contexts, MPS static partitioning) and MIG.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partitioning {
+    /// A fixed SM partition holds a multiple of this many SMs ...
+    pub sm_granularity: Param<u32>,
+    /// ... and at least this many.
+    pub sm_min: Param<u32>,
+    pub mig: MigTable,
+}
+
+/// The MIG GPU-instance profiles of a GPU (`nvidia-smi mig -lgip` / `-lgipp`), one source for
+/// the whole table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigTable {
+    /// Whether the GPU has MIG at all (false: the RTX 4090, L40S, L4).
+    pub supported: bool,
+    /// Key in `[sources]`.
+    pub source: String,
+    #[serde(default)]
+    pub compute_slices: u32,
+    /// Memory slices; placements count in them, and each carries this share of DRAM bandwidth.
+    #[serde(default)]
+    pub memory_slices: u32,
+    #[serde(default)]
+    pub profiles: Vec<MigProfile>,
+}
+
+/// One GPU-instance profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigProfile {
+    /// As nvidia-smi names it, without "MIG " (`3g.40gb`, `1g.10gb+me`).
+    pub name: String,
+    pub compute_slices: u32,
+    /// Size of each placement, in memory slices.
+    pub memory_slices: u32,
+    pub sms: u32,
+    pub memory_gib: f64,
+    pub copy_engines: u32,
+    pub max_instances: u32,
+    /// Placement starts, in memory slices.
+    pub starts: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -410,6 +459,9 @@ impl GpuProfile {
                 "must be strictly increasing and end at sm.smem_max_kb".into(),
             ));
         }
+        if let Some(pt) = &self.partitioning {
+            check_partitioning(pt, s.count.value)?;
+        }
         for (name, src) in self.source_keys() {
             if !self.sources.contains_key(src) {
                 return Err((format!("{name}.source"), format!("source `{src}` is not defined in [sources]")));
@@ -422,7 +474,7 @@ impl GpuProfile {
     pub fn source_keys(&self) -> Vec<(&'static str, &str)> {
         let (s, r, c, m, l, sh, p) =
             (&self.sm, &self.rates, &self.clock, &self.memory, &self.launch, &self.sharing, &self.power);
-        vec![
+        let mut keys = vec![
             ("sm.count", s.count.source.as_str()),
             ("sm.compute_capability", &s.compute_capability.source),
             ("sm.max_threads", &s.max_threads.source),
@@ -483,8 +535,68 @@ impl GpuProfile {
             ("power.tensor_busy_w", &p.tensor_busy_w.source),
             ("power.dram_w_per_tbs", &p.dram_w_per_tbs.source),
             ("power.v_min_ratio", &p.v_min_ratio.source),
-        ]
+        ];
+        if let Some(pt) = &self.partitioning {
+            keys.push(("partitioning.sm_granularity", &pt.sm_granularity.source));
+            keys.push(("partitioning.sm_min", &pt.sm_min.source));
+            keys.push(("partitioning.mig", &pt.mig.source));
+        }
+        keys
     }
+}
+
+/// Ranges of the partitioning tables: every profile fits the GPU and the slice geometry.
+fn check_partitioning(pt: &Partitioning, sm_count: u32) -> Result<(), (String, String)> {
+    for (name, v) in
+        [("partitioning.sm_granularity", pt.sm_granularity.value), ("partitioning.sm_min", pt.sm_min.value)]
+    {
+        if v == 0 || v > sm_count {
+            return Err((name.into(), format!("must be 1 to sm.count ({sm_count})")));
+        }
+    }
+    let m = &pt.mig;
+    if !m.supported {
+        if !m.profiles.is_empty() {
+            return Err(("partitioning.mig.profiles".into(), "a GPU without MIG lists no MIG profiles".into()));
+        }
+        return Ok(());
+    }
+    for (name, v) in
+        [("partitioning.mig.compute_slices", m.compute_slices), ("partitioning.mig.memory_slices", m.memory_slices)]
+    {
+        if !(1..=8).contains(&v) {
+            return Err((name.into(), "must be 1 to 8".into()));
+        }
+    }
+    if m.profiles.is_empty() {
+        return Err(("partitioning.mig.profiles".into(), "a GPU with MIG lists its profiles".into()));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, p) in m.profiles.iter().enumerate() {
+        let at = |f: &str| format!("partitioning.mig.profiles[{i}].{f}");
+        if p.name.trim().is_empty() || !names.insert(p.name.as_str()) {
+            return Err((at("name"), "profile names must be non-empty and unique".into()));
+        }
+        if !(1..=m.compute_slices).contains(&p.compute_slices) {
+            return Err((at("compute_slices"), format!("must be 1 to {}", m.compute_slices)));
+        }
+        if !(1..=m.memory_slices).contains(&p.memory_slices) {
+            return Err((at("memory_slices"), format!("must be 1 to {}", m.memory_slices)));
+        }
+        if !(1..=sm_count).contains(&p.sms) {
+            return Err((at("sms"), format!("must be 1 to sm.count ({sm_count})")));
+        }
+        if !(p.memory_gib.is_finite() && p.memory_gib > 0.0 && p.memory_gib <= MAX_PROFILE_NUMBER) {
+            return Err((at("memory_gib"), "must be a positive number".into()));
+        }
+        if p.max_instances == 0 || p.starts.is_empty() {
+            return Err((at("starts"), "a profile needs at least one placement and max_instances >= 1".into()));
+        }
+        if let Some(s) = p.starts.iter().find(|&&s| s.saturating_add(p.memory_slices) > m.memory_slices) {
+            return Err((at("starts"), format!("a placement at {s} runs past memory slice {}", m.memory_slices)));
+        }
+    }
+    Ok(())
 }
 
 /// The first YYYY-MM-DD in a text.

@@ -13,6 +13,9 @@ pub struct Report {
     pub simulated_s: f64,
     pub clients: Vec<ClientReport>,
     pub gpu_stats: GpuStats,
+    /// With several GPUs, each one's statistics (GPU order of the layout); `gpu_stats` averages them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_gpu: Vec<GpuStats>,
     pub sim: SimStats,
 }
 
@@ -28,6 +31,9 @@ pub struct ClientReport {
     pub latency_us: Option<Percentiles>,
     /// SMs the client may occupy (MPS cap after rounding; the SM count otherwise).
     pub sm_cap: u32,
+    /// Where it ran when the layout has several GPUs or hard partitions: `gpu 0: 3g.40gb mps`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<String>,
     /// Kernels by name (entries of the same name together), most GPU time first.
     pub kernels: Vec<KernelSummary>,
     /// Every kernel entry of the scenario apart, in stream order (left out of `simgpu run`'s

@@ -271,18 +271,21 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
     let pending = reports.iter().map(|r| r.sim.mean_pending_events * r.sim.events as f64).sum::<f64>();
     let mean_pending_events = if events > 0 { pending / events as f64 } else { 0.0 };
     let simulated_s = reports.iter().map(|r| r.simulated_s).fold(0.0, f64::max);
+    let per_gpu: Vec<GpuStats> = stats.into_iter().cloned().collect();
     // Clients in the workload's order, wherever the layout put them.
     let globals = w.gpus.iter().flat_map(|g| g.clients.iter().map(|c| c.global));
     let mut clients: Vec<_> = globals.zip(reports.into_iter().flat_map(|r| r.clients)).collect();
     clients.sort_by_key(|(g, _)| *g);
     let clients = clients.into_iter().map(|(_, c)| c).collect();
     let controller_ticks = reports_ticks;
-    w.meta.report(
+    let mut r = w.meta.report(
         simulated_s,
         clients,
         gpu_stats,
         SimStats { events, controller_ticks, ticks_fast_forwarded, mean_pending_events, wall_ms: 0.0 },
-    )
+    );
+    r.per_gpu = per_gpu;
+    r
 }
 
 /// An upper estimate of the events a run takes, before running it: per client, the requests

@@ -19,12 +19,45 @@ pub struct ScenarioFile {
     pub name: Option<String>,
     pub description: Option<String>,
     pub gpu: Spanned<String>,
-    pub sharing: Sharing,
+    /// One GPU (or, for `dedicated`, one per client) shared in this mode; or `gpus` instead.
+    pub sharing: Option<Spanned<Sharing>>,
+    /// An explicit layout: GPUs of the `gpu` type, each split into partitions.
+    pub gpus: Option<Spanned<Vec<GpuFile>>>,
     #[serde(default)]
     pub seed: u64,
     /// Simulated-time horizon in seconds; clients with unlimited requests run until it.
     pub duration_s: Option<Spanned<f64>>,
     pub clients: Spanned<Vec<ClientFile>>,
+}
+
+/// One GPU of an explicit layout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuFile {
+    pub partitions: Spanned<Vec<PartitionFile>>,
+}
+
+/// A partition: the whole GPU (neither `sms` nor `mig`), a fixed SM partition or a MIG instance,
+/// and how its clients share it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionFile {
+    /// A MIG GPU-instance profile of the GPU's table (`3g.40gb`).
+    pub mig: Option<Spanned<String>>,
+    /// MIG: placement start, in memory slices (default: the first free).
+    pub start: Option<Spanned<u32>>,
+    /// A fixed SM partition of this many SMs.
+    pub sms: Option<Spanned<u32>>,
+    /// SM partition: its first SM (default: the lowest free).
+    pub first: Option<Spanned<u32>>,
+    #[serde(default = "dedicated")]
+    pub sharing: Spanned<Sharing>,
+    /// Client names.
+    pub clients: Spanned<Vec<Spanned<String>>>,
+}
+
+fn dedicated() -> Spanned<Sharing> {
+    Spanned::new(0..0, Sharing::Dedicated)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,9 +265,7 @@ impl Scenario {
         s.check_format()?;
         let (w, layout) = s.to_spec();
         w.check().map_err(|e| s.located(e))?;
-        for p in layout.gpus.iter().flat_map(|g| &g.partitions) {
-            crate::sharing::check_partition(p).map_err(|e| s.located(e))?;
-        }
+        layout.check(&w).map_err(|e| s.located(e))?;
         Ok(s)
     }
 
@@ -251,6 +282,7 @@ impl Scenario {
 
     /// What only the file format knows: grid lists, totals beside per-block values.
     fn check_format(&self) -> Result<(), InputError> {
+        self.check_layout_format()?;
         for (ci, c) in self.spec.clients.get_ref().iter().enumerate() {
             if let (Some(t), Some(_)) = (&c.think_us, &c.arrival_rate_per_s) {
                 return Err(self.err(
@@ -337,6 +369,119 @@ impl Scenario {
         Ok(())
     }
 
+    /// The sharing mode the whole scenario states, or None where it gives an explicit `gpus` layout.
+    pub fn sharing(&self) -> Option<Sharing> {
+        self.spec.sharing.as_ref().map(|s| *s.get_ref())
+    }
+
+    /// `sharing` or `gpus`, and in `gpus` what only the format knows: fields that go together,
+    /// client names that exist.
+    fn check_layout_format(&self) -> Result<(), InputError> {
+        let s = &self.spec;
+        let whole =
+            |at: Option<std::ops::Range<usize>>, msg: &str| InputError::new(&self.file, &self.text, at, "sharing", msg);
+        let Some(gpus) = &s.gpus else {
+            if s.sharing.is_none() {
+                return Err(whole(None, "missing: give `sharing` (one GPU shared in one mode) or a `gpus` layout"));
+            }
+            return Ok(());
+        };
+        if let Some(sh) = &s.sharing {
+            return Err(whole(real_span(sh), "give `sharing` or a `gpus` layout, not both"));
+        }
+        if gpus.get_ref().is_empty() {
+            return Err(self.err(gpus, "gpus", "a layout needs at least one GPU"));
+        }
+        let names: Vec<&str> = s.clients.get_ref().iter().map(|c| c.name.get_ref().as_str()).collect();
+        for (gi, g) in gpus.get_ref().iter().enumerate() {
+            if g.partitions.get_ref().is_empty() {
+                return Err(self.err(
+                    &g.partitions,
+                    &format!("gpus[{gi}].partitions"),
+                    "a GPU needs at least one partition",
+                ));
+            }
+            for (pi, p) in g.partitions.get_ref().iter().enumerate() {
+                let at = |f: &str| format!("gpus[{gi}].partitions[{pi}].{f}");
+                if let (Some(m), Some(_)) = (&p.mig, &p.sms) {
+                    return Err(self.err(
+                        m,
+                        &at("mig"),
+                        "a partition is a MIG instance (`mig`) or an SM partition (`sms`), not both",
+                    ));
+                }
+                if let (Some(st), None) = (&p.start, &p.mig) {
+                    return Err(self.err(st, &at("start"), "`start` places a MIG instance: it needs `mig`"));
+                }
+                if let (Some(f), None) = (&p.first, &p.sms) {
+                    return Err(self.err(f, &at("first"), "`first` places an SM partition: it needs `sms`"));
+                }
+                for c in p.clients.get_ref() {
+                    if !names.contains(&c.get_ref().as_str()) {
+                        return Err(self.err(c, &at("clients"), format!("no client is named `{}`", c.get_ref())));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The layout the file states.
+    fn layout(&self, pcts: &[Option<f64>]) -> Layout {
+        let s = &self.spec;
+        let Some(gpus) = &s.gpus else {
+            return Layout::whole_gpu(self.sharing().unwrap_or(Sharing::Dedicated), pcts);
+        };
+        let index: std::collections::HashMap<&str, usize> =
+            s.clients.get_ref().iter().enumerate().map(|(i, c)| (c.name.get_ref().as_str(), i)).collect();
+        let gpus: Vec<spec::GpuLayout> = gpus
+            .get_ref()
+            .iter()
+            .map(|g| spec::GpuLayout {
+                partitions: g
+                    .partitions
+                    .get_ref()
+                    .iter()
+                    .map(|p| spec::Partition {
+                        slice: match (&p.mig, &p.sms) {
+                            (Some(m), _) => spec::Slice::Mig {
+                                profile: m.get_ref().clone(),
+                                start: p.start.as_ref().map(|x| *x.get_ref()),
+                            },
+                            (None, Some(n)) => {
+                                spec::Slice::Sms { first: p.first.as_ref().map(|x| *x.get_ref()), count: *n.get_ref() }
+                            }
+                            (None, None) => spec::Slice::Whole,
+                        },
+                        sharing: *p.sharing.get_ref(),
+                        members: p
+                            .clients
+                            .get_ref()
+                            .iter()
+                            .filter_map(|c| index.get(c.get_ref().as_str()))
+                            .map(|&client| spec::Member { client, mps_thread_percentage: pcts[client] })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let label = gpus
+            .iter()
+            .map(|g| {
+                g.partitions
+                    .iter()
+                    .map(|p| match p.slice {
+                        spec::Slice::Whole => p.sharing.as_str().to_string(),
+                        _ => format!("{} {}", p.slice.label(), p.sharing.as_str()),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            })
+            .collect::<Vec<_>>()
+            .join(" | ");
+        Layout { label, gpus }
+    }
+
     /// The typed workload and layout this scenario describes.
     pub fn to_spec(&self) -> (WorkloadSpec, Layout) {
         let s = &self.spec;
@@ -350,7 +495,8 @@ impl Scenario {
             duration_s: s.duration_s.as_ref().map(|d| *d.get_ref()).unwrap_or(DEFAULT_DURATION_S),
             clients,
         };
-        (w, Layout::whole_gpu(s.sharing, &pcts))
+        let layout = self.layout(&pcts);
+        (w, layout)
     }
 
     /// Binds the scenario to a GPU profile: the engine's input. Errors point at the line.
@@ -362,7 +508,7 @@ impl Scenario {
     /// The same clients each alone on a GPU of its own (a `dedicated` layout): the reference of
     /// slowdown attribution. None where the scenario is dedicated already.
     pub fn bind_alone(&self, gpu: &GpuProfile) -> Result<Option<Workload>, InputError> {
-        if self.spec.sharing == Sharing::Dedicated {
+        if self.sharing() == Some(Sharing::Dedicated) {
             return Ok(None);
         }
         let (w, _) = self.to_spec();
@@ -449,6 +595,12 @@ impl Scenario {
         if first == "gpu" {
             return real_span(&s.gpu);
         }
+        if first == "sharing" {
+            return s.sharing.as_ref().and_then(real_span);
+        }
+        if first.starts_with("gpus") {
+            return self.layout_span(path);
+        }
         let Some(ci) = index_of(first, "clients") else { return real_span(&s.clients) };
         let Some(c) = s.clients.get_ref().get(ci) else { return real_span(&s.clients) };
         let here = real_span(&c.name);
@@ -486,6 +638,31 @@ impl Scenario {
             _ => None,
         };
         found.or(here)
+    }
+
+    /// The span of `gpus[g].partitions[p].field`, or of the nearest enclosing entry.
+    fn layout_span(&self, path: &str) -> Option<std::ops::Range<usize>> {
+        let gpus = self.spec.gpus.as_ref()?;
+        let mut parts = path.split('.');
+        let Some(g) = index_of(parts.next()?, "gpus").and_then(|gi| gpus.get_ref().get(gi)) else {
+            return real_span(gpus);
+        };
+        let Some(p) =
+            parts.next().and_then(|x| index_of(x, "partitions")).and_then(|pi| g.partitions.get_ref().get(pi))
+        else {
+            return real_span(&g.partitions);
+        };
+        let opt_s = |x: &Option<Spanned<String>>| x.as_ref().and_then(real_span);
+        let opt_u = |x: &Option<Spanned<u32>>| x.as_ref().and_then(real_span);
+        let found = match parts.next() {
+            Some("mig") => opt_s(&p.mig),
+            Some("start") => opt_u(&p.start).or_else(|| opt_s(&p.mig)),
+            Some("sms") => opt_u(&p.sms).or_else(|| opt_s(&p.mig)),
+            Some("first") => opt_u(&p.first).or_else(|| opt_u(&p.sms)),
+            Some("sharing") => real_span(&p.sharing),
+            _ => None,
+        };
+        found.or_else(|| real_span(&p.clients))
     }
 
     /// Checks kernels against the GPU's limits (an impossible kernel is an error).
@@ -595,7 +772,7 @@ dram_bytes = 1e6
     #[test]
     fn parses_a_scenario() {
         let s = parse(OK).unwrap();
-        assert_eq!(s.spec.sharing, Sharing::Mps);
+        assert_eq!(s.sharing(), Some(Sharing::Mps));
         assert_eq!(s.name(), "s");
         s.check_against(&crate::profile::tests::h100()).unwrap();
     }

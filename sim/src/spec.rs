@@ -287,15 +287,31 @@ impl Sharing {
     }
 }
 
-/// Which SMs of a GPU a partition owns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmSelection {
-    All,
-    /// SMs `first .. first + count` (a MIG instance's GPCs, or a fixed SM partition).
-    Range {
-        first: u32,
-        count: u32,
-    },
+/// What part of a GPU a partition owns. The SMs, memory slices and placements a MIG profile
+/// takes come from the GPU profile's table (`[partitioning.mig]`); [`crate::partition`] checks
+/// the rules and resolves each slice to SMs and a DRAM pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slice {
+    /// The whole GPU: alone on it.
+    Whole,
+    /// A fixed SM partition (green context, MPS static partition): `count` SMs of its own, in
+    /// the GPU's granularity, starting at `first` or at the lowest free SM; DRAM bandwidth,
+    /// capacity and the power budget stay shared with the GPU's other partitions.
+    Sms { first: Option<u32>, count: u32 },
+    /// A MIG GPU instance of a profile the GPU's table names (`3g.40gb`), at placement `start`
+    /// (in memory slices) or the first free one: its own SMs, DRAM bandwidth, capacity and L2.
+    Mig { profile: String, start: Option<u32> },
+}
+
+impl Slice {
+    /// How reports and layout labels name it.
+    pub fn label(&self) -> String {
+        match self {
+            Slice::Whole => "whole GPU".into(),
+            Slice::Sms { count, .. } => format!("{count} SMs"),
+            Slice::Mig { profile, .. } => profile.clone(),
+        }
+    }
 }
 
 /// A client in a partition, with what its sharing mode needs to know about it.
@@ -310,11 +326,7 @@ pub struct Member {
 /// SMs and memory that some clients share in one way.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Partition {
-    pub sms: SmSelection,
-    /// Share of the GPU's DRAM bandwidth this partition's blocks draw on (1: the whole pool).
-    pub bandwidth_share: f64,
-    /// Share of the GPU's memory capacity.
-    pub capacity_share: f64,
+    pub slice: Slice,
     pub sharing: Sharing,
     pub members: Vec<Member>,
 }
@@ -338,13 +350,7 @@ impl Layout {
     /// `dedicated`, one GPU per client. `mps_percentages[i]` belongs to client i.
     pub fn whole_gpu(sharing: Sharing, mps_percentages: &[Option<f64>]) -> Layout {
         let member = |client: usize| Member { client, mps_thread_percentage: mps_percentages[client] };
-        let whole = |sharing, members| Partition {
-            sms: SmSelection::All,
-            bandwidth_share: 1.0,
-            capacity_share: 1.0,
-            sharing,
-            members,
-        };
+        let whole = |sharing, members| Partition { slice: Slice::Whole, sharing, members };
         let gpus = match sharing {
             Sharing::Dedicated => (0..mps_percentages.len())
                 .map(|c| GpuLayout { partitions: vec![whole(Sharing::Dedicated, vec![member(c)])] })
@@ -511,37 +517,26 @@ fn host_time(v: f64, path: &str) -> Result<(), SpecError> {
 }
 
 impl Layout {
-    /// Checks the layout against the workload: every client in exactly one partition, partitions
-    /// within their GPU and disjoint, shares in (0, 1], per-mode rules.
-    pub fn check(&self, w: &WorkloadSpec, n_sms: u32) -> Result<(), SpecError> {
+    /// Checks the layout against the workload: every client in exactly one partition, per-mode
+    /// rules. What a slice may be on a GPU (SM counts, MIG placements) needs the GPU profile:
+    /// [`crate::partition::resolve`] checks it.
+    pub fn check(&self, w: &WorkloadSpec) -> Result<(), SpecError> {
         let mut seen = vec![false; w.clients.len()];
         if self.gpus.is_empty() {
-            return Err(SpecError::new("", "a layout needs at least one GPU"));
+            return Err(SpecError::new("gpus", "a layout needs at least one GPU"));
         }
         for (gi, g) in self.gpus.iter().enumerate() {
-            let mut used = vec![false; n_sms as usize];
+            if g.partitions.is_empty() {
+                return Err(SpecError::new(format!("gpus[{gi}].partitions"), "a GPU needs at least one partition"));
+            }
             for (pi, p) in g.partitions.iter().enumerate() {
                 let at = format!("gpus[{gi}].partitions[{pi}]");
-                let (first, count) = match p.sms {
-                    SmSelection::All => (0, n_sms),
-                    SmSelection::Range { first, count } => (first, count),
-                };
-                if count == 0 || first.checked_add(count).is_none_or(|end| end > n_sms) {
-                    return Err(SpecError::new(format!("{at}.sms"), format!("SMs must lie within 0..{n_sms}")));
-                }
-                for sm in first..first + count {
-                    if std::mem::replace(&mut used[sm as usize], true) {
-                        return Err(SpecError::new(format!("{at}.sms"), format!("SM {sm} is in two partitions")));
-                    }
-                }
-                for (name, v) in [("bandwidth_share", p.bandwidth_share), ("capacity_share", p.capacity_share)] {
-                    if !(v.is_finite() && v > 0.0 && v <= 1.0) {
-                        return Err(SpecError::new(format!("{at}.{name}"), "must lie in (0, 1]"));
-                    }
+                if p.members.is_empty() {
+                    return Err(SpecError::new(format!("{at}.clients"), "a partition needs at least one client"));
                 }
                 for m in &p.members {
                     if m.client >= w.clients.len() {
-                        return Err(SpecError::new(format!("{at}.members"), format!("no client {}", m.client)));
+                        return Err(SpecError::new(format!("{at}.clients"), format!("no client {}", m.client)));
                     }
                     if std::mem::replace(&mut seen[m.client], true) {
                         return Err(SpecError::new(

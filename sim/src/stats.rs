@@ -206,6 +206,7 @@ impl Stats {
                 timing: c.timing.as_str().into(),
                 latency_us: s.latencies.summary(),
                 sm_cap: c.sm_cap,
+                placement: c.placement.clone(),
                 kernels: KernelSummary::of(&kernels),
                 kernel_entries: Some(kernels),
                 time_account,

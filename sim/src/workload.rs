@@ -10,7 +10,7 @@ use crate::profile::GpuProfile;
 use crate::report::{ClientReport, GpuStats, ProfileUsed, Report, SimStats};
 use crate::sharing::{self, SliceParams};
 use crate::sm_set::SmSet;
-use crate::spec::{Arrivals, Layout, OpKind, SmSelection, SpecError, Timing, WorkloadSpec};
+use crate::spec::{Arrivals, Layout, OpKind, Slice, SpecError, Timing, WorkloadSpec};
 
 /// A kernel bound to the profile.
 #[derive(Debug, Clone)]
@@ -50,6 +50,8 @@ pub(crate) struct Client {
     pub process: usize,
     /// SM space (context) it runs in.
     pub space: usize,
+    /// Where the layout put it, for reports (None: one whole GPU).
+    pub placement: Option<String>,
     /// Launches of one request, in stream order.
     pub ops: Vec<Op>,
     /// Distinct kernels of this client, for reporting.
@@ -105,6 +107,7 @@ impl RunMeta {
             simulated_s,
             clients,
             gpu_stats,
+            per_gpu: Vec::new(),
             sim,
         }
     }
@@ -136,8 +139,8 @@ impl Workload {
     /// Binds `spec` and `layout` to `gpu`. Every value is checked; errors name the field.
     pub fn build(spec: &WorkloadSpec, layout: &Layout, gpu: &GpuProfile) -> Result<Workload, SpecError> {
         spec.check()?;
-        let n_sms = gpu.sm_count();
-        layout.check(spec, n_sms)?;
+        layout.check(spec)?;
+        let placed = crate::partition::resolve(layout, gpu)?;
         let params = GpuParams::from_profile(gpu);
         // Kernels are checked against the profile once, wherever they run.
         for (ci, c) in spec.clients.iter().enumerate() {
@@ -161,7 +164,7 @@ impl Workload {
             seed: spec.seed,
         };
         let mut gpus = Vec::new();
-        for g in &layout.gpus {
+        for (gi, (g, placed)) in layout.gpus.iter().zip(&placed).enumerate() {
             let mut w = GpuWorkload {
                 meta: meta.clone(),
                 params: params.clone(),
@@ -173,22 +176,34 @@ impl Workload {
                 horizon_ns,
             };
             let mut processes = 0;
-            for p in &g.partitions {
-                let sms = match p.sms {
-                    SmSelection::All => SmSet::first(n_sms as usize),
-                    SmSelection::Range { first, count } => SmSet::range(first as usize, count as usize),
-                };
+            // The GPU's shared DRAM pool, made when a partition first draws on it.
+            let mut shared_pool = None;
+            for (p, at) in g.partitions.iter().zip(placed) {
+                let sms = SmSet::range(at.first as usize, at.count as usize);
                 let plan = sharing::mode(p.sharing).arrange(p, sms.len(), gpu);
-                let pool = w.pools.len();
                 // In read bytes per ns (a kernel's bytes weighted by its write share).
-                w.pools.push(params.read_bw * p.bandwidth_share);
+                let pool = match at.own_bandwidth_share {
+                    Some(share) => {
+                        w.pools.push(params.read_bw * share);
+                        w.pools.len() - 1
+                    }
+                    None => *shared_pool.get_or_insert_with(|| {
+                        w.pools.push(params.read_bw);
+                        w.pools.len() - 1
+                    }),
+                };
                 let first_space = w.spaces.len();
                 w.spaces.extend((0..plan.contexts).map(|_| SpaceDef { sms, pool }));
                 if let Some(params) = plan.time_slice {
                     w.slice_groups.push(SliceGroup { spaces: (first_space..w.spaces.len()).collect(), params });
                 }
+                let placement = (layout.gpus.len() > 1 || p.slice != Slice::Whole)
+                    .then(|| format!("gpu {gi}: {} {}", p.slice.label(), p.sharing.as_str()));
                 for (m, mp) in p.members.iter().zip(&plan.members) {
                     bind_client(&mut w, gpu, spec, m.client, processes + mp.process, first_space + mp.context, mp);
+                    if let Some(c) = w.clients.last_mut() {
+                        c.placement = placement.clone();
+                    }
                 }
                 processes += plan.members.iter().map(|m| m.process + 1).max().unwrap_or(0);
             }
@@ -271,6 +286,7 @@ fn bind_client(
         global: ci,
         process,
         space,
+        placement: None,
         ops,
         kernel_ids,
         requests: c.requests,

@@ -1,88 +1,51 @@
 //! The typed front door: workloads and layouts built directly, without a scenario file.
 
 use simgpu_sim::spec::{
-    Arrivals, BlockWork, ClientSpec, GpuLayout, KernelSpec, Layout, Member, OpKind, Partition, Sharing, SmSelection,
-    Timing, WorkloadSpec,
+    Arrivals, BlockWork, ClientSpec, GpuLayout, Layout, Member, OpKind, Partition, Sharing, Slice, Timing,
 };
-use simgpu_sim::{Engine, GpuProfile, Workload};
+use simgpu_sim::{GpuProfile, Workload};
 
-fn h100() -> GpuProfile {
-    GpuProfile::from_toml("h100-sxm.toml", include_str!("../../models/gpus/h100-sxm.toml")).expect("profile parses")
-}
+mod common;
+use common::{h100, run_checked, workload};
 
 /// A client running `requests` launches of a long FP32 kernel of `grid` 1024-thread blocks.
 fn fma_client(name: &str, grid: u64, requests: u64) -> ClientSpec {
-    ClientSpec {
-        name: name.into(),
-        requests: Some(requests),
-        warmup_requests: 0,
-        arrivals: Arrivals::ClosedLoop { think_us: 0.0 },
-        timing: Timing::Host,
-        unit: "requests".into(),
-        units_per_request: 1.0,
-        cuda_graph: false,
-        kernels: vec![KernelSpec {
-            name: "fma".into(),
-            grid,
-            threads_per_block: 1024,
-            regs_per_thread: 32,
-            smem_bytes: 0,
-            per_block: BlockWork { flops: 1.0e9, dram_bytes: 0.0, dram_write_share: None, instructions: 0.0 },
-            op: OpKind::Fp32,
-            host_gap_us: None,
-            sync: false,
-            repeat: 1,
-        }],
-        groups: Vec::new(),
-    }
-}
-
-fn workload(clients: Vec<ClientSpec>) -> WorkloadSpec {
-    WorkloadSpec { name: "front-door".into(), seed: 1, duration_s: 100.0, clients }
+    let mut c = common::client(name, grid, 1.0e9, 0.0, requests);
+    c.kernels[0].name = "fma".into();
+    c
 }
 
 fn partition(first: u32, count: u32, sharing: Sharing, members: &[usize]) -> Partition {
+    let slice = if count == 132 { Slice::Whole } else { Slice::Sms { first: Some(first), count } };
     Partition {
-        sms: SmSelection::Range { first, count },
-        bandwidth_share: count as f64 / 132.0,
-        capacity_share: count as f64 / 132.0,
+        slice,
         sharing,
         members: members.iter().map(|&client| Member { client, mps_thread_percentage: None }).collect(),
     }
 }
 
-fn run_checked(w: &Workload) -> simgpu_sim::Report {
-    let mut e = Engine::new(w.gpu(0), None);
-    while e.step() {
-        e.check_invariants().expect("invariants hold after every event");
-    }
-    let (launched, completed) = e.block_counts();
-    assert_eq!(launched, completed);
-    e.finish()
-}
-
 #[test]
 fn fixed_sm_partitions_run_side_by_side_like_halves_of_the_gpu() {
     let gpu = h100();
-    let spec = workload(vec![fma_client("a", 132, 1), fma_client("b", 132, 1)]);
+    let spec = workload(vec![fma_client("a", 128, 1), fma_client("b", 128, 1)]);
     let layout = Layout {
         label: "partitions".into(),
         gpus: vec![GpuLayout {
-            partitions: vec![partition(0, 66, Sharing::Dedicated, &[0]), partition(66, 66, Sharing::Dedicated, &[1])],
+            partitions: vec![partition(0, 64, Sharing::Dedicated, &[0]), partition(64, 64, Sharing::Dedicated, &[1])],
         }],
     };
     let w = Workload::build(&spec, &layout, &gpu).expect("valid layout");
     let r = run_checked(&w);
-    // 132 blocks on 66 SMs: two per SM, twice the time of one block per SM on the whole GPU.
+    // 128 blocks on 64 SMs: two per SM, twice the time of one block per SM on the whole GPU.
     let alone = {
-        let spec = workload(vec![fma_client("a", 132, 1)]);
+        let spec = workload(vec![fma_client("a", 128, 1)]);
         let w = Workload::build(&spec, &Layout::whole_gpu(Sharing::Dedicated, &[None]), &gpu).expect("valid");
         run_checked(&w).clients[0].kernel_entries.as_ref().expect("entries")[0].duration_us.expect("measured").max
     };
     for c in &r.clients {
         let d = c.kernel_entries.as_ref().expect("entries")[0].duration_us.expect("measured").max;
         assert!((d / alone - 2.0).abs() < 0.01, "{}: {d} us on half the SMs, {alone} us on all", c.name);
-        assert_eq!(c.sm_cap, 66);
+        assert_eq!(c.sm_cap, 64);
     }
     assert_eq!(r.sharing, "partitions");
 }
@@ -91,13 +54,13 @@ fn fixed_sm_partitions_run_side_by_side_like_halves_of_the_gpu() {
 fn time_slice_groups_in_two_partitions_are_independent() {
     let gpu = h100();
     let spec =
-        workload(vec![fma_client("a", 66, 2), fma_client("b", 66, 2), fma_client("c", 66, 2), fma_client("d", 66, 2)]);
+        workload(vec![fma_client("a", 64, 2), fma_client("b", 64, 2), fma_client("c", 64, 2), fma_client("d", 64, 2)]);
     let layout = Layout {
         label: "two-slice-groups".into(),
         gpus: vec![GpuLayout {
             partitions: vec![
-                partition(0, 66, Sharing::Timeslice, &[0, 1]),
-                partition(66, 66, Sharing::Timeslice, &[2, 3]),
+                partition(0, 64, Sharing::Timeslice, &[0, 1]),
+                partition(64, 64, Sharing::Timeslice, &[2, 3]),
             ],
         }],
     };
@@ -131,17 +94,19 @@ fn bad_layouts_name_the_field() {
         let layout = Layout { label: "x".into(), gpus: vec![GpuLayout { partitions }] };
         Workload::build(&spec, &layout, &gpu).expect_err("invalid layout").path
     };
-    // Overlapping SMs.
+    // Overlapping SMs; a size or a start off the GPU's granularity of 8.
     assert_eq!(
-        check(vec![partition(0, 70, Sharing::Dedicated, &[0]), partition(66, 66, Sharing::Dedicated, &[1])]),
-        "gpus[0].partitions[1].sms"
+        check(vec![partition(0, 72, Sharing::Dedicated, &[0]), partition(64, 64, Sharing::Dedicated, &[1])]),
+        "gpus[0].partitions[1].first"
     );
+    assert_eq!(check(vec![partition(0, 66, Sharing::Streams, &[0, 1])]), "gpus[0].partitions[0].sms");
+    assert_eq!(check(vec![partition(4, 64, Sharing::Streams, &[0, 1])]), "gpus[0].partitions[0].first");
     // Beyond the GPU.
-    assert_eq!(check(vec![partition(100, 40, Sharing::Streams, &[0, 1])]), "gpus[0].partitions[0].sms");
+    assert_eq!(check(vec![partition(96, 40, Sharing::Streams, &[0, 1])]), "gpus[0].partitions[0].first");
     // A client nowhere, a client twice.
     assert_eq!(check(vec![partition(0, 132, Sharing::Streams, &[0])]), "clients[1]");
     assert_eq!(
-        check(vec![partition(0, 66, Sharing::Streams, &[0, 1]), partition(66, 66, Sharing::Streams, &[1])]),
+        check(vec![partition(0, 64, Sharing::Streams, &[0, 1]), partition(64, 64, Sharing::Streams, &[1])]),
         "clients[1]"
     );
     // Two clients in a dedicated partition; an MPS percentage outside MPS.
