@@ -60,7 +60,7 @@ fn generated_class(name: &str) -> &'static str {
 fn simulate(gpu: &str, cfg: &ModelConfig, phase: Phase, launch: Launch) -> (f64, u64, Vec<(&'static str, f64)>) {
     let p = profile(gpu);
     let sms = p.sm.count.value as u64;
-    let mut c = client("step", cfg, &StepRequest { phase, weight_bytes: 2.0, launch }, sms);
+    let mut c = client("step", cfg, &StepRequest { phase, weight_bytes: 2.0, launch, tp: 1 }, sms).expect("splits");
     c.requests = Some(4);
     let kernels = c.launches_per_request();
     let spec = WorkloadSpec { name: "generated".into(), seed: 1, duration_s: 60.0, clients: vec![c] };
@@ -91,8 +91,9 @@ fn generated_steps_against_traced() {
         // Host cost of eager torch on this machine, from the decode batch-1 step (host-bound).
         let b1 = unprofiled(gpu, "qwen7b-decode-b1-eager");
         let sms = profile(gpu).sm.count.value as u64;
-        let probe = StepRequest { phase: decode(1), weight_bytes: 2.0, launch: Launch::Eager { per_kernel_us: 0.0 } };
-        let n1 = client("step", &qwen, &probe, sms).launches_per_request();
+        let probe =
+            StepRequest { phase: decode(1), weight_bytes: 2.0, launch: Launch::Eager { per_kernel_us: 0.0 }, tp: 1 };
+        let n1 = client("step", &qwen, &probe, sms).expect("splits").launches_per_request();
         let eager = Launch::Eager { per_kernel_us: b1 / n1 as f64 };
         let cases = [
             ("qwen7b-decode-b1-graph", decode(1), Launch::Graph { per_step_us: 10.0 }, true),

@@ -313,6 +313,7 @@ pub fn import_trace(t: torch_trace::Trace, ncu_text: Option<&str>, opts: &Option
                     None
                 },
                 instructions: instructions / grid as f64,
+                link_bytes: 0.0,
             },
             op: op_kind(k),
             host_gap_us: Some(gaps[i] * scale),
@@ -427,6 +428,7 @@ fn fold_layers(
                 }
             }),
             instructions: mean(&|k| k.per_block.instructions),
+            link_bytes: mean(&|k| k.per_block.link_bytes),
         };
         e.sync = reps.iter().any(|&i| entries[i].sync);
         kernels.push(e);

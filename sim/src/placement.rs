@@ -33,6 +33,8 @@ pub struct Cohort {
     pub work_rate: f64,
     pub placed_at: Ns,
     pub alive: bool,
+    /// A collective's blocks spin, moving nothing, until every rank has started it.
+    pub gated: bool,
     /// Set by the progress model: share of its SMs' issue slots used, and bytes/ns moved.
     pub issue_used: f64,
     pub dram_bytes_per_ns: f64,

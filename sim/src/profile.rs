@@ -44,6 +44,10 @@ pub struct GpuProfile {
     /// Hard partitions the GPU offers (MIG instances, fixed SM partitions); absent: none stated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitioning: Option<Partitioning>,
+    /// The link to peer GPUs that tensor-parallel collectives use (NVLink, or PCIe without it);
+    /// absent: none stated, and no client may span GPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkParams>,
     /// Source key -> description (datasheet, default with reasoning, or calibration provenance).
     pub sources: BTreeMap<String, String>,
 }
@@ -170,6 +174,18 @@ pub struct SharingParams {
     pub mps_sm_granularity: Param<u32>,
     /// ... and never below this many SMs.
     pub mps_min_sms: Param<u32>,
+}
+
+/// The GPU's link to its peers, as collectives see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkParams {
+    /// What it is (`nvlink4`, `pcie4-x16`), for reports.
+    pub kind: String,
+    /// Bytes per second one GPU sends to its peers, GB/s (one direction; it receives as much).
+    pub bw_gbs: Param<f64>,
+    /// A collective's fixed time beside its bytes (handshake across ranks, protocol steps), us.
+    pub latency_us: Param<f64>,
 }
 
 /// Hard partitions: fixed SM partitions (green contexts, MPS static partitioning) and MIG.
@@ -462,6 +478,14 @@ impl GpuProfile {
         if let Some(pt) = &self.partitioning {
             check_partitioning(pt, s.count.value)?;
         }
+        if let Some(l) = &self.link {
+            if !(l.bw_gbs.value.is_finite() && l.bw_gbs.value > 0.0) {
+                return Err(("link.bw_gbs".into(), "must be a number > 0".into()));
+            }
+            if !(l.latency_us.value.is_finite() && l.latency_us.value >= 0.0) {
+                return Err(("link.latency_us".into(), "must be a number >= 0".into()));
+            }
+        }
         for (name, src) in self.source_keys() {
             if !self.sources.contains_key(src) {
                 return Err((format!("{name}.source"), format!("source `{src}` is not defined in [sources]")));
@@ -540,6 +564,10 @@ impl GpuProfile {
             keys.push(("partitioning.sm_granularity", &pt.sm_granularity.source));
             keys.push(("partitioning.sm_min", &pt.sm_min.source));
             keys.push(("partitioning.mig", &pt.mig.source));
+        }
+        if let Some(l) = &self.link {
+            keys.push(("link.bw_gbs", &l.bw_gbs.source));
+            keys.push(("link.latency_us", &l.latency_us.source));
         }
         keys
     }

@@ -235,7 +235,7 @@ pub fn recompute(
             g.rates_gen = gen;
         }
     }
-    share_global_bandwidth(w, cohorts, running, s);
+    share_pools(w, cohorts, running, s);
     // Memory-bound cohorts use fewer issue slots than they were given: hand them back to
     // co-resident cohorts (a second pass is needed only if some have neighbours).
     let mut shared = false;
@@ -277,7 +277,7 @@ pub fn recompute(
             copy_shares(group, cohorts, |c| c.second_pass = c.shares);
             group.second_gen = gen;
         }
-        share_global_bandwidth(w, cohorts, running, s);
+        share_pools(w, cohorts, running, s);
     }
     // What the power model needs, and the next completion, in one pass (sums in live order).
     let mut out = Outcome::default();
@@ -375,6 +375,40 @@ fn share_sm_bandwidth(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &Rat
     }
 }
 
+/// DRAM pools, then (where collectives run) the link.
+fn share_pools(w: &GpuWorkload, cohorts: &mut Cohorts, running: &dyn Fn(u32) -> bool, s: &mut Scratch) {
+    share_global_bandwidth(w, cohorts, running, s);
+    if w.has_collectives {
+        share_link(w, cohorts, running, s);
+    }
+}
+
+/// Shares the GPU's link among the running collectives, per block, and caps their rates by
+/// it. A gated collective (waiting for a rank) spins: rate 0, asking nothing of the link.
+fn share_link(w: &GpuWorkload, cohorts: &mut Cohorts, running: &dyn Fn(u32) -> bool, s: &mut Scratch) {
+    s.claims.clear();
+    s.ids.clear();
+    for &id in &cohorts.live {
+        let c = cohorts.get(id);
+        let k = &w.kernels[c.kernel as usize];
+        if k.link_bytes_per_block > 0.0 && running(c.space) {
+            let blocks = (c.n_sms * c.blocks_per_sm) as f64;
+            let demand = if c.gated { 0.0 } else { c.work_rate * blocks * k.link_bytes_per_block };
+            s.claims.push(Claim { demand, weight: blocks, alloc: 0.0 });
+            s.ids.push(id);
+        }
+    }
+    water_fill(w.link_bw, &mut s.claims, &mut s.unsettled);
+    for (&id, cl) in s.ids.iter().zip(&s.claims) {
+        let c = cohorts.get_mut(id);
+        let k = &w.kernels[c.kernel as usize];
+        let blocks = (c.n_sms * c.blocks_per_sm) as f64;
+        let rate = if c.gated { 0.0 } else { c.work_rate.min(cl.alloc / blocks / k.link_bytes_per_block) };
+        c.work_rate = rate;
+        c.rate = with_latency(rate, k.block_latency_ns);
+    }
+}
+
 /// Shares each pool's bandwidth (the whole GPU's, or a partition's) per block and sets each
 /// running cohort's final rate.
 fn share_global_bandwidth(w: &GpuWorkload, cohorts: &mut Cohorts, running: &dyn Fn(u32) -> bool, s: &mut Scratch) {
@@ -388,8 +422,10 @@ fn share_global_bandwidth(w: &GpuWorkload, cohorts: &mut Cohorts, running: &dyn 
             if running(c.space) && (single || w.spaces[c.space as usize].pool == pool) {
                 // In read bytes: the pool's unit (a written byte costs more of it).
                 let bw_weight = w.kernels[c.kernel as usize].bw_weight;
+                // A gated collective spins without touching memory.
+                let sm_bw = if c.gated { 0.0 } else { c.shares.sm_bw };
                 s.claims.push(Claim {
-                    demand: c.shares.sm_bw * c.n_sms as f64 * bw_weight,
+                    demand: sm_bw * c.n_sms as f64 * bw_weight,
                     weight: (c.n_sms * c.blocks_per_sm) as f64,
                     alloc: 0.0,
                 });

@@ -127,7 +127,13 @@ pub fn run_with(w: &Workload, opts: RunOptions<'_>) -> Result<Report, Stopped> {
     let mut events = 0u64;
     let mut error = None;
     let mut reports = Vec::with_capacity(w.gpus.len());
-    if w.gpus.len() == 1 {
+    if w.gpus.iter().any(|g| g.clients.iter().any(|c| c.ranks > 1)) {
+        // Tensor-parallel clients couple their GPUs: one thread steps them all in time order.
+        let rec = recorder.as_mut().map(|r| &mut **r as &mut dyn Recorder);
+        let (r, e) = lockstep(w, &mut ctl, rec, &mut events);
+        reports = r;
+        error = e;
+    } else if w.gpus.len() == 1 {
         let rec = recorder.as_mut().map(|r| &mut **r as &mut dyn Recorder);
         let mut e = Engine::for_gpu(&w.gpus[0], 0, rec);
         drive(&mut e, 0, w, &mut events, &mut ctl);
@@ -166,6 +172,122 @@ pub fn run_with(w: &Workload, opts: RunOptions<'_>) -> Result<Report, Stopped> {
         None => Ok(report),
         Some(error) => Err(Stopped { error, partial: Box::new(report) }),
     }
+}
+
+/// One recorder heard by several engines at once (lock-step runs interleave their GPUs).
+struct Shared<'a, 'r>(&'a std::cell::RefCell<&'r mut dyn Recorder>);
+
+impl Recorder for Shared<'_, '_> {
+    fn gpu(&mut self, info: &crate::trace::GpuInfo) {
+        self.0.borrow_mut().gpu(info)
+    }
+    fn span(&mut self, gpu: u32, span: &crate::trace::Span<'_>) {
+        self.0.borrow_mut().span(gpu, span)
+    }
+    fn sample(&mut self, gpu: u32, what: crate::trace::Sample, t: Ns, value: f64) {
+        self.0.borrow_mut().sample(gpu, what, t, value)
+    }
+    fn end(&mut self, gpu: u32, t: Ns) {
+        self.0.borrow_mut().end(gpu, t)
+    }
+}
+
+/// Runs GPUs coupled by tensor-parallel clients: always the GPU whose next step comes first
+/// (the lowest index on a tie), so that a collective every rank has started is released on
+/// each at the time the last rank started it, never in a GPU's past. Deterministic; one thread.
+/// Then, as elsewhere, every GPU idles to the common end.
+fn lockstep(
+    w: &Workload,
+    ctl: &mut Control<'_>,
+    rec: Option<&mut dyn Recorder>,
+    events: &mut u64,
+) -> (Vec<Report>, Option<RunError>) {
+    let cell = rec.map(std::cell::RefCell::new);
+    let mut shared: Vec<Option<Shared<'_, '_>>> = w.gpus.iter().map(|_| cell.as_ref().map(Shared)).collect();
+    let mut engines: Vec<Engine<'_>> = w
+        .gpus
+        .iter()
+        .zip(shared.iter_mut())
+        .enumerate()
+        .map(|(i, (g, s))| Engine::for_gpu(g, i as u32, s.as_mut().map(|s| s as &mut dyn Recorder)))
+        .collect();
+    if ctl.account_time {
+        engines.iter_mut().for_each(|e| e.account_time());
+    }
+    // Ranks of each global client, and the starts each of its collectives has seen so far.
+    let clients = w.gpus.iter().flat_map(|g| g.clients.iter().map(|c| c.global + 1)).max().unwrap_or(0);
+    let mut ranks = vec![0u32; clients];
+    for g in &w.gpus {
+        for c in &g.clients {
+            ranks[c.global] = c.ranks;
+        }
+    }
+    let mut started: std::collections::HashMap<(u32, u64), u32> = std::collections::HashMap::new();
+    let mut arrived = Vec::new();
+    let mut error = None;
+    for round in 0..2 {
+        if round == 1 {
+            let end = engines.iter().map(|e| e.now()).max().unwrap_or(0);
+            engines.iter_mut().for_each(|e| e.idle_until(end));
+        }
+        let limit = ctl.max_events.unwrap_or(u64::MAX);
+        let mut check_at = (*events + PROGRESS_EVERY).min(limit);
+        while error.is_none() {
+            let mut next: Option<(Ns, usize)> = None;
+            let mut second = Ns::MAX;
+            for (i, e) in engines.iter().enumerate() {
+                let Some(t) = e.next_time() else { continue };
+                match next {
+                    Some((nt, _)) if t >= nt => second = second.min(t),
+                    _ => {
+                        if let Some((nt, _)) = next {
+                            second = second.min(nt);
+                        }
+                        next = Some((t, i));
+                    }
+                }
+            }
+            let Some((_, i)) = next else { break };
+            let e = &mut engines[i];
+            e.hold_before(second);
+            e.pause_at(e.events() + (check_at - *events).max(1));
+            let before = e.events();
+            e.step();
+            *events += e.events() - before;
+            let now = e.now();
+            arrived.clear();
+            arrived.append(e.arrivals());
+            for &(client, seq) in &arrived {
+                let n = started.entry((client, seq)).or_insert(0);
+                *n += 1;
+                if *n == ranks[client as usize] {
+                    started.remove(&(client, seq));
+                    engines.iter_mut().for_each(|e| e.release(client, now));
+                }
+            }
+            if *events >= check_at {
+                if *events >= limit {
+                    error = Some(RunError::TooManyEvents { limit: *events });
+                    break;
+                }
+                check_at = (*events + PROGRESS_EVERY).min(limit);
+                if let Some(p) = ctl.progress.as_mut() {
+                    let at =
+                        Progress { gpu: i, gpus: w.gpus.len(), now_ns: now, horizon_ns: w.horizon_ns, events: *events };
+                    if !p(at) {
+                        error = Some(RunError::Interrupted);
+                    }
+                }
+            }
+            if let Some(e) = engines.iter().find_map(|e| e.error().cloned()) {
+                error = Some(e);
+            }
+        }
+    }
+    if let Some(err) = &error {
+        engines.iter_mut().for_each(|e| e.stop(err.clone()));
+    }
+    (engines.into_iter().map(|e| e.finish()).collect(), error)
 }
 
 /// Runs every GPU on a thread of its own: first to its own end, then (after all reached theirs)
@@ -276,6 +398,8 @@ fn merge(w: &Workload, reports: Vec<Report>) -> Report {
     let globals = w.gpus.iter().flat_map(|g| g.clients.iter().map(|c| c.global));
     let mut clients: Vec<_> = globals.zip(reports.into_iter().flat_map(|r| r.clients)).collect();
     clients.sort_by_key(|(g, _)| *g);
+    // A tensor-parallel client reports once: its first rank's report (its ranks step together).
+    clients.dedup_by_key(|(g, _)| *g);
     let clients = clients.into_iter().map(|(_, c)| c).collect();
     let controller_ticks = reports_ticks;
     let mut r = w.meta.report(

@@ -113,6 +113,9 @@ pub struct KernelFile {
     /// Warp instructions issued by the launch (Nsight Compute's `smsp__inst_executed.sum`), or per block.
     pub instructions: Option<Spanned<f64>>,
     pub instructions_per_block: Option<Spanned<f64>>,
+    /// Bytes the launch sends to peer GPUs (a collective of a tensor-parallel client), or per block.
+    pub link_bytes: Option<Spanned<f64>>,
+    pub link_bytes_per_block: Option<Spanned<f64>>,
     #[serde(default = "default_op")]
     pub op: Spanned<OpKind>,
     /// Host time spent before this launch; defaults to the profile's launch cost.
@@ -146,6 +149,8 @@ impl KernelFile {
             ("dram_write_share", &self.dram_write_share),
             ("instructions", &self.instructions),
             ("instructions_per_block", &self.instructions_per_block),
+            ("link_bytes", &self.link_bytes),
+            ("link_bytes_per_block", &self.link_bytes_per_block),
         ] {
             add(name, f.as_ref().map(|x| x.span()));
         }
@@ -349,6 +354,7 @@ impl Scenario {
                     ("flops", &k.flops, &k.flops_per_block),
                     ("dram_bytes", &k.dram_bytes, &k.dram_bytes_per_block),
                     ("instructions", &k.instructions, &k.instructions_per_block),
+                    ("link_bytes", &k.link_bytes, &k.link_bytes_per_block),
                 ] {
                     if let (Some(t), Some(_)) = (total, per_block) {
                         return Err(self.err(t, &g(name), format!("give either {name} or {name}_per_block, not both")));
@@ -511,9 +517,8 @@ impl Scenario {
         if self.sharing() == Some(Sharing::Dedicated) {
             return Ok(None);
         }
-        let (w, _) = self.to_spec();
-        let layout = Layout::whole_gpu(Sharing::Dedicated, &vec![None; w.clients.len()]);
-        Workload::build(&w, &layout, gpu).map(Some).map_err(|e| self.located(e))
+        let (w, layout) = self.to_spec();
+        Workload::build(&w, &layout.alone(w.clients.len()), gpu).map(Some).map_err(|e| self.located(e))
     }
 
     /// A spec error at the line of the field its path names (or of the nearest enclosing one).
@@ -574,6 +579,7 @@ impl Scenario {
                     "flops" => k.flops.is_none() && k.flops_per_block.is_some(),
                     "dram_bytes" => k.dram_bytes.is_none() && k.dram_bytes_per_block.is_some(),
                     "instructions" => k.instructions.is_none() && k.instructions_per_block.is_some(),
+                    "link_bytes" => k.link_bytes.is_none() && k.link_bytes_per_block.is_some(),
                     _ => false,
                 };
                 if per_block {
@@ -617,6 +623,7 @@ impl Scenario {
                 "dram_bytes" => total_or_per(&k.dram_bytes, &k.dram_bytes_per_block),
                 "dram_write_share" => k.dram_write_share.as_ref().and_then(real_span),
                 "instructions" => total_or_per(&k.instructions, &k.instructions_per_block),
+                "link_bytes" => total_or_per(&k.link_bytes, &k.link_bytes_per_block),
                 "op" => real_span(&k.op),
                 "host_gap_us" => k.host_gap_us.as_ref().and_then(real_span),
                 "repeat" => real_span(&k.repeat),
@@ -736,6 +743,7 @@ fn kernel_spec(k: &KernelFile) -> spec::KernelSpec {
             dram_bytes: per_block(&k.dram_bytes, &k.dram_bytes_per_block),
             dram_write_share: k.dram_write_share.as_ref().map(|s| *s.get_ref()),
             instructions: per_block(&k.instructions, &k.instructions_per_block),
+            link_bytes: per_block(&k.link_bytes, &k.link_bytes_per_block),
         },
         op: *k.op.get_ref(),
         host_gap_us: k.host_gap_us.as_ref().map(|h| *h.get_ref()),

@@ -48,6 +48,9 @@ fn kernel(out: &mut String, table: &str, k: &KernelSpec, bytes_note: &str, tail:
     if w.instructions > 0.0 {
         let _ = writeln!(out, "instructions = {}", float(w.instructions * g));
     }
+    if w.link_bytes > 0.0 {
+        let _ = writeln!(out, "link_bytes = {}", float(w.link_bytes * g));
+    }
     if k.op != OpKind::Fp32 {
         let _ = writeln!(out, "op = \"{}\"", k.op.as_str());
     }

@@ -87,6 +87,10 @@ pub struct BlockWork {
     pub dram_write_share: Option<f64>,
     /// Warp instructions (as Nsight Compute counts them); 0 when unknown.
     pub instructions: f64,
+    /// Bytes the block sends to peer GPUs over the link (its share of a collective's traffic);
+    /// 0 for kernels that are not collectives. A kernel with link bytes is a collective: on a
+    /// tensor-parallel client it waits for the same collective on every rank.
+    pub link_bytes: f64,
 }
 
 /// One kernel as a client launches it.
@@ -359,6 +363,27 @@ impl Layout {
         };
         Layout { label: sharing.as_str().to_string(), gpus }
     }
+
+    /// The reference of slowdown attribution: each of `clients` alone on whole GPUs of its own,
+    /// as many as it spans here (a tensor-parallel client keeps its ranks).
+    pub fn alone(&self, clients: usize) -> Layout {
+        let mut gpus = Vec::new();
+        for c in 0..clients {
+            let spans =
+                self.gpus.iter().filter(|g| g.partitions.iter().any(|p| p.members.iter().any(|m| m.client == c)));
+            for _ in 0..spans.count().max(1) {
+                let member = Member { client: c, mps_thread_percentage: None };
+                gpus.push(GpuLayout {
+                    partitions: vec![Partition {
+                        slice: Slice::Whole,
+                        sharing: Sharing::Dedicated,
+                        members: vec![member],
+                    }],
+                });
+            }
+        }
+        Layout { label: Sharing::Dedicated.as_str().to_string(), gpus }
+    }
 }
 
 /// A value the engine cannot take, with the scenario-format path of the field.
@@ -483,7 +508,12 @@ impl KernelSpec {
             host_time(h, &g("host_gap_us"))?;
         }
         let w = &self.per_block;
-        for (name, v) in [("flops", w.flops), ("dram_bytes", w.dram_bytes), ("instructions", w.instructions)] {
+        for (name, v) in [
+            ("flops", w.flops),
+            ("dram_bytes", w.dram_bytes),
+            ("instructions", w.instructions),
+            ("link_bytes", w.link_bytes),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(SpecError::new(g(name), "must be a finite number >= 0"));
             }
@@ -517,11 +547,13 @@ fn host_time(v: f64, path: &str) -> Result<(), SpecError> {
 }
 
 impl Layout {
-    /// Checks the layout against the workload: every client in exactly one partition, per-mode
-    /// rules. What a slice may be on a GPU (SM counts, MIG placements) needs the GPU profile:
+    /// Checks the layout against the workload: every client in one partition, or (tensor
+    /// parallel) in one partition on each of several GPUs, where its collectives join the
+    /// ranks; per-mode rules. What a slice may be on a GPU (SM counts, MIG placements) needs the GPU profile:
     /// [`crate::partition::resolve`] checks it.
     pub fn check(&self, w: &WorkloadSpec) -> Result<(), SpecError> {
-        let mut seen = vec![false; w.clients.len()];
+        // The last GPU each client was seen on.
+        let mut seen: Vec<Option<usize>> = vec![None; w.clients.len()];
         if self.gpus.is_empty() {
             return Err(SpecError::new("gpus", "a layout needs at least one GPU"));
         }
@@ -538,17 +570,21 @@ impl Layout {
                     if m.client >= w.clients.len() {
                         return Err(SpecError::new(format!("{at}.clients"), format!("no client {}", m.client)));
                     }
-                    if std::mem::replace(&mut seen[m.client], true) {
+                    if seen[m.client].replace(gi) == Some(gi) {
                         return Err(SpecError::new(
-                            format!("clients[{}]", m.client),
-                            "a client runs in exactly one partition",
+                            format!("{at}.clients"),
+                            format!(
+                                "client `{}` is in two partitions of one GPU (a client runs in one partition, \
+                                 or tensor-parallel in one on each of several GPUs)",
+                                w.clients[m.client].name
+                            ),
                         ));
                     }
                 }
                 crate::sharing::check_partition(p)?;
             }
         }
-        if let Some(c) = seen.iter().position(|s| !s) {
+        if let Some(c) = seen.iter().position(Option::is_none) {
             return Err(SpecError::new(format!("clients[{c}]"), "this client is in no partition of the layout"));
         }
         Ok(())

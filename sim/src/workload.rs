@@ -30,6 +30,8 @@ pub(crate) struct Kernel {
     pub block_latency_ns: f64,
     pub host_gap_ns: Ns,
     pub sync: bool,
+    /// Bytes each block sends over the link (a collective's); 0 for other kernels.
+    pub link_bytes_per_block: f64,
 }
 
 /// A run of identical launches in a request (a kernel with `repeat`), kept as one entry so that
@@ -52,6 +54,8 @@ pub(crate) struct Client {
     pub space: usize,
     /// Where the layout put it, for reports (None: one whole GPU).
     pub placement: Option<String>,
+    /// GPUs it spans: 1, or its tensor-parallel degree (its collectives wait for every rank).
+    pub ranks: u32,
     /// Launches of one request, in stream order.
     pub ops: Vec<Op>,
     /// Distinct kernels of this client, for reporting.
@@ -123,6 +127,10 @@ pub struct GpuWorkload {
     pub(crate) spaces: Vec<SpaceDef>,
     /// DRAM bandwidth of each pool, bytes per ns.
     pub(crate) pools: Vec<f64>,
+    /// What the GPU sends to its peers, bytes per ns (0: the profile states no link).
+    pub(crate) link_bw: f64,
+    /// Some kernel moves bytes over the link (the progress model shares it then).
+    pub(crate) has_collectives: bool,
     pub(crate) slice_groups: Vec<SliceGroup>,
     pub(crate) horizon_ns: Ns,
 }
@@ -148,6 +156,7 @@ impl Workload {
                 check_kernel(gpu, k, &format!("clients[{ci}].kernels[{ki}]"))?;
             }
         }
+        let ranks = ranks_of(spec, layout, gpu)?;
         let horizon_ns = (spec.duration_s * 1e9) as Ns;
         let calibration = gpu.calibration();
         let profile = ProfileUsed {
@@ -172,6 +181,8 @@ impl Workload {
                 kernels: Vec::new(),
                 spaces: Vec::new(),
                 pools: Vec::new(),
+                link_bw: gpu.link.as_ref().map_or(0.0, |l| l.bw_gbs.value),
+                has_collectives: false,
                 slice_groups: Vec::new(),
                 horizon_ns,
             };
@@ -203,10 +214,23 @@ impl Workload {
                     bind_client(&mut w, gpu, spec, m.client, processes + mp.process, first_space + mp.context, mp);
                     if let Some(c) = w.clients.last_mut() {
                         c.placement = placement.clone();
+                        c.ranks = ranks[m.client];
+                        if c.ranks > 1 {
+                            // Reports show rank 0's partition (each rank's is alike or named in the layout).
+                            c.placement = Some(format!(
+                                "{} (tensor-parallel x{}, {}): {} {}",
+                                gpus_of(layout, m.client),
+                                c.ranks,
+                                gpu.link.as_ref().map_or("no link", |l| l.kind.as_str()),
+                                p.slice.label(),
+                                p.sharing.as_str()
+                            ));
+                        }
                     }
                 }
                 processes += plan.members.iter().map(|m| m.process + 1).max().unwrap_or(0);
             }
+            w.has_collectives = w.kernels.iter().any(|k| k.link_bytes_per_block > 0.0);
             gpus.push(w);
         }
         Ok(Workload { meta, horizon_ns, gpus })
@@ -266,9 +290,17 @@ fn bind_client(
             bw_weight: w.params.bandwidth_weight(k.per_block.dram_write_share),
             instructions_per_block: k.per_block.instructions,
             op: k.op,
-            block_latency_ns: if k.op.is_tensor() { gpu.launch.tensor_block_latency_us.value * 1000.0 } else { 0.0 },
+            // A collective's fixed cost (its handshake across ranks) stands beside its bytes.
+            block_latency_ns: if k.per_block.link_bytes > 0.0 {
+                gpu.link.as_ref().map_or(0.0, |l| l.latency_us.value * 1000.0)
+            } else if k.op.is_tensor() {
+                gpu.launch.tensor_block_latency_us.value * 1000.0
+            } else {
+                0.0
+            },
             host_gap_ns: us_to_ns(k.host_gap_us.unwrap_or(gpu.launch.host_launch_us.value)),
             sync: k.sync,
+            link_bytes_per_block: k.per_block.link_bytes,
         });
         kernel_ids.push(id);
     }
@@ -287,6 +319,7 @@ fn bind_client(
         process,
         space,
         placement: None,
+        ranks: 1,
         ops,
         kernel_ids,
         requests: c.requests,
@@ -305,6 +338,57 @@ fn bind_client(
         }),
         host_launch_extra_ns: (plan.host_launch_extra_us * 1e3).round() as i64,
     });
+}
+
+/// Per client, the GPUs it spans. A client on several runs tensor-parallel: it needs
+/// collectives (kernels with link bytes) and a GPU with a link; collectives need peers.
+fn ranks_of(spec: &WorkloadSpec, layout: &Layout, gpu: &GpuProfile) -> Result<Vec<u32>, SpecError> {
+    let mut ranks = vec![0u32; spec.clients.len()];
+    for g in &layout.gpus {
+        let mut here = vec![false; spec.clients.len()];
+        for m in g.partitions.iter().flat_map(|p| &p.members) {
+            here[m.client] = true;
+        }
+        ranks.iter_mut().zip(here).for_each(|(r, h)| *r += h as u32);
+    }
+    for (ci, c) in spec.clients.iter().enumerate() {
+        let collective = c.kernels.iter().position(|k| k.per_block.link_bytes > 0.0);
+        match (ranks[ci] > 1, collective) {
+            (true, None) => {
+                return Err(SpecError::new(
+                    format!("clients[{ci}]"),
+                    format!(
+                        "`{}` spans {} GPUs: a tensor-parallel client needs its collectives (kernels with \
+                         link_bytes, e.g. an all-reduce after attention and after the MLP)",
+                        c.name, ranks[ci]
+                    ),
+                ))
+            }
+            (false, Some(k)) => {
+                return Err(SpecError::new(
+                    format!("clients[{ci}].kernels[{k}].link_bytes"),
+                    "a collective needs peers: place the client on two or more GPUs (one partition on each)",
+                ))
+            }
+            (true, Some(_)) if gpu.link.is_none() => {
+                return Err(SpecError::new(
+                    format!("clients[{ci}]"),
+                    format!("GPU profile `{}` states no [link] for collectives between GPUs", gpu.name),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(ranks)
+}
+
+/// "gpus 0+1": the GPUs a client spans.
+fn gpus_of(layout: &Layout, client: usize) -> String {
+    let on: Vec<String> = (0..layout.gpus.len())
+        .filter(|&g| layout.gpus[g].partitions.iter().any(|p| p.members.iter().any(|m| m.client == client)))
+        .map(|g| g.to_string())
+        .collect();
+    format!("gpus {}", on.join("+"))
 }
 
 /// A kernel the GPU cannot run at all is an error, not a kernel that never starts.

@@ -107,7 +107,7 @@ fn bad_layouts_name_the_field() {
     assert_eq!(check(vec![partition(0, 132, Sharing::Streams, &[0])]), "clients[1]");
     assert_eq!(
         check(vec![partition(0, 64, Sharing::Streams, &[0, 1]), partition(64, 64, Sharing::Streams, &[1])]),
-        "clients[1]"
+        "gpus[0].partitions[1].clients"
     );
     // Two clients in a dedicated partition; an MPS percentage outside MPS.
     assert_eq!(check(vec![partition(0, 132, Sharing::Dedicated, &[0, 1])]), "clients[1]");
@@ -163,15 +163,6 @@ fn overloaded_open_loop_clients_stop_with_a_clear_error() {
     );
 }
 
-/// A recorder that keeps nothing.
-struct Nothing;
-impl simgpu_sim::trace::Recorder for Nothing {
-    fn gpu(&mut self, _: &simgpu_sim::trace::GpuInfo) {}
-    fn span(&mut self, _: u32, _: &simgpu_sim::trace::Span<'_>) {}
-    fn sample(&mut self, _: u32, _: simgpu_sim::trace::Sample, _: simgpu_sim::Ns, _: f64) {}
-    fn end(&mut self, _: u32, _: simgpu_sim::Ns) {}
-}
-
 #[test]
 fn gpus_report_over_one_window() {
     let gpu = h100();
@@ -191,7 +182,7 @@ fn gpus_report_over_one_window() {
     assert!((got / want - 1.0).abs() < 1e-6, "{got} vs {want}");
     assert!(r.gpu_stats.avg_power_w < (ra.gpu_stats.avg_power_w + rb.gpu_stats.avg_power_w) / 2.0);
     // Recording (two passes) gives the same report.
-    let mut rec = Nothing;
+    let mut rec = common::Nothing;
     let opts = simgpu_sim::RunOptions { recorder: Some(&mut rec), ..Default::default() };
     let recorded = simgpu_sim::run_with(&w, opts).expect("runs");
     assert_eq!(serde_json::to_string(&recorded).unwrap(), serde_json::to_string(&r).unwrap());
@@ -285,7 +276,13 @@ fn dram_bandwidth_follows_the_write_share() {
     let gbs = |share: Option<f64>| {
         let mut c = fma_client("stream", 132, 1);
         let k = &mut c.kernels[0];
-        k.per_block = BlockWork { flops: 0.0, dram_bytes: 4e9 / 132.0, dram_write_share: share, instructions: 0.0 };
+        k.per_block = BlockWork {
+            flops: 0.0,
+            dram_bytes: 4e9 / 132.0,
+            dram_write_share: share,
+            instructions: 0.0,
+            link_bytes: 0.0,
+        };
         let w = Workload::build(&workload(vec![c]), &Layout::whole_gpu(Sharing::Dedicated, &[None]), &gpu).unwrap();
         4e9 / (run_checked(&w).clients[0].kernels[0].mean_us * 1e3)
     };

@@ -291,12 +291,16 @@ fn scenario_layout_errors_name_file_line_and_field() {
     let e = bad("mig = \"4g.40gb\"", "mig = \"5g.50gb\"");
     assert_eq!(e.field, "gpus[0].partitions[0].mig");
     assert_eq!(e.line, line_of("5g.50gb", &TWO_GPUS.replacen("4g.40gb", "5g.50gb", 1)));
-    // A partition of no clients, a client in two partitions, a name that is no client.
+    // A partition of no clients; a client in two partitions of one GPU; one on two GPUs
+    // (tensor-parallel) without collectives; a name that is no client.
     let e = bad("clients = [\"c\"]", "clients = []");
     assert_eq!(e.field, "gpus[1].partitions[0].clients", "{e}");
+    let e = bad("clients = [\"b\"]", "clients = [\"b\", \"a\"]");
+    assert_eq!(e.field, "gpus[0].partitions[1].clients", "{e}");
+    assert!(e.message.contains("two partitions of one GPU"), "{e}");
     let e = bad("clients = [\"c\"]", "clients = [\"c\", \"a\"]");
     assert_eq!(e.field, "clients[0]", "{e}");
-    assert!(e.message.contains("exactly one partition"), "{e}");
+    assert!(e.message.contains("collectives"), "{e}");
     let e = bad("clients = [\"c\"]", "clients = [\"c\", \"zz\"]");
     assert!(e.message.contains("zz"), "{e}");
     // `sharing` at the top beside `gpus`, `mig` and `sms` in one partition.

@@ -77,6 +77,31 @@ fn err(field: &str, message: impl Into<String>) -> ConfigError {
 const MAX_DIM: u64 = 1 << 24;
 
 impl ModelConfig {
+    /// What one rank of a tensor-parallel group of `tp` holds (Megatron-style, as vLLM shards a
+    /// decoder): its share of the attention heads (KV heads replicated where there are fewer
+    /// than ranks), of the MLP width and of the vocabulary (padded up); norms and the hidden
+    /// width whole. An error where the heads or the MLP do not split evenly.
+    pub fn shard(&self, tp: u64) -> Result<ModelConfig, String> {
+        if tp <= 1 {
+            return Ok(self.clone());
+        }
+        if !self.heads.is_multiple_of(tp) {
+            return Err(format!("{} attention heads do not split over {tp} ranks", self.heads));
+        }
+        if !self.kv_heads.is_multiple_of(tp) && !tp.is_multiple_of(self.kv_heads) {
+            return Err(format!("{} KV heads neither split over nor replicate to {tp} ranks", self.kv_heads));
+        }
+        if !self.ffn.is_multiple_of(tp) {
+            return Err(format!("an MLP width of {} does not split over {tp} ranks", self.ffn));
+        }
+        let mut c = self.clone();
+        c.heads /= tp;
+        c.kv_heads = (self.kv_heads / tp).max(1);
+        c.ffn /= tp;
+        c.vocab = self.vocab.div_ceil(tp);
+        Ok(c)
+    }
+
     /// Reads a `config.json` text.
     pub fn from_json(text: &str) -> Result<ModelConfig, ConfigError> {
         let v: Value = serde_json::from_str(text).map_err(|e| err("(file)", format!("not JSON: {e}")))?;

@@ -76,9 +76,18 @@ fn rope(out: &mut Vec<KernelSpec>, what: &str, n: u64, sms: u64) {
     out.push(elementwise(&format!("{what}: add"), Elementwise::Vectorized, n, 4.0, 2, 1.0));
 }
 
-/// The step's kernels on a GPU of `sms` SMs, weights of `weight_bytes` per element.
-pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64) -> StepKernels {
+/// The step's kernels on a GPU of `sms` SMs, weights of `weight_bytes` per element, as one rank
+/// of `tp` runs them: `cfg` is that rank's shard ([`ModelConfig::shard`]); with `tp` > 1 the
+/// row-parallel projections (attention's output, the MLP's down) are each followed by an
+/// all-reduce of the hidden states, as is the vocabulary-parallel embedding; the LM head's
+/// logits are all-gathered.
+pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64, tp: u64) -> StepKernels {
     let (b, q_len, kv_len) = phase.dims();
+    let all_reduce = |out: &mut Vec<KernelSpec>, what: &str, elements: u64| {
+        if tp > 1 {
+            out.push(crate::kernels::all_reduce(what, elements, 2.0, tp));
+        }
+    };
     let t = b * q_len;
     let (h, qd, kvd) = (cfg.hidden, cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim);
     let mut layer = Vec::new();
@@ -101,6 +110,7 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64) -> Ste
             let causal = !matches!(phase, Phase::Decode { .. });
             layer.extend(attention(b, q_len, kv_len, cfg.heads, cfg.kv_heads, cfg.head_dim, causal, sms));
             layer.extend(gemm("o proj", t, h, qd, weight_bytes, sms));
+            all_reduce(&mut layer, "attention all-reduce", t * h);
             layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
             rms_norm(&mut layer, "post-attention norm", t, h);
             let f = cfg.ffn;
@@ -110,6 +120,7 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64) -> Ste
             layer.extend(gemm("up proj", t, f, h, weight_bytes, sms));
             layer.push(elementwise("gate * up", Elementwise::Vectorized, t * f, 4.0, 2, 1.0));
             layer.extend(gemm("down proj", t, h, f, weight_bytes, sms));
+            all_reduce(&mut layer, "mlp all-reduce", t * h);
             layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
         }
         Family::Bert => {
@@ -118,16 +129,19 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64) -> Ste
             }
             layer.extend(attention(b, q_len, kv_len, cfg.heads, cfg.heads, cfg.head_dim, false, sms));
             layer.extend(gemm("o proj", t, h, qd, weight_bytes, sms));
+            all_reduce(&mut layer, "attention all-reduce", t * h);
             layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
             layer_norm(&mut layer, "attention layer norm", t, h);
             layer.extend(gemm("ffn in", t, cfg.ffn, h, weight_bytes, sms));
             layer.push(elementwise("gelu", Elementwise::Vectorized, t * cfg.ffn, 2.0, 2, 8.0));
             layer.extend(gemm("ffn out", t, h, cfg.ffn, weight_bytes, sms));
+            all_reduce(&mut layer, "mlp all-reduce", t * h);
             layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
             layer_norm(&mut layer, "ffn layer norm", t, h);
         }
     }
     let mut prologue = vec![embedding(t, h)];
+    all_reduce(&mut prologue, "embedding all-reduce", t * h);
     let mut epilogue = Vec::new();
     match cfg.family {
         Family::Decoder => {
@@ -149,7 +163,10 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64) -> Ste
             } else {
                 // Only the last position of each sequence reaches the LM head.
                 epilogue.extend(gemm("lm head", b, cfg.vocab, h, weight_bytes, sms));
-                epilogue.push(reduce("argmax", b, cfg.vocab, 2.0));
+                if tp > 1 {
+                    epilogue.push(crate::kernels::all_gather("logits all-gather", b * cfg.vocab * tp, 2.0, tp));
+                }
+                epilogue.push(reduce("argmax", b, cfg.vocab * tp, 2.0));
             }
         }
         Family::Bert => {

@@ -27,6 +27,7 @@ fn kernel(name: &str, grid: u64, block: Block, op: OpKind, flops: f64, bytes: (f
             dram_bytes: total / grid as f64,
             dram_write_share: (total > 0.0).then(|| written / total),
             instructions: 0.0,
+            link_bytes: 0.0,
         },
         op,
         host_gap_us: None,
@@ -202,6 +203,42 @@ pub fn reduce(name: &str, rows: u64, cols: u64, elem_bytes: f64) -> KernelSpec {
     let smem = if cols > 8192 { 8_208 } else { 16 };
     let n = (rows * cols) as f64;
     kernel(name, grid, (512, 32, smem), OpKind::Fp32, n, (n * elem_bytes, rows as f64 * 8.0))
+}
+
+/// NCCL channels (one block each) of a ring all-reduce between NVLink-connected GPUs. Not traced
+/// here (no two-GPU machine was lent): NCCL's default on a fully connected NVLink node is of this
+/// order; the block count decides only how many SMs the collective holds while it runs.
+pub const NCCL_CHANNELS: u64 = 16;
+/// NCCL's threads per block for the simple protocol on sm90 (NCCL_NTHREADS' default, 512).
+const NCCL_THREADS: u32 = 512;
+
+/// A ring all-reduce of `elements` values of `elem_bytes` over `ranks` GPUs, as one rank runs it:
+/// each rank sends 2 (ranks - 1) / ranks of the message over the link (reduce-scatter, then
+/// all-gather) and receives as much; it reads its buffer and the received chunks and writes the
+/// result and what it forwards (DRAM: the message twice, plus the link bytes); it adds
+/// (ranks - 1) / ranks of the elements. It waits for every rank (the engine's collectives).
+pub fn all_reduce(name: &str, elements: u64, elem_bytes: f64, ranks: u64) -> KernelSpec {
+    let message = elements as f64 * elem_bytes;
+    let share = (ranks.max(1) - 1) as f64 / ranks.max(1) as f64;
+    collective(name, 2.0 * share * message, 2.0 * message, share * elements as f64)
+}
+
+/// A ring all-gather into `elements` values of `elem_bytes` over `ranks` GPUs: each rank sends
+/// (ranks - 1) / ranks of the result (every other rank's part passes through it once), writes
+/// the result and reads what it forwards.
+pub fn all_gather(name: &str, elements: u64, elem_bytes: f64, ranks: u64) -> KernelSpec {
+    let message = elements as f64 * elem_bytes;
+    let share = (ranks.max(1) - 1) as f64 / ranks.max(1) as f64;
+    collective(name, share * message, message, 0.0)
+}
+
+/// An NCCL kernel moving `link` bytes to its peers, `local` bytes of DRAM beside what it sends
+/// and receives, doing `flops` additions.
+fn collective(name: &str, link: f64, local: f64, flops: f64) -> KernelSpec {
+    let dram = local + link;
+    let mut k = kernel(name, NCCL_CHANNELS, (NCCL_THREADS, 32, 0), OpKind::Fp32, flops, (dram / 2.0, dram / 2.0));
+    k.per_block.link_bytes = link / NCCL_CHANNELS as f64;
+    k
 }
 
 /// torch.cat of two halves (rotate_half): `CatArrayBatchedCopy`, a fixed grid of four 512-thread

@@ -33,13 +33,18 @@ pub struct StepRequest {
     /// Bytes per weight element: 2 (bf16) or 1 (fp8).
     pub weight_bytes: f64,
     pub launch: Launch,
+    /// Tensor-parallel degree: the client is one rank's share of the model, its collectives
+    /// joining the ranks (1: the whole model on one GPU).
+    pub tp: u64,
 }
 
 /// The client that runs `request` steps of `cfg` on a GPU of `sms` SMs, named `name`; each
-/// request is one step. The unit is what the step produces: tokens (decode: one per
+/// request is one step (with `tp` > 1, one rank's share of it: place the client on `tp` GPUs).
+/// An error where the model does not split over `tp` ranks. The unit is what the step produces: tokens (decode: one per
 /// sequence), or sequences (prefill, encoder batches).
-pub fn client(name: &str, cfg: &ModelConfig, req: &StepRequest, sms: u64) -> ClientSpec {
-    let s = eager::step(cfg, req.phase, req.weight_bytes, sms);
+pub fn client(name: &str, cfg: &ModelConfig, req: &StepRequest, sms: u64) -> Result<ClientSpec, String> {
+    let shard = cfg.shard(req.tp)?;
+    let s = eager::step(&shard, req.phase, req.weight_bytes, sms, req.tp);
     let mut kernels: Vec<KernelSpec> = Vec::new();
     kernels.extend(s.prologue);
     let first = kernels.len();
@@ -64,7 +69,7 @@ pub fn client(name: &str, cfg: &ModelConfig, req: &StepRequest, sms: u64) -> Cli
         // A chunk finishes no sequence: its throughput is prompt tokens.
         Phase::Chunk { batch, chunk, .. } => ("tokens", (batch * chunk) as f64),
     };
-    ClientSpec {
+    Ok(ClientSpec {
         name: name.to_string(),
         requests: None,
         warmup_requests: 1,
@@ -75,5 +80,5 @@ pub fn client(name: &str, cfg: &ModelConfig, req: &StepRequest, sms: u64) -> Cli
         cuda_graph: matches!(req.launch, Launch::Graph { .. }),
         kernels,
         groups: vec![KernelGroup { name: "layer".into(), first, len, repeat: s.layers }],
-    }
+    })
 }

@@ -33,6 +33,9 @@ enum Ev {
     /// A slice-end timer of a time-slice group, with the generation it was armed in.
     SliceEnd(u32, u64),
     SwitchDone(u32),
+    /// Every rank of a tensor-parallel client has started the collective this (local) client
+    /// waits on longest: its blocks move their bytes from now on.
+    Release(u32),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -47,6 +50,8 @@ struct Launch {
     /// The space's change count when this launch last failed to place all its blocks: until room
     /// appears where it could use it, trying again cannot place more (`Space::may_admit`).
     tried_at: Option<u64>,
+    /// A collective every rank has started (its blocks are no longer gated).
+    released: bool,
 }
 
 /// Where a space sits in the time-slice groups: (group, index within it).
@@ -155,6 +160,15 @@ pub struct Engine<'w> {
     accounting: bool,
     lost: Vec<crate::slowdown::Lost>,
     lost_weight: Vec<f64>,
+    /// Collectives of tensor-parallel clients: per local client, how many it has started and
+    /// the launches still waiting for their peers (oldest first); the collectives started since
+    /// the caller last looked, as (global client, sequence number).
+    collectives_started: Vec<u64>,
+    collectives_waiting: Vec<std::collections::VecDeque<u32>>,
+    arrivals: Vec<(u32, u64)>,
+    /// Ticks are not fast-forwarded to this time or past it: another GPU's event may release a
+    /// collective here then (set by the caller running GPUs in lock-step).
+    hold_before: Ns,
 }
 
 /// Whether a space's blocks run now (time-slicing freezes all but the active context).
@@ -234,6 +248,10 @@ impl<'w> Engine<'w> {
             accounting: false,
             lost: vec![crate::slowdown::Lost::default(); w.clients.len()],
             lost_weight: vec![0.0; w.clients.len()],
+            collectives_started: vec![0; w.clients.len()],
+            collectives_waiting: vec![std::collections::VecDeque::new(); w.clients.len()],
+            arrivals: Vec::new(),
+            hold_before: Ns::MAX,
         };
         if let Some(r) = e.rec.as_mut() {
             let clients = w.clients.iter().map(|c| (c.global as u32, c.name.clone())).collect();
@@ -280,7 +298,7 @@ impl<'w> Engine<'w> {
         let done_t = self.next_done.map(|d| d.0);
         if tick_first && self.steady && self.fast_forward && self.events - self.ticks == self.work_events_at_tick {
             // Nothing can change before the next event: every tick until then repeats the last.
-            let bound = self.q.peek_key().map_or(Ns::MAX, |k| k.0).min(done_t.unwrap_or(Ns::MAX));
+            let bound = self.q.peek_key().map_or(Ns::MAX, |k| k.0).min(done_t.unwrap_or(Ns::MAX)).min(self.hold_before);
             if self.next_tick < bound {
                 self.fast_forward_ticks(bound);
                 return !self.stopped;
@@ -497,6 +515,7 @@ impl<'w> Engine<'w> {
                 }
             }
             Ev::Arrival(c) => self.arrival(c as usize),
+            Ev::Release(c) => self.release_collective(c as usize),
             Ev::SliceEnd(g, generation) => {
                 let g = g as usize;
                 let (spaces, runnable, members) = (&self.spaces, &self.runnable, &self.w.slice_groups[g].spaces);
@@ -683,7 +702,11 @@ impl<'w> Engine<'w> {
                 let l = &mut self.launches.v[lid as usize];
                 l.unplaced -= placed;
                 l.running += placed;
+                let first = l.first_start.is_none();
                 l.first_start.get_or_insert(self.now);
+                if self.w.kernels[l.kernel as usize].link_bytes_per_block > 0.0 && self.w.clients[ci].ranks > 1 {
+                    self.collective_placed(ci, lid, first);
+                }
             }
             let l = &mut self.launches.v[lid as usize];
             if l.unplaced == 0 {
@@ -696,6 +719,63 @@ impl<'w> Engine<'w> {
         let launches = &self.launches.v;
         let oldest = self.runnable[s].iter().filter_map(|&l| launches[l as usize].tried_at).min();
         self.spaces[s].forget_changes(oldest);
+    }
+
+    /// Blocks of a collective were placed: gated until every rank has started it; its first
+    /// blocks announce this rank's arrival.
+    fn collective_placed(&mut self, ci: usize, lid: u32, first: bool) {
+        if !self.launches.v[lid as usize].released {
+            for &id in &self.new_cohorts {
+                self.cohorts.get_mut(id).gated = true;
+            }
+        }
+        if first {
+            let seq = self.collectives_started[ci];
+            self.collectives_started[ci] += 1;
+            self.collectives_waiting[ci].push_back(lid);
+            self.arrivals.push((self.w.clients[ci].global as u32, seq));
+        }
+    }
+
+    /// Every rank has started the collective client `ci` waits on longest: it moves its bytes.
+    fn release_collective(&mut self, ci: usize) {
+        let Some(lid) = self.collectives_waiting[ci].pop_front() else { return };
+        self.launches.v[lid as usize].released = true;
+        for i in 0..self.cohorts.live.len() {
+            let c = self.cohorts.get_mut(self.cohorts.live[i]);
+            if c.launch == lid {
+                c.gated = false;
+            }
+        }
+        self.rates_dirty = true;
+    }
+
+    /// When this GPU's next step happens (None once it has ended): the caller running GPUs in
+    /// lock-step steps the earliest.
+    pub(crate) fn next_time(&self) -> Option<Ns> {
+        if self.stopped {
+            return None;
+        }
+        let queued = self.q.peek_key().map_or(Ns::MAX, |k| k.0);
+        Some(queued.min(self.next_tick).min(self.next_done.map_or(Ns::MAX, |d| d.0)))
+    }
+
+    /// No fast-forwarded tick at or past `t` (see `hold_before`).
+    pub(crate) fn hold_before(&mut self, t: Ns) {
+        self.hold_before = t;
+    }
+
+    /// The collectives this GPU's ranks started since the caller last cleared the list.
+    pub(crate) fn arrivals(&mut self) -> &mut Vec<(u32, u64)> {
+        &mut self.arrivals
+    }
+
+    /// Every rank of global client `global` has started its next collective, the last at `at`
+    /// (not before this GPU's now): this rank's copy runs from then.
+    pub(crate) fn release(&mut self, global: u32, at: Ns) {
+        if let Some(ci) = self.w.clients.iter().position(|c| c.global as u32 == global) {
+            self.q.push(at.max(self.now), Ev::Release(ci as u32));
+        }
     }
 
     /// Rates at a new effective clock: every group's shares are recomputed.

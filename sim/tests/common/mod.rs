@@ -26,7 +26,7 @@ pub fn client(name: &str, grid: u64, flops: f64, dram_bytes: f64, requests: u64)
             threads_per_block: 1024,
             regs_per_thread: 32,
             smem_bytes: 0,
-            per_block: BlockWork { flops, dram_bytes, dram_write_share: None, instructions: 0.0 },
+            per_block: BlockWork { flops, dram_bytes, dram_write_share: None, instructions: 0.0, link_bytes: 0.0 },
             op: OpKind::Fp32,
             host_gap_us: None,
             sync: false,
@@ -55,4 +55,14 @@ pub fn run_checked(w: &Workload) -> Report {
 /// Builds `spec` on `layout` (which must be valid) and runs it checked.
 pub fn run_on(gpu: &GpuProfile, spec: &WorkloadSpec, layout: &Layout) -> Report {
     run_checked(&Workload::build(spec, layout, gpu).expect("a valid layout"))
+}
+
+/// A recorder that keeps nothing (recording must not change a report).
+pub struct Nothing;
+
+impl simgpu_sim::trace::Recorder for Nothing {
+    fn gpu(&mut self, _: &simgpu_sim::trace::GpuInfo) {}
+    fn span(&mut self, _: u32, _: &simgpu_sim::trace::Span<'_>) {}
+    fn sample(&mut self, _: u32, _: simgpu_sim::trace::Sample, _: simgpu_sim::Ns, _: f64) {}
+    fn end(&mut self, _: u32, _: simgpu_sim::Ns) {}
 }
