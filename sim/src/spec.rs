@@ -364,14 +364,18 @@ impl Layout {
         Layout { label: sharing.as_str().to_string(), gpus }
     }
 
+    /// The GPUs (indices) client `c` runs on: one, or its tensor-parallel ranks'.
+    pub fn gpus_of(&self, c: usize) -> Vec<usize> {
+        let on = |g: &GpuLayout| g.partitions.iter().any(|p| p.members.iter().any(|m| m.client == c));
+        (0..self.gpus.len()).filter(|&g| on(&self.gpus[g])).collect()
+    }
+
     /// The reference of slowdown attribution: each of `clients` alone on whole GPUs of its own,
     /// as many as it spans here (a tensor-parallel client keeps its ranks).
     pub fn alone(&self, clients: usize) -> Layout {
         let mut gpus = Vec::new();
         for c in 0..clients {
-            let spans =
-                self.gpus.iter().filter(|g| g.partitions.iter().any(|p| p.members.iter().any(|m| m.client == c)));
-            for _ in 0..spans.count().max(1) {
+            for _ in 0..self.gpus_of(c).len().max(1) {
                 let member = Member { client: c, mps_thread_percentage: None };
                 gpus.push(GpuLayout {
                     partitions: vec![Partition {

@@ -219,7 +219,7 @@ impl Workload {
                             // Reports show rank 0's partition (each rank's is alike or named in the layout).
                             c.placement = Some(format!(
                                 "{} (tensor-parallel x{}, {}): {} {}",
-                                gpus_of(layout, m.client),
+                                gpus_label(layout, m.client),
                                 c.ranks,
                                 gpu.link.as_ref().map_or("no link", |l| l.kind.as_str()),
                                 p.slice.label(),
@@ -343,14 +343,7 @@ fn bind_client(
 /// Per client, the GPUs it spans. A client on several runs tensor-parallel: it needs
 /// collectives (kernels with link bytes) and a GPU with a link; collectives need peers.
 fn ranks_of(spec: &WorkloadSpec, layout: &Layout, gpu: &GpuProfile) -> Result<Vec<u32>, SpecError> {
-    let mut ranks = vec![0u32; spec.clients.len()];
-    for g in &layout.gpus {
-        let mut here = vec![false; spec.clients.len()];
-        for m in g.partitions.iter().flat_map(|p| &p.members) {
-            here[m.client] = true;
-        }
-        ranks.iter_mut().zip(here).for_each(|(r, h)| *r += h as u32);
-    }
+    let ranks: Vec<u32> = (0..spec.clients.len()).map(|c| layout.gpus_of(c).len() as u32).collect();
     for (ci, c) in spec.clients.iter().enumerate() {
         let collective = c.kernels.iter().position(|k| k.per_block.link_bytes > 0.0);
         match (ranks[ci] > 1, collective) {
@@ -383,11 +376,8 @@ fn ranks_of(spec: &WorkloadSpec, layout: &Layout, gpu: &GpuProfile) -> Result<Ve
 }
 
 /// "gpus 0+1": the GPUs a client spans.
-fn gpus_of(layout: &Layout, client: usize) -> String {
-    let on: Vec<String> = (0..layout.gpus.len())
-        .filter(|&g| layout.gpus[g].partitions.iter().any(|p| p.members.iter().any(|m| m.client == client)))
-        .map(|g| g.to_string())
-        .collect();
+fn gpus_label(layout: &Layout, client: usize) -> String {
+    let on: Vec<String> = layout.gpus_of(client).iter().map(usize::to_string).collect();
     format!("gpus {}", on.join("+"))
 }
 
