@@ -119,7 +119,7 @@ fn gpu_line(label: &str, g: &simgpu_sim::report::GpuStats) -> String {
 
 /// One line: the loss against running alone and its causes, largest first (those under 0.05% of
 /// the time left out; they are in the JSON).
-fn slowdown_line(sd: &simgpu_sim::slowdown::Slowdown) -> String {
+pub(crate) fn slowdown_line(sd: &simgpu_sim::slowdown::Slowdown) -> String {
     let mut causes: Vec<_> = sd.causes.iter().filter(|c| c.share.abs() >= 5e-4).collect();
     causes.sort_by(|a, b| b.share.abs().total_cmp(&a.share.abs()));
     let label = |key: &str| {

@@ -125,13 +125,24 @@ fn prepare_with(
 }
 
 /// Simulates one scenario file as `simgpu run` would (its profile resolved the same way, the
-/// same event limit), without outputs or slowdown: for commands that judge or compare runs.
+/// same event limit), without outputs: for commands that judge or compare runs. With `explain`,
+/// each client also gets its slowdown against running alone (its time kept by state, and a
+/// second run of the clients alone): what a comparison names as the cause of a miss.
 /// Ctrl-C stops it (`INTERRUPTED`).
-pub fn simulate(path: &Path, gpu_profile: Option<&Path>, models: Option<&Path>) -> Result<simgpu_sim::Report, String> {
+pub fn simulate(
+    path: &Path,
+    gpu_profile: Option<&Path>,
+    models: Option<&Path>,
+    explain: bool,
+) -> Result<simgpu_sim::Report, String> {
     let p = prepare_with(path, gpu_profile, models, None)?;
     check_estimate(&p, DEFAULT_MAX_EVENTS, false)?;
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
-    run_prepared(&p, DEFAULT_MAX_EVENTS, false)
+    let mut r = run_prepared(&p, DEFAULT_MAX_EVENTS, explain)?;
+    if explain {
+        add_slowdown(&p, &mut r, DEFAULT_MAX_EVENTS)?;
+    }
+    Ok(r)
 }
 
 /// One prepared run without a recorder, stopped by Ctrl-C (`INTERRUPTED`) or its event limit.

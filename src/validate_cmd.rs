@@ -57,6 +57,13 @@ pub struct ReportArgs {
     /// error as a bar (.png or .svg).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Also write the comparison as a Markdown page (the tables, the plot if drawn, and for every
+    /// value off by more than 20% what the simulator says the client lost, and to what).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Fail (exit status 1, after printing) if the overall MAPE is above PCT percent: a gate for CI.
+    #[arg(long, value_name = "PCT")]
+    pub max_mape: Option<f64>,
 }
 
 pub fn validate(cmd: &ValidateCmd) -> Result<(), String> {
@@ -124,9 +131,16 @@ fn report(a: &ReportArgs) -> Result<(), String> {
     };
     let mut plan = crate::files::Plan::default();
     let inputs: Vec<&Path> = a.records.iter().map(PathBuf::as_path).collect();
+    if let Some(m) = a.max_mape {
+        if !(m.is_finite() && m >= 0.0) {
+            return Err(format!("--max-mape {m}: a percentage of 0 or more"));
+        }
+    }
     let plot_i = a.plot.as_deref().map(|p| plan.add(p, "--plot", &inputs)).transpose()?;
+    let md_i = a.markdown.as_deref().map(|p| plan.add(p, "--markdown", &inputs)).transpose()?;
     let groups = load(&a.records)?;
     let mut scored = Vec::new();
+    let mut simulated = Vec::new();
     for g in &groups {
         let e = &g.experiment;
         let dir = g.path.parent().unwrap_or(Path::new(""));
@@ -140,7 +154,7 @@ fn report(a: &ReportArgs) -> Result<(), String> {
             .map(|&name| {
                 let case = e.case(name).ok_or_else(|| format!("experiment `{}`: no case `{name}`", e.name))?;
                 let sp = dir.join(&case.scenario);
-                let r = run_cmd::simulate(&sp, a.gpu_profile.as_deref(), a.models.as_deref())
+                let r = run_cmd::simulate(&sp, a.gpu_profile.as_deref(), a.models.as_deref(), a.markdown.is_some())
                     .map_err(|err| format!("experiment `{}`, case `{name}`: {err}", e.name))?;
                 if r.gpu != e.gpu {
                     return Err(format!(
@@ -154,6 +168,7 @@ fn report(a: &ReportArgs) -> Result<(), String> {
         let reports: BTreeMap<String, simgpu_sim::Report> = reports.into_iter().collect();
         let recs: Vec<&Record> = g.records.iter().collect();
         scored.push(score_experiment(e, &recs, &reports).map_err(|err| format!("experiment `{}`: {err}", e.name))?);
+        simulated.push(reports);
     }
     let scores = score(scored);
     if let (Some(i), Some(fmt)) = (plot_i, plot_format) {
@@ -179,14 +194,163 @@ fn report(a: &ReportArgs) -> Result<(), String> {
         };
         let bytes = simgpu_plots::render_comparison(&c, fmt, 1400, 700).map_err(|e| e.to_string())?;
         plan.write(i, &bytes)?;
-        plan.commit()?;
     }
+    if let (Some(i), Some(path)) = (md_i, &a.markdown) {
+        // The plot is linked relative to the page, as both are written.
+        let plot = a.plot.as_deref().map(|p| relative_to(p, path));
+        plan.write(i, markdown(&scores, &simulated, &a.records, plot.as_deref()).as_bytes())?;
+    }
+    plan.commit()?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&scores).map_err(|e| e.to_string())?);
     } else {
         print!("{}", table(&scores));
     }
+    if let Some(max) = a.max_mape {
+        let mape = scores.mape * 100.0;
+        if mape > max {
+            eprintln!("error: overall MAPE {mape:.2}% is above --max-mape {max}%: the predictions got worse");
+            std::process::exit(1);
+        }
+    }
     Ok(())
+}
+
+/// `target`'s path as a link from the page at `page` (its file name where both share a directory).
+fn relative_to(target: &Path, page: &Path) -> String {
+    let (td, pd) = (target.parent().unwrap_or(Path::new("")), page.parent().unwrap_or(Path::new("")));
+    match (td.canonicalize(), pd.canonicalize()) {
+        (Ok(t), Ok(p)) if t == p => target.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+        _ => target.display().to_string(),
+    }
+}
+
+/// A value off by more than this is a miss: the page says what the simulator blames.
+const MISS: f64 = 0.20;
+
+/// The comparison as a Markdown page: how it was made, per experiment the values and choices,
+/// and for each missed case the simulator's own account of every client's time (its slowdown
+/// against running alone and the causes).
+fn markdown(
+    s: &Scores,
+    reports: &[BTreeMap<String, simgpu_sim::Report>],
+    records: &[PathBuf],
+    plot: Option<&str>,
+) -> String {
+    let mut o = String::new();
+    let files: Vec<String> = records.iter().map(|p| p.display().to_string()).collect();
+    let _ = writeln!(o, "# Validation: simgpu against the card\n");
+    let _ = writeln!(
+        o,
+        "Written by `simgpu validate report {} --markdown ...`; do not edit by hand. \
+         Every measured value comes from a record of a run on a card; every predicted one from \
+         simulating the case's scenario with the profile named below. Nothing was fitted on these records.\n",
+        files.join(" ")
+    );
+    let _ = writeln!(o, "**Overall: {}.**\n", overall(s));
+    if let Some(p) = plot {
+        let _ = writeln!(o, "![predicted against measured]({p})\n");
+    }
+    for (e, reps) in s.experiments.iter().zip(reports) {
+        let _ = writeln!(o, "## {}\n\n{}\n", e.experiment, e.description);
+        let p = &e.profile;
+        let cal = if p.calibrated {
+            format!("calibrated {}", p.calibration_date.as_deref().unwrap_or(""))
+        } else {
+            "not calibrated".into()
+        };
+        let _ = writeln!(o, "- predicted with profile `{}` ({}, {})", p.name, p.origin, cal.trim_end());
+        for m in &e.measured_on {
+            let _ = writeln!(
+                o,
+                "- measured on {}, driver {}, CUDA {}, {}, by `{}`",
+                m.gpu, m.driver, m.cuda, m.date, m.command
+            );
+        }
+        let _ = writeln!(o, "- {}", figures(e));
+        if let Some(sp) = &e.repeat_spread {
+            let _ = writeln!(o, "- {}", spread(sp));
+        }
+        let _ =
+            writeln!(o, "\n| case | metric | measured | predicted | error | samples |\n|---|---|---:|---:|---:|---:|");
+        for r in &e.rows {
+            let flag = if r.error.abs() > MISS { " **miss**" } else { "" };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {:.2} | {:.2} | {}{flag} | {} |",
+                r.case,
+                r.metric,
+                r.measured,
+                r.predicted,
+                pct(r.error),
+                r.samples
+            );
+        }
+        for v in &e.choices {
+            let verdict = match (v.agree, &v.measured_best) {
+                (Some(agree), Some(mb)) => format!(
+                    "measured best {mb}, predicted best {}: {}",
+                    v.predicted_best.join(" = "),
+                    if agree { "agree" } else { "**disagree**" }
+                ),
+                _ => format!("predicted best {}; not judged", v.predicted_best.join(" = ")),
+            };
+            let _ = writeln!(o, "\nChoice: {} ({}): {verdict}.", v.question, v.metric);
+        }
+        let mut missed: Vec<&str> = e.rows.iter().filter(|r| r.error.abs() > MISS).map(|r| r.case.as_str()).collect();
+        missed.dedup();
+        if !missed.is_empty() {
+            let _ = writeln!(o, "\n### Where it misses, and what the simulator blames\n");
+            let _ = writeln!(
+                o,
+                "A client the simulator sees losing nothing against running alone misses on its own \
+                 kernel times (the solo model), not on sharing.\n"
+            );
+        }
+        for case in missed {
+            let Some(rep) = reps.get(case) else { continue };
+            for c in &rep.clients {
+                let why = match &c.slowdown {
+                    Some(sd) => crate::output::slowdown_line(sd),
+                    None => "nothing to set it against (alone in its case, or no request measured): \
+                             a miss here is its own kernel times"
+                        .to_string(),
+                };
+                let _ = writeln!(o, "- {case}, {}: {why}", c.name);
+            }
+        }
+        let _ = writeln!(o);
+    }
+    o
+}
+
+/// Every experiment together: values, errors and the choices agreed.
+fn overall(s: &Scores) -> String {
+    format!(
+        "{} values in {} experiment(s), MAPE {:.1}%, median absolute error {:.1}%; sharing choices agreed {} of {}",
+        s.rows,
+        s.experiments.len(),
+        s.mape * 100.0,
+        s.median_ape * 100.0,
+        s.choices_agreed,
+        s.choices_judged
+    )
+}
+
+/// An experiment's size and errors, as both the table and the page give them.
+fn figures(e: &simgpu_validate::score::ExperimentScore) -> String {
+    format!("{} values, MAPE {:.1}%, median absolute error {:.1}%", e.rows.len(), e.mape * 100.0, e.median_ape * 100.0)
+}
+
+/// How far the card's repeated measurements of one case metric spread.
+fn spread(sp: &simgpu_validate::score::Spread) -> String {
+    format!(
+        "the card against itself: {} case metrics measured more than once, spread (max - min) / mean median {:.1}%, widest {:.1}% ({})",
+        sp.metrics,
+        sp.median * 100.0,
+        sp.max * 100.0,
+        sp.widest
+    )
 }
 
 fn pct(x: f64) -> String {
@@ -235,23 +399,9 @@ fn table(s: &Scores) -> String {
                 r.samples
             );
         }
-        let _ = writeln!(
-            o,
-            "\n{}: {} values, MAPE {:.1}%, median absolute error {:.1}%",
-            e.experiment,
-            e.rows.len(),
-            e.mape * 100.0,
-            e.median_ape * 100.0
-        );
+        let _ = writeln!(o, "\n{}: {}", e.experiment, figures(e));
         if let Some(sp) = &e.repeat_spread {
-            let _ = writeln!(
-                o,
-                "the card against itself: {} case metrics measured more than once, spread (max - min) / mean median {:.1}%, widest {:.1}% ({})",
-                sp.metrics,
-                sp.median * 100.0,
-                sp.max * 100.0,
-                sp.widest
-            );
+            let _ = writeln!(o, "{}", spread(sp));
         }
         if !e.unmeasured.is_empty() {
             let _ = writeln!(o, "cases without a record: {}", e.unmeasured.join(", "));
@@ -277,16 +427,7 @@ fn table(s: &Scores) -> String {
         }
         let _ = writeln!(o);
     }
-    let _ = writeln!(
-        o,
-        "overall: {} values in {} experiment(s), MAPE {:.1}%, median absolute error {:.1}%; sharing choices agreed {} of {}",
-        s.rows,
-        s.experiments.len(),
-        s.mape * 100.0,
-        s.median_ape * 100.0,
-        s.choices_agreed,
-        s.choices_judged
-    );
+    let _ = writeln!(o, "overall: {}", overall(s));
     o
 }
 

@@ -165,3 +165,71 @@ fn the_plot_is_written_whole_or_refused_first() {
     assert!(out.is_empty());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+/// Every committed record, as `validate report` arguments relative to the repository root.
+fn committed_records(root: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root.join("validate/records"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .map(|p| format!("validate/records/{}", p.file_name().unwrap().to_str().unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn committed_records_stay_within_the_committed_thresholds() {
+    let root = repo();
+    let t: toml::Table = std::fs::read_to_string(root.join("validate/thresholds.toml")).unwrap().parse().unwrap();
+    let overall = t["max_overall_mape_pct"].as_float().unwrap();
+    let mut args = vec!["validate".to_string(), "report".into(), "--json".into(), "--max-mape".into()];
+    args.push(overall.to_string());
+    args.extend(committed_records(&root));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (rc, out, err) = simgpu(&args, &root);
+    assert_eq!(rc, 0, "the overall MAPE rose above validate/thresholds.toml's {overall}%: {err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let per = t["max_experiment_mape_pct"].as_table().unwrap();
+    for e in v["experiments"].as_array().unwrap() {
+        let name = e["experiment"].as_str().unwrap();
+        let max = per.get(name).and_then(|x| x.as_float());
+        let max = max.unwrap_or_else(|| panic!("experiment {name} has no threshold in validate/thresholds.toml"));
+        let mape = e["mape"].as_f64().unwrap() * 100.0;
+        assert!(mape <= max, "experiment {name}: MAPE {mape:.2}% above its threshold {max}%");
+    }
+}
+
+#[test]
+fn the_gate_fails_when_the_error_is_above_it() {
+    let root = repo();
+    let (rc, _, err) = simgpu(&["validate", "report", RECORD, "--max-mape", "1"], &root);
+    assert_eq!(rc, 1, "{err}");
+    assert!(err.contains("above --max-mape 1%"), "{err}");
+    let (rc, _, err) = simgpu(&["validate", "report", RECORD, "--max-mape=-3"], &root);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("--max-mape -3"), "{err}");
+}
+
+#[test]
+fn docs_validation_md_is_what_the_committed_records_give() {
+    let root = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let (page, plot) = (dir.path().join("validation.md"), dir.path().join("validation.png"));
+    let mut args = vec!["validate".to_string(), "report".into()];
+    args.extend(committed_records(&root));
+    args.extend(["--markdown".into(), page.display().to_string(), "--plot".into(), plot.display().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (rc, _, err) = simgpu(&args, &root);
+    assert_eq!(rc, 0, "{err}");
+    let fresh = std::fs::read_to_string(&page).unwrap();
+    assert!(fresh.contains("**Overall: "), "{fresh}");
+    assert!(fresh.contains("![predicted against measured](validation.png)"), "{fresh}");
+    assert!(plot.metadata().unwrap().len() > 1000);
+    let committed = std::fs::read_to_string(root.join("docs/validation.md")).unwrap();
+    assert!(
+        fresh == committed,
+        "docs/validation.md is out of date: regenerate it with `simgpu validate report validate/records/*.jsonl \
+         --markdown docs/validation.md --plot docs/validation.png`"
+    );
+}
