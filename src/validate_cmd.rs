@@ -535,7 +535,7 @@ fn run(a: &RunArgs) -> Result<(), String> {
             if *mps { " under MPS" } else { "" },
             a.seconds
         );
-        let results = simgpu_harness::command_clients::run_together(clients, *mps, a.seconds)
+        let results = simgpu_harness::command_clients::run_together(clients, *mps, a.seconds, Some(a.device))
             .map_err(|err| format!("case `{}`: {err}; nothing written", case.name))?;
         let results: Vec<_> = results.into_iter().map(|r| (r.name, r.values, r.samples)).collect();
         let rec = e.record_of(&case.name, experiment_ref.display().to_string(), provenance.clone(), &results)?;

@@ -233,3 +233,32 @@ fn docs_validation_md_is_what_the_committed_records_give() {
          --markdown docs/validation.md --plot docs/validation.png`"
     );
 }
+
+#[test]
+fn gpu_power_and_clock_are_judged_against_the_simulated_gpu() {
+    let root = repo();
+    let dir = tempfile::tempdir().unwrap();
+    let exp = root.join("validate/experiments/seed000-h200.toml");
+    let line = serde_json::json!({
+        "experiment": exp.display().to_string(),
+        "case": "alone",
+        "provenance": {"gpu": "NVIDIA H200", "driver": "d", "cuda": "13.0", "date": "2026-12-04", "command": "test"},
+        "measured": [
+            {"client": "gpu", "metric": "power_w", "value": 200.0, "samples": 300},
+            {"client": "gpu", "metric": "sm_clock_mhz", "value": 1980.0, "samples": 300},
+        ],
+    });
+    write(dir.path(), "gpu.jsonl", &format!("{line}\n"));
+    let v = report_json(dir.path(), "gpu.jsonl");
+    let rows = v["experiments"][0]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    // The predictions are the case's simulated GPU.
+    let (rc, out, err) =
+        simgpu(&["run", "--json", exp.with_file_name("seed000-h200/alone.toml").to_str().unwrap()], dir.path());
+    assert_eq!(rc, 0, "{err}");
+    let run: Value = serde_json::from_str(&out).unwrap();
+    let g = &run["gpu_stats"];
+    assert_eq!(rows[0]["metric"], "gpu.power_w");
+    assert_eq!(rows[0]["predicted"].as_f64(), g["avg_power_w"].as_f64());
+    assert_eq!(rows[1]["predicted"].as_f64(), g["avg_effective_sm_clock_mhz"].as_f64());
+}

@@ -13,6 +13,7 @@
 use crate::children::Worker;
 use crate::error::HarnessError;
 use crate::mps_daemon::MpsDaemon;
+use crate::power_sampler::{average_power, Sample, Sampler};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,7 +46,16 @@ pub const FINISH_SLACK: Duration = Duration::from_secs(120);
 
 /// Runs `clients` together: under an MPS daemon of their own when `mps`, else as plain processes
 /// (time-sliced when there are several). Returns each client's result, in order.
-pub fn run_together(clients: &[CommandClient], mps: bool, seconds: f64) -> Result<Vec<ClientResult>, HarnessError> {
+///
+/// With `gpu` (an NVML index), the GPU is sampled from `go` to the end of the window, and a
+/// last result, named [`GPU_RESULT`], holds its mean power (`power_w`, from the energy counter)
+/// and mean SM clock (`sm_clock_mhz`), with the samples taken.
+pub fn run_together(
+    clients: &[CommandClient],
+    mps: bool,
+    seconds: f64,
+    gpu: Option<u32>,
+) -> Result<Vec<ClientResult>, HarnessError> {
     let daemon = if mps { Some(MpsDaemon::start()?) } else { None };
     let mut workers = Vec::new();
     for c in clients {
@@ -60,6 +70,7 @@ pub fn run_together(clients: &[CommandClient], mps: bool, seconds: f64) -> Resul
         w.expect(READY, READY_TIMEOUT).map_err(|e| named(&c.name, e))?;
         workers.push(w);
     }
+    let sampler = gpu.map(|i| Sampler::start(i, SAMPLE_PERIOD)).transpose()?;
     for (w, c) in workers.iter_mut().zip(clients) {
         w.send_line(GO).map_err(|e| named(&c.name, e))?;
     }
@@ -69,8 +80,30 @@ pub fn run_together(clients: &[CommandClient], mps: bool, seconds: f64) -> Resul
         let line = w.finish(window).map_err(|e| named(&c.name, e))?;
         out.push(parse_result(&c.name, &line)?);
     }
+    if let Some(s) = sampler {
+        out.push(gpu_result(&s.finish()?, seconds)?);
+    }
     drop(daemon);
     Ok(out)
+}
+
+/// The name of the GPU's own result (see [`run_together`]).
+pub const GPU_RESULT: &str = "gpu";
+
+/// NVML every 20 ms: the SM clock moves in steps of a few ms, power is read off the energy counter.
+const SAMPLE_PERIOD: Duration = Duration::from_millis(20);
+
+/// The GPU's mean power and SM clock over the measured window (samples past it left out: the
+/// clients only finish there).
+fn gpu_result(samples: &[Sample], seconds: f64) -> Result<ClientResult, HarnessError> {
+    let window: Vec<Sample> = samples.iter().copied().filter(|s| s.t_s <= seconds).collect();
+    let power = average_power(&window);
+    let (Some(power), false) = (power, window.len() < 2) else {
+        return Err(HarnessError::Nvml(format!("{} NVML samples in the {seconds} s window", window.len())));
+    };
+    let clock = window.iter().map(|s| s.sm_mhz).sum::<f64>() / window.len() as f64;
+    let values = BTreeMap::from([("power_w".to_string(), power), ("sm_clock_mhz".to_string(), clock)]);
+    Ok(ClientResult { name: GPU_RESULT.to_string(), values, samples: window.len() as u64 })
 }
 
 fn named(client: &str, e: HarnessError) -> HarnessError {
@@ -103,6 +136,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_gpu_result_averages_the_window_only() {
+        let s = |t_s: f64, energy_mj: u64, sm_mhz: f64| Sample { t_s, power_w: 1.0, sm_mhz, energy_mj, throttle: 0 };
+        // 300 J over the 1 s window at 1800 and 1600 MHz; a sample past the window (the clients
+        // finishing, idle) is left out.
+        let samples =
+            [s(0.0, 1_000_000, 1800.0), s(0.5, 1_150_000, 1600.0), s(1.0, 1_300_000, 1600.0), s(1.4, 1_310_000, 345.0)];
+        let r = gpu_result(&samples, 1.0).unwrap();
+        assert_eq!(r.name, GPU_RESULT);
+        assert!((r.values["power_w"] - 300.0).abs() < 1e-9, "{:?}", r.values);
+        assert!((r.values["sm_clock_mhz"] - 5000.0 / 3.0).abs() < 1e-9, "{:?}", r.values);
+        assert_eq!(r.samples, 3);
+        let e = gpu_result(&samples[..1], 1.0).unwrap_err().to_string();
+        assert!(e.contains("1 NVML samples"), "{e}");
+    }
+
+    #[test]
     fn result_lines_parse_and_bad_ones_say_why() {
         let r = parse_result("a", r#"simgpu result {"samples": 12, "p50_us": 3.5}"#).unwrap();
         assert_eq!((r.samples, r.values["p50_us"]), (12, 3.5));
@@ -127,14 +176,14 @@ mod tests {
             mps_thread_percentage: None,
         }
         };
-        let r = run_together(&[sh("a", "1.5"), sh("b", "2.5")], false, 0.5).unwrap();
+        let r = run_together(&[sh("a", "1.5"), sh("b", "2.5")], false, 0.5, None).unwrap();
         assert_eq!(r[0].values["p50_us"], 1.5);
         assert_eq!(r[1].values["p50_us"], 2.5);
         assert_eq!(r[1].values["seconds"], 0.5);
         // A command that never says ready is an error naming it.
         let mut quiet = sh("c", "1");
         quiet.argv = ["sh", "-c", "exit 3"].map(String::from).to_vec();
-        let e = run_together(&[quiet], false, 0.1).unwrap_err();
+        let e = run_together(&[quiet], false, 0.1, None).unwrap_err();
         assert!(e.to_string().contains("client `c`"), "{e}");
     }
 }

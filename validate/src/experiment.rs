@@ -299,6 +299,27 @@ best = "lowest"
     }
 
     #[test]
+    fn gpu_metrics_belong_to_the_gpu_and_only_to_it() {
+        let e = err(&GOOD.replace(
+            "{ client = \"c\", metric = \"p50_us\" }]\n[[cases]]",
+            "{ client = \"c\", metric = \"power_w\" }]\n[[cases]]",
+        ));
+        assert_eq!(e.field, "cases[0].measure[0]", "{e}");
+        assert!(e.message.contains("its client is `gpu`"), "{e}");
+        let e = err(&GOOD.replace(
+            "{ client = \"c\", metric = \"p50_us\" }]\n[[cases]]",
+            "{ client = \"gpu\", metric = \"p50_us\" }]\n[[cases]]",
+        ));
+        assert!(e.message.contains("`power_w` and `sm_clock_mhz`"), "{e}");
+        let ok = GOOD.replace(
+            "{ client = \"c\", metric = \"p50_us\" }]\n[[cases]]",
+            "{ client = \"c\", metric = \"p50_us\" }, { client = \"gpu\", metric = \"power_w\" }, { client = \"gpu\", metric = \"sm_clock_mhz\" }]\n[[cases]]",
+        );
+        let x = Experiment::parse("x.toml", &ok).unwrap();
+        assert_eq!(x.cases[0].measure[2].label(), "gpu.sm_clock_mhz");
+    }
+
+    #[test]
     fn duplicate_cases_are_refused() {
         let e = err(&GOOD.replace("name = \"b\"", "name = \"a\""));
         assert_eq!(e.field, "cases[1].name", "{e}");

@@ -16,7 +16,15 @@ pub enum Metric {
     ThroughputPerS,
     /// Mean duration of one named kernel's launches, microseconds (first block to last).
     KernelMeanUs,
+    /// The GPU's mean board power over the window, watts (NVML's energy counter on the card).
+    PowerW,
+    /// The GPU's mean SM clock over the window, MHz (NVML's SM clock on the card; the clock the
+    /// SMs ran at, fast limiter included, in the simulator).
+    SmClockMhz,
 }
+
+/// The client name GPU metrics are measured under (the whole GPU, not one client).
+pub const GPU: &str = "gpu";
 
 impl Metric {
     pub fn as_str(self) -> &'static str {
@@ -26,7 +34,14 @@ impl Metric {
             Metric::P99Us => "p99_us",
             Metric::ThroughputPerS => "throughput_per_s",
             Metric::KernelMeanUs => "kernel_mean_us",
+            Metric::PowerW => "power_w",
+            Metric::SmClockMhz => "sm_clock_mhz",
         }
+    }
+
+    /// Whether it measures the whole GPU rather than one client.
+    pub fn of_gpu(self) -> bool {
+        matches!(self, Metric::PowerW | Metric::SmClockMhz)
     }
 
     /// Whether a larger value is better (throughput) or worse (times).
@@ -56,6 +71,13 @@ impl MetricRef {
 
     /// A kernel metric names its kernel; the others do not.
     pub fn check(&self) -> Result<(), String> {
+        if self.metric.of_gpu() != (self.client == GPU) {
+            return Err(if self.metric.of_gpu() {
+                format!("`{}` measures the whole GPU: its client is `{GPU}`", self.metric.as_str())
+            } else {
+                format!("`{GPU}` names the whole GPU: its metrics are `power_w` and `sm_clock_mhz`")
+            });
+        }
         match (self.metric, &self.kernel) {
             (Metric::KernelMeanUs, None) => Err("`kernel_mean_us` needs `kernel` (the kernel's name)".into()),
             (m, Some(_)) if m != Metric::KernelMeanUs => {
@@ -67,20 +89,25 @@ impl MetricRef {
 
     /// The value a simulated report predicts.
     pub fn read(&self, r: &Report) -> Result<f64, String> {
-        let c = r
-            .clients
-            .iter()
-            .find(|c| c.name == self.client)
-            .ok_or_else(|| format!("scenario `{}` has no client `{}`", r.scenario, self.client))?;
+        let client = || {
+            r.clients
+                .iter()
+                .find(|c| c.name == self.client)
+                .ok_or_else(|| format!("scenario `{}` has no client `{}`", r.scenario, self.client))
+        };
         let lat = |f: fn(&simgpu_sim::report::Percentiles) -> f64| {
+            let c = client()?;
             c.latency_us.as_ref().map(f).ok_or_else(|| format!("client `{}` completed no measured request", c.name))
         };
         match self.metric {
+            Metric::PowerW => Ok(r.gpu_stats.avg_power_w),
+            Metric::SmClockMhz => Ok(r.gpu_stats.avg_effective_sm_clock_mhz),
             Metric::P50Us => lat(|p| p.p50),
             Metric::P90Us => lat(|p| p.p90),
             Metric::P99Us => lat(|p| p.p99),
-            Metric::ThroughputPerS => Ok(c.throughput_per_s),
+            Metric::ThroughputPerS => Ok(client()?.throughput_per_s),
             Metric::KernelMeanUs => {
+                let c = client()?;
                 let name = self.kernel.as_deref().unwrap_or_default();
                 let k = c
                     .kernels
