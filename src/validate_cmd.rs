@@ -179,7 +179,7 @@ fn report(a: &ReportArgs) -> Result<(), String> {
                 scores.mape * 100.0,
                 scores.median_ape * 100.0
             ),
-            unit: "us or 1/s".into(),
+            unit: "us, 1/s, W or MHz".into(),
             points: scores
                 .experiments
                 .iter()
@@ -490,6 +490,21 @@ fn relative(to: &Path, from: &Path) -> PathBuf {
     p
 }
 
+/// After a failed case: the cases already done are on stdout, one record line each; the rest can
+/// be run on their own.
+fn rerun_hint(a: &RunArgs, done: &[&simgpu_validate::Case], rest: &[&simgpu_validate::Case]) -> String {
+    let names = |cs: &[&simgpu_validate::Case]| cs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(",");
+    if done.is_empty() {
+        return String::new();
+    }
+    format!(
+        " (the records of {} are on stdout above; the rest: `simgpu validate run {} --only {} --out ...`)",
+        names(done),
+        a.experiment.display(),
+        names(rest)
+    )
+}
+
 fn run(a: &RunArgs) -> Result<(), String> {
     if !(0.5..=600.0).contains(&a.seconds) {
         return Err(format!("--seconds {}: must be from 0.5 to 600", a.seconds));
@@ -520,30 +535,39 @@ fn run(a: &RunArgs) -> Result<(), String> {
         cuda: id.cuda,
         date: simgpu_calibrate::calibrate::today(),
         simgpu_version: Some(env!("CARGO_PKG_VERSION").to_string()),
-        command: format!("simgpu validate run {} --seconds {}", e.name, a.seconds),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
         tools: "the clients' own commands (experiment `[clients]`)".into(),
         note: String::new(),
     };
     let mut lines = String::new();
+    // The bar ticks on its own: a case blocks for its clients' start-up and the whole window.
+    let bar = indicatif::ProgressBar::new(cases.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:20}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(500));
     for (i, (case, (clients, mps))) in cases.iter().zip(&plans).enumerate() {
-        eprintln!(
-            "case {}/{} {}: {} client(s){}, {} s",
-            i + 1,
-            cases.len(),
+        bar.set_position(i as u64);
+        bar.set_message(format!(
+            "{}: {} client(s){}, {} s",
             case.name,
             clients.len(),
             if *mps { " under MPS" } else { "" },
             a.seconds
-        );
-        let results = simgpu_harness::command_clients::run_together(clients, *mps, a.seconds, Some(a.device))
-            .map_err(|err| format!("case `{}`: {err}; nothing written", case.name))?;
+        ));
+        let results =
+            simgpu_harness::command_clients::run_together(clients, *mps, a.seconds, Some(a.device)).map_err(|err| {
+                format!("case `{}`: {err}; nothing written{}", case.name, rerun_hint(a, &cases[..i], &cases[i..]))
+            })?;
         let results: Vec<_> = results.into_iter().map(|r| (r.name, r.values, r.samples)).collect();
         let rec = e.record_of(&case.name, experiment_ref.display().to_string(), provenance.clone(), &results)?;
         let line = serde_json::to_string(&rec).map_err(|err| err.to_string())?;
-        println!("{line}");
+        bar.suspend(|| println!("{line}"));
         lines.push_str(&line);
         lines.push('\n');
     }
+    bar.finish_and_clear();
     plan.write(out_i, lines.as_bytes())?;
     plan.commit()?;
     eprintln!("wrote {} ({} cases)", a.out.display(), cases.len());

@@ -85,12 +85,18 @@ TINY_QWEN = QwenShape(layers=2, hidden=64, ffn=160, q_heads=4, kv_heads=2, head_
 TINY_BERT = BertShape(layers=2, hidden=32, ffn=64, heads=4, vocab=100, max_pos=16,
                       batch=2, seq=8)
 
+# Qwen2.5-0.5B (models/workloads/qwen2.5-0.5b.json; its tied LM head is a separate matrix here,
+# which changes no kernel).
+QWEN_05B = QwenShape(layers=24, hidden=896, ffn=4864, q_heads=14, kv_heads=2, head_dim=64, vocab=151936)
+
 # name -> (family, parameters); the order here is the run order.
 WORKLOADS = {
     "qwen7b-decode-b1-eager": ("qwen", dict(mode="decode", batch=1, graph=False)),
     "qwen7b-decode-b16-eager": ("qwen", dict(mode="decode", batch=16, graph=False)),
     "qwen7b-decode-b1-graph": ("qwen", dict(mode="decode", batch=1, graph=True)),
     "qwen7b-prefill-1024": ("qwen", dict(mode="prefill", batch=1, graph=False)),
+    # A small decode step (validate/experiments/replicas-h200.toml runs N copies of it).
+    "qwen0.5b-decode-b1-eager": ("qwen0.5b", dict(mode="decode", batch=1, graph=False)),
     "bge-base-b64-s256": ("bert", dict()),
     # The power probe's encoder load (tools/capture/power_probe.py): torch's own
     # TransformerEncoderLayer (eval, native fast path), so the same kernels run.
@@ -378,8 +384,9 @@ class Models:
             self.drop()
             init = Init(self.device, self.dtype)
             t0 = time.perf_counter()
-            if family == "qwen":
-                self.model = QwenDecoder(TINY_QWEN if self.tiny else QwenShape(), init)
+            if family.startswith("qwen"):
+                full = QWEN_05B if family == "qwen0.5b" else QwenShape()
+                self.model = QwenDecoder(TINY_QWEN if self.tiny else full, init)
             elif family == "encoder":
                 self.model = TorchEncoderLayer(init, self.tiny)
             else:
@@ -403,7 +410,7 @@ def free_memory(device):
 def build_step(models, name):
     family, params = WORKLOADS[name]
     model = models.get(family)
-    if family == "qwen":
+    if family.startswith("qwen"):
         return qwen_workload(model, **params)
     if family == "encoder":
         return encoder_workload(model)
@@ -564,7 +571,7 @@ def cpu_smoke(names, out_dir):
         step = build_step(models, name)
         out = step()
         family, params = WORKLOADS[name]
-        if family == "qwen":
+        if family.startswith("qwen"):
             expect = (params["batch"], 1)
         elif family == "encoder":
             expect = (2, 8, 32)
