@@ -3,23 +3,9 @@
 
 use crate::files;
 use simgpu_sim::scenario_writer::{self, quoted};
-use simgpu_workloads::{client, hosts, Launch, ModelConfig, Phase, StepRequest};
+use simgpu_workloads::{bundled, client, hosts, Launch, ModelConfig, Phase, StepRequest};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-
-/// The bundled model configs (models/workloads/), by name.
-pub const BUILT_IN: &[(&str, &str)] = &[
-    ("qwen2.5-0.5b", include_str!("../models/workloads/qwen2.5-0.5b.json")),
-    ("qwen2.5-1.5b", include_str!("../models/workloads/qwen2.5-1.5b.json")),
-    ("qwen2.5-3b", include_str!("../models/workloads/qwen2.5-3b.json")),
-    ("qwen2.5-7b", include_str!("../models/workloads/qwen2.5-7b.json")),
-    ("llama-3.1-8b", include_str!("../models/workloads/llama-3.1-8b.json")),
-    ("llama-3.2-1b", include_str!("../models/workloads/llama-3.2-1b.json")),
-    ("gemma-3-4b", include_str!("../models/workloads/gemma-3-4b.json")),
-    ("qwen3-30b-a3b", include_str!("../models/workloads/qwen3-30b-a3b.json")),
-    ("e5-large-v2", include_str!("../models/workloads/e5-large-v2.json")),
-    ("qwen3-embedding-8b", include_str!("../models/workloads/qwen3-embedding-8b.json")),
-];
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PhaseArg {
@@ -94,8 +80,8 @@ pub struct GenerateArgs {
 }
 
 /// The config text and where it came from.
-fn read_config(model: &str) -> Result<(String, String), String> {
-    if let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == model) {
+pub fn read_config(model: &str) -> Result<(String, String), String> {
+    if let Some((_, text)) = bundled::MODELS.iter().find(|(n, _)| *n == model) {
         return Ok((text.to_string(), format!("models/workloads/{model}.json (built in)")));
     }
     let path = Path::new(model);
@@ -107,7 +93,7 @@ fn read_config(model: &str) -> Result<(String, String), String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{model}: cannot read the config: {e}"))?;
         return Ok((text, path.display().to_string()));
     }
-    let known: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+    let known: Vec<&str> = bundled::MODELS.iter().map(|(n, _)| *n).collect();
     Err(format!("--model {model}: no such bundled model ({}) and no such file", known.join(", ")))
 }
 

@@ -7,6 +7,7 @@ mod files;
 mod generate_cmd;
 mod import_cmd;
 mod output;
+mod plan_cmd;
 mod plot_recorder;
 mod profiles;
 mod run_cmd;
@@ -77,6 +78,11 @@ enum Cmd {
     /// Score simgpu's predictions against experiments measured on a real GPU.
     #[command(subcommand)]
     Validate(validate_cmd::ValidateCmd),
+    /// Which layout serves these workloads at the lowest cost, and does co-location pay off?
+    ///
+    /// Every layout a plan allows is checked for memory, simulated (in parallel) until its
+    /// throughputs are known to the plan's confidence target, costed as fleets and ranked.
+    Plan(plan_cmd::PlanArgs),
     /// Time the bundled benchmark scenarios (events/s, simulated-time / wall-time).
     Bench {
         /// Print one JSON document instead of a table.
@@ -113,6 +119,7 @@ fn main() -> ExitCode {
         Cmd::Import(args) => import_cmd::import(&args),
         Cmd::Generate(args) => generate_cmd::generate(&args),
         Cmd::Validate(cmd) => validate_cmd::validate(&cmd),
+        Cmd::Plan(args) => plan_cmd::plan(&args),
         Cmd::Bench { json, repeat, slow, only } => bench::bench(json, repeat.max(1), slow, &only),
         Cmd::Calibrate { out, base, device, mps, power_trace_s, only, replace } => {
             calibrate_cmd::calibrate(out.as_deref(), base.as_deref(), device, mps, power_trace_s, only, replace)

@@ -75,20 +75,36 @@ pub fn resolve(
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
         return Err(scn.err(&scn.spec.gpu, "gpu", "not a GPU profile name").to_string());
     }
+    match by_name(name, models, scenario_path)? {
+        Some(r) => Ok(r),
+        None => {
+            let known: Vec<&str> = BUILT_IN.iter().map(|(n, _, _)| *n).collect();
+            Err(scn.err(&scn.spec.gpu, "gpu", format!("unknown GPU `{name}`; known: {}", known.join(", "))).to_string())
+        }
+    }
+}
+
+/// A profile by name, as `resolve` finds it (`anchor`: the file naming it, whose directory and
+/// those above it may hold a `models/`); None when no profile has that name.
+pub fn by_name(name: &str, models: Option<&Path>, anchor: &Path) -> Result<Option<Resolved>, String> {
     if let Some(path) = find_in(&explicit_dirs(models)?, name) {
-        return load_file(&path).map(|profile| Resolved { profile, origin: path.display().to_string() });
+        return load_file(&path).map(|profile| Some(Resolved { profile, origin: path.display().to_string() }));
     }
     if let Some(p) = builtin(name) {
-        return Ok(Resolved { profile: p?, origin: "built-in".into() });
+        return Ok(Some(Resolved { profile: p?, origin: "built-in".into() }));
     }
-    // A GPU of the user's own: models/ beside or above the scenario.
-    let abs = std::fs::canonicalize(scenario_path).unwrap_or_else(|_| scenario_path.to_path_buf());
+    // A GPU of the user's own: models/ beside or above the file naming it.
+    let abs = std::fs::canonicalize(anchor).unwrap_or_else(|_| anchor.to_path_buf());
     let beside: Vec<PathBuf> = abs.ancestors().skip(1).map(|d| d.join("models")).filter(|m| m.is_dir()).collect();
-    if let Some(path) = find_in(&beside, name) {
-        return load_file(&path).map(|profile| Resolved { profile, origin: path.display().to_string() });
+    match find_in(&beside, name) {
+        Some(path) => load_file(&path).map(|profile| Some(Resolved { profile, origin: path.display().to_string() })),
+        None => Ok(None),
     }
-    let known: Vec<&str> = BUILT_IN.iter().map(|(n, _, _)| *n).collect();
-    Err(scn.err(&scn.spec.gpu, "gpu", format!("unknown GPU `{name}`; known: {}", known.join(", "))).to_string())
+}
+
+/// The names of the built-in profiles.
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILT_IN.iter().map(|(n, _, _)| *n).collect()
 }
 
 /// A bundled profile by name: the calibrated one where there is one.

@@ -12,11 +12,13 @@
 mod comparison;
 mod data;
 mod draw;
+mod pareto;
 
 use std::path::Path;
 
 pub use comparison::{render_comparison, Comparison, ComparisonPoint};
 pub use data::DOWNSAMPLE_THRESHOLD;
+pub use pareto::{front as pareto_front, render_pareto, Pareto, ParetoPoint};
 
 /// Output format chosen from the file extension by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,6 +25,11 @@ pub struct ClientReport {
     pub throughput_per_s: f64,
     pub unit: String,
     pub requests_completed: u64,
+    /// Half-width of the throughput's 95% confidence interval (batch means over sixteen slices of
+    /// the horizon), when at least four whole slices lie in the measured window. Read by the
+    /// planner; not part of `simgpu run --json`.
+    #[serde(skip)]
+    pub throughput_ci95_per_s: Option<f64>,
     /// "host" (issue to completion) or "cuda_events" (start event on the GPU to completion).
     pub timing: String,
     /// None (JSON null) when no request was measured.

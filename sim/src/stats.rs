@@ -21,7 +21,16 @@ struct ClientStats {
     acct: TimeAccount,
     acct_start: TimeAccount,
     acct_end: Option<TimeAccount>,
+    /// Measured requests' work per time batch (`BATCHES` equal slices of the horizon), each
+    /// request spread evenly over its latency (no quantisation to whole requests): the batch
+    /// means behind the throughput's confidence interval.
+    batches: [f64; BATCHES],
 }
+
+/// Time batches of the horizon for the throughput's confidence interval (batch means).
+const BATCHES: usize = 16;
+/// Fewest whole batches inside the measured window for an interval.
+const MIN_BATCHES: usize = 4;
 
 #[derive(Debug, Default)]
 struct KernelStats {
@@ -62,6 +71,8 @@ pub(crate) struct Stats {
     integ: Integrals,
     /// Whether clients' time is accounted by state (for slowdown attribution).
     accounting: bool,
+    /// The horizon the batches divide.
+    horizon: Ns,
 }
 
 impl Stats {
@@ -80,6 +91,7 @@ impl Stats {
             warmup: w.clients.iter().map(|c| c.warmup).collect(),
             integ: Integrals { min_clock: clock_mhz, ..Integrals::default() },
             accounting: false,
+            horizon: w.horizon_ns.max(1),
         }
     }
 
@@ -151,6 +163,7 @@ impl Stats {
             let c = &mut self.clients[ci];
             c.latencies.push(latency);
             c.last_done = now;
+            spread(&mut c.batches, now.saturating_sub(latency), now, self.horizon);
             if self.accounting {
                 c.acct_end = Some(c.acct);
             }
@@ -180,6 +193,7 @@ impl Stats {
             let end = if s.finished { s.last_done } else { now };
             let window = end.saturating_sub(s.window_start) as f64 / 1e9;
             let throughput = if window > 0.0 { n as f64 * c.units_per_request / window } else { 0.0 };
+            let ci95 = batch_means_ci95(&s.batches, s.window_start, end, self.horizon, c.units_per_request);
             // Over the same window as the throughput.
             let time_account = self.accounting.then(|| {
                 let end = if s.finished { s.acct_end.unwrap_or(s.acct) } else { s.acct };
@@ -203,6 +217,7 @@ impl Stats {
                 throughput_per_s: throughput,
                 unit: c.unit.clone(),
                 requests_completed: n,
+                throughput_ci95_per_s: ci95,
                 timing: c.timing.as_str().into(),
                 latency_us: s.latencies.summary(),
                 sm_cap: c.sm_cap,
@@ -235,5 +250,99 @@ impl Stats {
         let sim =
             SimStats { events, controller_ticks: 0, ticks_fast_forwarded: 0, mean_pending_events: 0.0, wall_ms: 0.0 };
         w.meta.report(now as f64 / 1e9, clients, gpu_stats, sim)
+    }
+}
+
+/// The batch a time before the horizon falls in.
+fn batch_of(t: Ns, horizon: Ns) -> usize {
+    ((t as u128 * BATCHES as u128 / horizon as u128) as usize).min(BATCHES - 1)
+}
+
+/// Start of batch `i`.
+fn edge(i: usize, horizon: Ns) -> Ns {
+    (horizon as u128 * i as u128 / BATCHES as u128) as Ns
+}
+
+/// Adds one request over `[start, end]` to the batches it overlaps, in proportion (a request of
+/// zero length counts whole where it ends); nothing past the horizon.
+fn spread(batches: &mut [f64; BATCHES], start: Ns, end: Ns, horizon: Ns) {
+    if start >= horizon {
+        return;
+    }
+    if end <= start {
+        batches[batch_of(start, horizon)] += 1.0;
+        return;
+    }
+    let len = (end - start) as f64;
+    let (first, last) = (batch_of(start, horizon), batch_of(end.min(horizon - 1), horizon));
+    for (i, b) in batches.iter_mut().enumerate().take(last + 1).skip(first) {
+        let (lo, hi) = (edge(i, horizon).max(start), edge(i + 1, horizon).min(end));
+        if hi > lo {
+            *b += (hi - lo) as f64 / len;
+        }
+    }
+}
+
+/// The half-width of the 95% confidence interval of the throughput by batch means: the
+/// throughput of each whole batch inside the window `[start, end]`, their standard deviation
+/// over the square root of their number, times Student's t. None with fewer than
+/// `MIN_BATCHES` whole batches (a short window, or requests that stopped early).
+fn batch_means_ci95(batches: &[f64; BATCHES], start: Ns, end: Ns, horizon: Ns, units: f64) -> Option<f64> {
+    let edge = |i: usize| edge(i, horizon);
+    let whole: Vec<f64> = (0..BATCHES)
+        .filter(|&i| edge(i) >= start && edge(i + 1) <= end)
+        .map(|i| batches[i] * units / ((edge(i + 1) - edge(i)) as f64 / 1e9))
+        .collect();
+    let b = whole.len();
+    if b < MIN_BATCHES {
+        return None;
+    }
+    let mean = whole.iter().sum::<f64>() / b as f64;
+    let var = whole.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (b - 1) as f64;
+    Some(student_t975(b - 1) * (var / b as f64).sqrt())
+}
+
+/// Student's t at 97.5% for `df` degrees of freedom (3 to 15, the batch counts possible).
+fn student_t975(df: usize) -> f64 {
+    const T: [f64; 13] = [3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131];
+    T[df.clamp(3, 15) - 3]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_means_interval() {
+        // Every batch the same: no spread, a zero-width interval.
+        let even = [10.0; BATCHES];
+        assert_eq!(batch_means_ci95(&even, 0, 16_000, 16_000, 1.0), Some(0.0));
+        // Batches before the window's start and after its end do not count.
+        assert_eq!(batch_means_ci95(&even, 13_500, 16_000, 16_000, 1.0), None);
+        // One batch of 1000 per second (1000 ns batches, 1 request each is 1e6/s) and one of
+        // twice that alternate: mean 1.5e6, sd 0.5164e6 over 16, t(15) 2.131.
+        let mut alt = [1.0; BATCHES];
+        alt.iter_mut().skip(1).step_by(2).for_each(|x| *x = 2.0);
+        let ci = batch_means_ci95(&alt, 0, 16_000, 16_000, 1.0).unwrap();
+        let sd = (16.0 * 0.25e12 / 15.0f64).sqrt();
+        assert!((ci - 2.131 * sd / 4.0).abs() < 1.0, "{ci}");
+        assert_eq!(batch_of(15_999, 16_000), 15);
+        assert_eq!(batch_of(u64::MAX - 1, u64::MAX), 15, "no overflow");
+    }
+
+    #[test]
+    fn requests_spread_over_their_latency() {
+        let mut b = [0.0; BATCHES];
+        // 1600 ns horizon: 100 ns batches. A request from 50 to 250 is a quarter, a half, a quarter.
+        spread(&mut b, 50, 250, 1600);
+        assert_eq!(&b[..4], &[0.25, 0.5, 0.25, 0.0]);
+        spread(&mut b, 1550, 1700, 1600);
+        assert!((b[15] - 1.0 / 3.0).abs() < 1e-12, "only the part before the horizon counts");
+        spread(&mut b, 420, 420, 1600);
+        assert_eq!(b[4], 1.0);
+        // Back-to-back requests of a steady closed loop fill every batch alike: no spread.
+        let mut steady = [0.0; BATCHES];
+        (0..64).for_each(|i| spread(&mut steady, i * 25, (i + 1) * 25, 1600));
+        assert_eq!(batch_means_ci95(&steady, 0, 1600, 1600, 1.0), Some(0.0));
     }
 }

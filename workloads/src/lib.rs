@@ -6,6 +6,7 @@
 //! grid choices depend on it). [`kernels`] holds one rule per kind of kernel (GEMM, attention,
 //! elementwise, reductions), [`eager`] the order an engine launches them in.
 
+pub mod bundled;
 pub mod config;
 pub mod eager;
 pub mod hosts;
