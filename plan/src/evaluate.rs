@@ -171,18 +171,11 @@ pub fn simulate(plan: &PlanSpec, u: &Unit, stop: &(dyn Fn() -> bool + Sync)) -> 
         let r = simgpu_sim::run_with(&w, opts).map_err(|s| format!("simulation stopped: {}", s.error))?;
         // Per workload: the sums over its replicas.
         let mut served: Vec<Served> = Vec::new();
-        // The widest interval relative to its throughput (infinite where not known).
-        let mut widest: f64 = 0.0;
         for (ci, c) in u.clients.iter().enumerate() {
             let name = &plan.workloads[c.workload].name;
             let cr = r.clients.iter().find(|x| x.name == c.name).unwrap_or(&r.clients[ci]);
             let p99 = cr.latency_us.as_ref().map(|l| l.p99 / 1e3);
             let ci95 = cr.throughput_ci95_per_s;
-            let rel = match ci95 {
-                Some(h) if cr.throughput_per_s > 0.0 => h / cr.throughput_per_s,
-                _ => f64::INFINITY,
-            };
-            widest = widest.max(rel);
             match served.iter_mut().find(|s| &s.workload == name) {
                 Some(s) => {
                     s.throughput_per_s += cr.throughput_per_s;
@@ -200,6 +193,12 @@ pub fn simulate(plan: &PlanSpec, u: &Unit, stop: &(dyn Fn() -> bool + Sync)) -> 
                 }),
             }
         }
+        // The widest interval of a workload's throughput (its replicas together, as fleets use
+        // it) relative to that throughput; infinite where not known.
+        let widest = served.iter().fold(0.0f64, |m, s| match s.ci95_per_s {
+            Some(h) if s.throughput_per_s > 0.0 => m.max(h / s.throughput_per_s),
+            _ => f64::INFINITY,
+        });
         if widest <= ci_target || window >= max_window_s * (1.0 - 1e-9) {
             return Ok(UnitResult {
                 id: u.id,

@@ -431,7 +431,7 @@ fn simulation(s: &RawSimulation) -> Result<SimSettings, FieldError> {
             Some(x) => Err(fe(x, field, "must be simulated seconds from 0.001 to 600")),
         }
     };
-    let window_s = secs(&s.window_s, "window_s", 0.25)?;
+    let window_s = secs(&s.window_s, "window_s", 0.5)?;
     let max_window_s = secs(&s.max_window_s, "max_window_s", 2.0)?;
     if max_window_s < window_s {
         let at = s.max_window_s.as_ref().or(s.window_s.as_ref()).map_or(0..0, |x| x.span());
