@@ -84,6 +84,69 @@ fn client_specs(plan: &PlanSpec, u: &Unit) -> Result<Vec<ClientSpec>, String> {
         .collect()
 }
 
+/// DRAM bytes workload `w` moves per unit of its throughput (per token, per sequence) on GPU
+/// type `gpu`, one replica on one GPU: every kernel of its step, by grid and launches.
+pub fn dram_bytes_per_unit(plan: &PlanSpec, gpu: usize, w: usize) -> Result<f64, String> {
+    let g = &plan.gpus[gpu];
+    let wl = &plan.workloads[w];
+    let req = StepRequest { phase: wl.phase, weight_bytes: wl.weight_bytes, launch: wl.launch_on(&g.profile), tp: 1 };
+    let c = client(&wl.name, &wl.config, &req, g.profile.sm.count.value as u64)?;
+    let bytes: f64 = c
+        .launch_sequence()
+        .iter()
+        .map(|&(i, times)| {
+            let k = &c.kernels[i];
+            k.grid as f64 * k.per_block.dram_bytes * times as f64
+        })
+        .sum();
+    Ok(bytes / c.units_per_request)
+}
+
+/// SM-nanoseconds workload `w` needs per unit of its throughput at least: every block's FLOPs
+/// at its kind's peak per SM at the highest clock (no block runs faster on an SM).
+pub fn sm_ns_per_unit(plan: &PlanSpec, gpu: usize, w: usize) -> Result<f64, String> {
+    let g = &plan.gpus[gpu];
+    let wl = &plan.workloads[w];
+    let req = StepRequest { phase: wl.phase, weight_bytes: wl.weight_bytes, launch: wl.launch_on(&g.profile), tp: 1 };
+    let c = client(&wl.name, &wl.config, &req, g.profile.sm.count.value as u64)?;
+    let r = &g.profile.rates;
+    let ghz = g.profile.clock.max_sm_mhz.value / 1000.0;
+    let peak = |op: simgpu_sim::spec::OpKind| {
+        use simgpu_sim::spec::OpKind::*;
+        ghz * match op {
+            Fp32 => r.fp32_flops_per_clk.value,
+            Fp16Tensor => r.fp16_tensor_flops_per_clk.value,
+            Bf16Tensor => r.bf16_tensor_flops_per_clk.value,
+            Fp8Tensor => r.fp8_tensor_flops_per_clk.value,
+            Int32 => r.int32_ops_per_clk.value,
+        }
+    };
+    let ns: f64 = c
+        .launch_sequence()
+        .iter()
+        .map(|&(i, times)| {
+            let k = &c.kernels[i];
+            let p = peak(k.op);
+            if p > 0.0 {
+                k.grid as f64 * k.per_block.flops / p * times as f64
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    Ok(ns / c.units_per_request)
+}
+
+/// The most DRAM bytes per second a pool with `share` of the GPU's memory bandwidth can move:
+/// the simulator's pool holds the read bandwidth, and a written byte costs no less than the
+/// cheaper of a read and a write.
+pub fn pool_bytes_per_s(plan: &PlanSpec, gpu: usize, share: f64) -> f64 {
+    let m = &plan.gpus[gpu].profile.memory;
+    let (read, achievable) = (m.read_bw_gbs.value, m.achievable_bw_gbs.value);
+    let write_cost = 2.0 * read / achievable - 1.0;
+    read * 1e9 * share / write_cost.clamp(1e-3, 1.0)
+}
+
 /// The unit's layout in the simulator's terms.
 fn layout(u: &Unit) -> Layout {
     let gpus = u

@@ -143,59 +143,147 @@ fn run_units(plan: &PlanSpec, units: &[&Unit], hooks: Hooks<'_>, done: &AtomicUs
         .collect()
 }
 
-/// The lowest cost any fleet using mixed unit `u` could have, were each of its workloads to run
-/// as fast as alone on a whole GPU (sharing never makes a client faster): a bound for pruning.
-fn cost_bound(plan: &PlanSpec, units: &[Unit], res: &[Option<UnitResult>], u: &Unit) -> Option<f64> {
-    let g = &plan.gpus[u.gpu];
-    let alone = |w: usize, tp: u32| {
-        units
-            .iter()
-            .find(|x| x.gpu == u.gpu && x.clients.len() == 1 && x.clients[0].workload == w && x.clients[0].tp == tp)
-            .and_then(|x| res[x.id].as_ref())
-            .filter(|r| r.pruned.is_none())
-            .map(|r| r.throughput(&plan.workloads[w].name))
-    };
-    let mut bound = vec![0.0; plan.workloads.len()];
-    for c in &u.clients {
-        bound[c.workload] += alone(c.workload, c.tp)?;
+/// The lowest cost any fleet using mixed unit `u` could have: a bound for pruning. Each client
+/// serves at most what its workload serves alone on a whole GPU (sharing never makes a client
+/// faster); the clients drawing on one DRAM pool (the GPU's, or a MIG instance's) move no more
+/// bytes than the pool can; the clients on one set of SMs (the GPU's, a MIG instance's, an SM
+/// partition's) need no less SM time than their FLOPs at peak. Each resource gives a bound of its
+/// own and the larger one is kept. Workloads the copies leave short are topped up at their best
+/// GPUs per throughput, in fractions of a GPU. Each pool is bounded on its own, with each
+/// workload's remaining demand available to it (a relaxation: the bound stays below the truth).
+/// None where it cannot tell (a tensor-parallel client).
+pub fn cost_bound(plan: &PlanSpec, units: &[Unit], res: &[Option<UnitResult>], u: &Unit) -> Option<f64> {
+    if u.gpus.len() != 1 || u.clients.iter().any(|c| c.tp > 1) {
+        return None;
     }
-    // The cheapest own-unit top-up per workload, per unit of demand (GPUs per throughput).
-    let own_rate = |w: usize| -> Option<f64> {
+    let g = &plan.gpus[u.gpu];
+    let nw = plan.workloads.len();
+    let name = |w: usize| plan.workloads[w].name.as_str();
+    let solo = |w: usize| {
         units
             .iter()
-            .filter(|x| x.gpu == u.gpu && !x.mixes_workloads() && x.clients[0].workload == w)
+            .filter(move |x| x.gpu == u.gpu && !x.mixes_workloads() && x.clients[0].workload == w)
             .filter_map(|x| res[x.id].as_ref().map(|r| (x, r)))
-            .filter(|(_, r)| r.pruned.is_none() && r.throughput(&plan.workloads[w].name) > 0.0)
-            .map(|(x, r)| x.gpus.len() as f64 / r.throughput(&plan.workloads[w].name))
-            .min_by(f64::total_cmp)
+            .filter(|(_, r)| r.pruned.is_none())
     };
-    let per_copy = u.gpus.len() as f64;
-    let most = plan
-        .workloads
-        .iter()
-        .enumerate()
-        .filter(|(w, _)| bound[*w] > 0.0)
-        .map(|(w, wl)| (wl.demand_per_s / bound[w]).ceil())
-        .fold(1.0f64, f64::max);
+    // Per workload: its alone throughput, its own units, what it needs of DRAM and SMs per unit.
+    let mut alone = vec![0.0; nw];
+    let mut own: Vec<Vec<(f64, f64)>> = vec![Vec::new(); nw];
+    let mut bytes = vec![0.0; nw];
+    let mut sm_ns = vec![0.0; nw];
+    for w in 0..nw {
+        alone[w] = solo(w).find(|(x, _)| x.clients.len() == 1 && x.clients[0].tp == 1)?.1.throughput(name(w));
+        let slo = plan.workloads[w].p99_ms;
+        for (x, r) in solo(w) {
+            let s = r.served.iter().find(|s| s.workload == name(w));
+            let keeps = slo.is_none_or(|slo| s.and_then(|s| s.p99_ms).is_some_and(|p| p <= slo));
+            if r.throughput(name(w)) > 0.0 && keeps {
+                own[w].push((x.gpus.len() as f64, r.throughput(name(w))));
+            }
+        }
+        bytes[w] = evaluate::dram_bytes_per_unit(plan, u.gpu, w).ok()?;
+        sm_ns[w] = evaluate::sm_ns_per_unit(plan, u.gpu, w).ok()?;
+    }
+    // The DRAM pools (bytes per second, clients) and the SM sets (SM-ns per second, clients).
+    let table = g.profile.partitioning.as_ref().map(|p| &p.mig);
+    let n_sms = g.profile.sm.count.value as f64;
+    let (mut shared_bw, mut whole_sms): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+    let mut dram: Vec<(f64, Vec<usize>)> = Vec::new();
+    let mut sms: Vec<(f64, Vec<usize>)> = Vec::new();
+    for p in &u.gpus[0] {
+        let members: Vec<usize> = p.members.iter().map(|&(c, _)| c).collect();
+        match &p.slice {
+            simgpu_sim::spec::Slice::Mig { profile, .. } => {
+                let t = table?;
+                let m = t.profiles.iter().find(|m| &m.name == profile)?;
+                let share = m.memory_slices as f64 / t.memory_slices.max(1) as f64;
+                dram.push((evaluate::pool_bytes_per_s(plan, u.gpu, share), members.clone()));
+                sms.push((m.sms as f64 * 1e9, members));
+            }
+            simgpu_sim::spec::Slice::Sms { count, .. } => {
+                shared_bw.extend(members.iter().copied());
+                sms.push((*count as f64 * 1e9, members));
+            }
+            simgpu_sim::spec::Slice::Whole => {
+                shared_bw.extend(members.iter().copied());
+                whole_sms.extend(members);
+            }
+        }
+    }
+    if !shared_bw.is_empty() {
+        dram.push((evaluate::pool_bytes_per_s(plan, u.gpu, 1.0), shared_bw));
+    }
+    if !whole_sms.is_empty() {
+        sms.push((n_sms * 1e9, whole_sms));
+    }
+    // A client alone in a pool of either resource is held to it whatever the other resource
+    // allows: those limits join its alone throughput as its own bound (exactly, not relaxed).
+    let mut boxes: Vec<f64> = u.clients.iter().map(|c| alone[c.workload]).collect();
+    for (pools, need) in [(&dram, &bytes), (&sms, &sm_ns)] {
+        for (capacity, members) in pools.iter() {
+            if let [c] = members[..] {
+                let n = need[u.clients[c].workload];
+                if n > 0.0 {
+                    boxes[c] = boxes[c].min(capacity / n);
+                }
+            }
+        }
+    }
+    let by_dram = bound_over(plan, u, &boxes, &own, &bytes, &dram);
+    let by_sms = bound_over(plan, u, &boxes, &own, &sm_ns, &sms);
+    let best = by_dram.max(by_sms);
+    best.is_finite().then_some(best)
+}
+
+/// The cost bound of mixed unit `u` over one kind of resource: `pools` of it (capacity per
+/// second, clients), each workload needing `per_unit` of it per unit of throughput, each client
+/// serving at most its `boxes` bound; `own[w]`: workload w's own units that keep its SLO, as
+/// (GPUs per copy, throughput per copy). Per number of copies, each workload is given the most
+/// it could get with the others serving nothing (so the true throughputs are below these, all
+/// at once), and topped up the way `costing` tops up: the fewest whole copies of one own unit.
+fn bound_over(
+    plan: &PlanSpec,
+    u: &Unit,
+    boxes: &[f64],
+    own: &[Vec<(f64, f64)>],
+    per_unit: &[f64],
+    pools: &[(f64, Vec<usize>)],
+) -> f64 {
+    let g = &plan.gpus[u.gpu];
+    let top_up = |w: usize, need: f64| {
+        own[w].iter().map(|&(gpus, x)| (need / x * (1.0 - 1e-12)).ceil().max(1.0) * gpus).fold(f64::INFINITY, f64::min)
+    };
     let mut best = f64::INFINITY;
-    let mut k = 1.0;
-    while k <= most {
-        let mut gpus = k * per_copy;
-        for (w, wl) in plan.workloads.iter().enumerate() {
-            let need = wl.demand_per_s - k * bound[w];
-            if need > 0.0 {
-                // Fractional GPUs: lower than any whole number of copies could be.
-                gpus += need * own_rate(w)?;
+    for k in 1..=g.max_count {
+        let k = k as f64;
+        let mut gpus = k;
+        for (w, (wl, &need_per_unit)) in plan.workloads.iter().zip(per_unit).enumerate() {
+            let demand = wl.demand_per_s;
+            let mut served = 0.0;
+            for (capacity, clients) in pools {
+                let mut left = *capacity;
+                let mut got = 0.0;
+                for &c in clients.iter().filter(|&&c| u.clients[c].workload == w) {
+                    let by_pool = if need_per_unit > 0.0 { left / need_per_unit } else { f64::INFINITY };
+                    let x = boxes[c].min(by_pool).min((demand / k - got).max(0.0));
+                    got += x;
+                    left -= x * need_per_unit;
+                }
+                served += got;
+            }
+            let need = demand - k * served;
+            if need > demand * 1e-9 {
+                gpus += top_up(w, need);
             }
         }
         best = best.min(gpus * g.cost_per_hour);
-        k += 1.0;
+        if k * g.cost_per_hour >= best {
+            break;
+        }
     }
-    Some(best)
+    best
 }
 
-/// Simulates the plan's units (those of `shard`): first each workload's units alone, then the
-/// mixed ones that fit and that could beat the cheapest fleet already found.
 /// Why a unit was left: the caller stopped the planner (its results are not a plan's).
 pub const INTERRUPTED: &str = "interrupted";
 
@@ -227,7 +315,9 @@ pub fn simulate(plan: &PlanSpec, text_fingerprint: &str, shard: Shard, hooks: Ho
     let best = costing::candidates(plan, &units, &known).into_iter().find(|c| c.feasible).map(|c| c.cost_per_hour);
     let mut to_run = Vec::new();
     for u in mixed {
-        match (best, cost_bound(plan, &units, &res, u)) {
+        // What does not fit is told as such, not as dominated.
+        let fits = evaluate::memory_fit(plan, u).is_ok();
+        match (best.filter(|_| fits), cost_bound(plan, &units, &res, u)) {
             (Some(b), Some(lb)) if lb > b * (1.0 + 1e-9) => {
                 res[u.id] = Some(UnitResult::pruned(
                     plan,

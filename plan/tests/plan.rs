@@ -149,3 +149,31 @@ fn errors_name_the_line_and_field() {
         assert!(e.to_string().starts_with(&format!("plan.toml:{line}:")), "{e}");
     }
 }
+
+#[test]
+fn the_dominance_bound_is_never_above_what_a_layout_costs() {
+    // Simulated mixed layouts: every fleet that uses one costs at least its bound.
+    let text = light(
+        600.0,
+        400.0,
+        "sharing = [\"mps\", \"timeslice\", \"mig\", \"sm_partitions\"]\nreplicas = 2\nmps_percentages = [50]",
+    );
+    let (spec, sim) = plan(&text, Shard::WHOLE);
+    let units = simgpu_plan::layouts::units(&spec);
+    let res: Vec<Option<_>> = sim.units.iter().cloned().map(Some).collect();
+    let report = simgpu_plan::report(&spec, &sim).unwrap();
+    let mut checked = 0;
+    for u in units.iter().filter(|u| u.mixes_workloads() && sim.units[u.id].pruned.is_none()) {
+        let Some(bound) = simgpu_plan::cost_bound(&spec, &units, &res, u) else { continue };
+        for c in report.candidates.iter().filter(|c| c.parts.iter().any(|p| p.unit == u.id)) {
+            assert!(
+                c.cost_per_hour >= bound * (1.0 - 1e-9),
+                "{}: ${} below the bound ${bound}",
+                c.layout,
+                c.cost_per_hour
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "{checked}");
+}
