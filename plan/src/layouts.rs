@@ -164,6 +164,19 @@ pub fn units(plan: &PlanSpec) -> Vec<Unit> {
                         })
                         .collect();
                     push(gi, Choice::Mig, format!("{name} x{n} mig {}", m.name), cl, vec![parts]);
+                    // Two replicas under MPS inside each instance.
+                    if ch.allows(Choice::Mps) && ch.replicas >= 2 {
+                        let cl = clients_for(plan, &[(w, 2 * n, 1)]);
+                        let parts = (0..n as usize)
+                            .map(|i| UnitPart {
+                                slice: Slice::Mig { profile: m.name.clone(), start: None },
+                                sharing: Sharing::Mps,
+                                members: vec![(2 * i, None), (2 * i + 1, None)],
+                            })
+                            .collect();
+                        let label = format!("{name} x{} mig {} mps x2 in each", 2 * n, m.name);
+                        push(gi, Choice::Mig, label, cl, vec![parts]);
+                    }
                 }
             }
             if ch.allows(Choice::TensorParallel) && g.profile.link.is_some() {
@@ -245,6 +258,25 @@ pub fn units(plan: &PlanSpec) -> Vec<Unit> {
                         .collect();
                     let label: Vec<String> = pick.iter().map(|&m| migs[m as usize].name.clone()).collect();
                     push(gi, Choice::Mig, format!("{what} mig {}", label.join("/")), cl.clone(), vec![parts]);
+                }
+            }
+            // Every workload once in each instance of one profile, under MPS inside it.
+            if ch.allows(Choice::Mig) && ch.allows(Choice::Mps) && counts.iter().all(|&n| n == 1) {
+                for m in &migs {
+                    let n = m.max_instances.min(mig_cs / m.compute_slices.max(1)).min(mig_ms / m.memory_slices.max(1));
+                    if n < 1 {
+                        continue;
+                    }
+                    let spec: Vec<(usize, u32, u32)> = (0..nw).map(|w| (w, n, 1)).collect();
+                    let cl = clients_for(plan, &spec);
+                    let parts = (0..n as usize)
+                        .map(|i| UnitPart {
+                            slice: Slice::Mig { profile: m.name.clone(), start: None },
+                            sharing: Sharing::Mps,
+                            members: (0..nw).map(|w| (w * n as usize + i, None)).collect(),
+                        })
+                        .collect();
+                    push(gi, Choice::Mig, format!("{what} mps in each of {n} mig {}", m.name), cl, vec![parts]);
                 }
             }
             // Fixed SM partitions between two workloads, one replica each.
