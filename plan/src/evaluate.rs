@@ -65,76 +65,45 @@ impl UnitResult {
     }
 }
 
+/// Workload `w`'s step on GPU type `gpu` as one rank of `tp`.
+fn step_client(plan: &PlanSpec, gpu: usize, w: usize, name: &str, tp: u32) -> Result<ClientSpec, String> {
+    let g = &plan.gpus[gpu];
+    let wl = &plan.workloads[w];
+    let req =
+        StepRequest { phase: wl.phase, weight_bytes: wl.weight_bytes, launch: wl.launch_on(&g.profile), tp: tp as u64 };
+    client(name, &wl.config, &req, g.profile.sm.count.value as u64)
+}
+
 /// The client specs of a unit on its GPU type.
 fn client_specs(plan: &PlanSpec, u: &Unit) -> Result<Vec<ClientSpec>, String> {
-    let g = &plan.gpus[u.gpu];
-    let sms = g.profile.sm.count.value as u64;
-    u.clients
-        .iter()
-        .map(|c| {
-            let wl = &plan.workloads[c.workload];
-            let req = StepRequest {
-                phase: wl.phase,
-                weight_bytes: wl.weight_bytes,
-                launch: wl.launch_on(&g.profile),
-                tp: c.tp as u64,
-            };
-            client(&c.name, &wl.config, &req, sms)
-        })
-        .collect()
+    u.clients.iter().map(|c| step_client(plan, u.gpu, c.workload, &c.name, c.tp)).collect()
 }
 
-/// DRAM bytes workload `w` moves per unit of its throughput (per token, per sequence) on GPU
-/// type `gpu`, one replica on one GPU: every kernel of its step, by grid and launches.
-pub fn dram_bytes_per_unit(plan: &PlanSpec, gpu: usize, w: usize) -> Result<f64, String> {
-    let g = &plan.gpus[gpu];
-    let wl = &plan.workloads[w];
-    let req = StepRequest { phase: wl.phase, weight_bytes: wl.weight_bytes, launch: wl.launch_on(&g.profile), tp: 1 };
-    let c = client(&wl.name, &wl.config, &req, g.profile.sm.count.value as u64)?;
-    let bytes: f64 = c
-        .launch_sequence()
-        .iter()
-        .map(|&(i, times)| {
-            let k = &c.kernels[i];
-            k.grid as f64 * k.per_block.dram_bytes * times as f64
-        })
-        .sum();
-    Ok(bytes / c.units_per_request)
+/// What workload `w` needs per unit of its throughput (per token, per sequence) on GPU type
+/// `gpu`, one replica on one GPU, at least: DRAM bytes (every kernel of its step, by grid and
+/// launches) and SM-nanoseconds (every block's FLOPs at its kind's peak per SM at the highest
+/// clock: no block runs faster on an SM).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Needs {
+    pub dram_bytes: f64,
+    pub sm_ns: f64,
 }
 
-/// SM-nanoseconds workload `w` needs per unit of its throughput at least: every block's FLOPs
-/// at its kind's peak per SM at the highest clock (no block runs faster on an SM).
-pub fn sm_ns_per_unit(plan: &PlanSpec, gpu: usize, w: usize) -> Result<f64, String> {
+pub fn needs_per_unit(plan: &PlanSpec, gpu: usize, w: usize) -> Result<Needs, String> {
     let g = &plan.gpus[gpu];
-    let wl = &plan.workloads[w];
-    let req = StepRequest { phase: wl.phase, weight_bytes: wl.weight_bytes, launch: wl.launch_on(&g.profile), tp: 1 };
-    let c = client(&wl.name, &wl.config, &req, g.profile.sm.count.value as u64)?;
-    let r = &g.profile.rates;
+    let c = step_client(plan, gpu, w, &plan.workloads[w].name, 1)?;
     let ghz = g.profile.clock.max_sm_mhz.value / 1000.0;
-    let peak = |op: simgpu_sim::spec::OpKind| {
-        use simgpu_sim::spec::OpKind::*;
-        ghz * match op {
-            Fp32 => r.fp32_flops_per_clk.value,
-            Fp16Tensor => r.fp16_tensor_flops_per_clk.value,
-            Bf16Tensor => r.bf16_tensor_flops_per_clk.value,
-            Fp8Tensor => r.fp8_tensor_flops_per_clk.value,
-            Int32 => r.int32_ops_per_clk.value,
+    let (mut bytes, mut ns) = (0.0, 0.0);
+    for (i, times) in c.launch_sequence() {
+        let k = &c.kernels[i];
+        let launched = k.grid as f64 * times as f64;
+        bytes += launched * k.per_block.dram_bytes;
+        let peak = g.profile.rates.per_clk(k.op) * ghz;
+        if peak > 0.0 {
+            ns += launched * k.per_block.flops / peak;
         }
-    };
-    let ns: f64 = c
-        .launch_sequence()
-        .iter()
-        .map(|&(i, times)| {
-            let k = &c.kernels[i];
-            let p = peak(k.op);
-            if p > 0.0 {
-                k.grid as f64 * k.per_block.flops / p * times as f64
-            } else {
-                0.0
-            }
-        })
-        .sum();
-    Ok(ns / c.units_per_request)
+    }
+    Ok(Needs { dram_bytes: bytes / c.units_per_request, sm_ns: ns / c.units_per_request })
 }
 
 /// The most DRAM bytes per second a pool with `share` of the GPU's memory bandwidth can move:
@@ -142,9 +111,7 @@ pub fn sm_ns_per_unit(plan: &PlanSpec, gpu: usize, w: usize) -> Result<f64, Stri
 /// cheaper of a read and a write.
 pub fn pool_bytes_per_s(plan: &PlanSpec, gpu: usize, share: f64) -> f64 {
     let m = &plan.gpus[gpu].profile.memory;
-    let (read, achievable) = (m.read_bw_gbs.value, m.achievable_bw_gbs.value);
-    let write_cost = 2.0 * read / achievable - 1.0;
-    read * 1e9 * share / write_cost.clamp(1e-3, 1.0)
+    m.read_bw_gbs.value * 1e9 * share / m.write_cost().clamp(1e-3, 1.0)
 }
 
 /// The unit's layout in the simulator's terms.

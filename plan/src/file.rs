@@ -221,7 +221,7 @@ pub fn parse(file: &str, text: &str, resolve: &dyn Resolve) -> Result<PlanSpec, 
     let mut workloads: Vec<WorkloadReq> = Vec::new();
     for (i, w) in raw.workloads.get_ref().iter().enumerate() {
         let at = |f: &str| format!("workloads[{i}].{f}");
-        let wl = workload(w, &at, resolve).map_err(|(span, f, m)| err(span, &at(&f), m))?;
+        let wl = workload(w, resolve).map_err(|(span, f, m)| err(span, &at(&f), m))?;
         if workloads.iter().any(|o| o.name == wl.name) {
             return Err(err(w.name.span(), &at("name"), format!("two workloads are named `{}`", wl.name)));
         }
@@ -262,7 +262,7 @@ fn fe<T>(s: &Spanned<T>, field: &str, msg: impl Into<String>) -> FieldError {
     (s.span(), field.to_string(), msg.into())
 }
 
-fn workload(w: &RawWorkload, _at: &dyn Fn(&str) -> String, resolve: &dyn Resolve) -> Result<WorkloadReq, FieldError> {
+fn workload(w: &RawWorkload, resolve: &dyn Resolve) -> Result<WorkloadReq, FieldError> {
     let name = w.name.get_ref().trim().to_string();
     if name.is_empty() || name.len() > 100 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         return Err(fe(&w.name, "name", "must be 1 to 100 letters, digits, `-`, `_` or `.`"));

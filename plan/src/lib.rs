@@ -153,6 +153,24 @@ fn run_units(plan: &PlanSpec, units: &[&Unit], hooks: Hooks<'_>, done: &AtomicUs
 /// workload's remaining demand available to it (a relaxation: the bound stays below the truth).
 /// None where it cannot tell (a tensor-parallel client).
 pub fn cost_bound(plan: &PlanSpec, units: &[Unit], res: &[Option<UnitResult>], u: &Unit) -> Option<f64> {
+    cost_bound_with(plan, units, res, u, &needs_of(plan))
+}
+
+/// Per GPU type and workload, what it needs per unit of throughput (None where its step cannot
+/// be generated).
+fn needs_of(plan: &PlanSpec) -> Vec<Vec<Option<evaluate::Needs>>> {
+    (0..plan.gpus.len())
+        .map(|g| (0..plan.workloads.len()).map(|w| evaluate::needs_per_unit(plan, g, w).ok()).collect())
+        .collect()
+}
+
+fn cost_bound_with(
+    plan: &PlanSpec,
+    units: &[Unit],
+    res: &[Option<UnitResult>],
+    u: &Unit,
+    needs: &[Vec<Option<evaluate::Needs>>],
+) -> Option<f64> {
     if u.gpus.len() != 1 || u.clients.iter().any(|c| c.tp > 1) {
         return None;
     }
@@ -181,8 +199,8 @@ pub fn cost_bound(plan: &PlanSpec, units: &[Unit], res: &[Option<UnitResult>], u
                 own[w].push((x.gpus.len() as f64, r.throughput(name(w))));
             }
         }
-        bytes[w] = evaluate::dram_bytes_per_unit(plan, u.gpu, w).ok()?;
-        sm_ns[w] = evaluate::sm_ns_per_unit(plan, u.gpu, w).ok()?;
+        let n = needs[u.gpu][w]?;
+        (bytes[w], sm_ns[w]) = (n.dram_bytes, n.sm_ns);
     }
     // The DRAM pools (bytes per second, clients) and the SM sets (SM-ns per second, clients).
     let table = g.profile.partitioning.as_ref().map(|p| &p.mig);
@@ -314,10 +332,11 @@ pub fn simulate(plan: &PlanSpec, text_fingerprint: &str, shard: Shard, hooks: Ho
         .collect();
     let best = costing::candidates(plan, &units, &known).into_iter().find(|c| c.feasible).map(|c| c.cost_per_hour);
     let mut to_run = Vec::new();
+    let needs = needs_of(plan);
     for u in mixed {
         // What does not fit is told as such, not as dominated.
         let fits = evaluate::memory_fit(plan, u).is_ok();
-        match (best.filter(|_| fits), cost_bound(plan, &units, &res, u)) {
+        match (best.filter(|_| fits), cost_bound_with(plan, &units, &res, u, &needs)) {
             (Some(b), Some(lb)) if lb > b * (1.0 + 1e-9) => {
                 res[u.id] = Some(UnitResult::pruned(
                     plan,

@@ -15,10 +15,10 @@ pub(crate) struct GpuParams {
     pub limits: SmLimits,
     pub carveout: CarveoutRules,
     pub rates: RateBase,
-    /// GPU-wide achievable DRAM bandwidth of a copy (half read, half written), bytes per ns.
-    pub achievable_bw: f64,
     /// GPU-wide bandwidth of a read-only stream, bytes per ns: the unit pools are counted in.
     pub read_bw: f64,
+    /// A written byte's cost in read bytes (`MemoryParams::write_cost`).
+    pub write_cost: f64,
     pub power: PowerModel,
     /// The controller as it starts: at the maximum clock.
     pub clock: ClockController,
@@ -28,12 +28,11 @@ pub(crate) struct GpuParams {
 
 impl GpuParams {
     /// What a kernel's byte costs of the DRAM pool, in read bytes: reads 1, writes
-    /// `2 x read_bw / achievable_bw - 1` (so that a copy's mix moves `achievable_bw`); a kernel
-    /// whose mix is not known is costed as the copy.
+    /// `write_cost` (so that a copy's mix moves `achievable_bw`); a kernel whose mix is not
+    /// known is costed as the copy.
     pub fn bandwidth_weight(&self, write_share: Option<f64>) -> f64 {
         let w = write_share.unwrap_or(0.5);
-        let write_cost = 2.0 * self.read_bw / self.achievable_bw - 1.0;
-        (1.0 - w) + w * write_cost
+        (1.0 - w) + w * self.write_cost
     }
 
     pub fn from_profile(g: &GpuProfile) -> GpuParams {
@@ -45,8 +44,8 @@ impl GpuParams {
                 locked_in_context: g.sharing.carveout_locked_in_context.value,
             },
             rates: RateBase::from_profile(g),
-            achievable_bw: g.memory.achievable_bw_gbs.value,
             read_bw: g.memory.read_bw_gbs.value,
+            write_cost: g.memory.write_cost(),
             power: PowerModel::new(g),
             clock: ClockController::new(g),
             fast_limit: FastLimit {

@@ -254,6 +254,28 @@ pub struct PowerParams {
     pub v_min_ratio: Param<f64>,
 }
 
+impl SmRates {
+    /// Peak operations per clock of one SM for work of kind `op`.
+    pub fn per_clk(&self, op: crate::spec::OpKind) -> f64 {
+        use crate::spec::OpKind::*;
+        match op {
+            Fp32 => self.fp32_flops_per_clk.value,
+            Fp16Tensor => self.fp16_tensor_flops_per_clk.value,
+            Bf16Tensor => self.bf16_tensor_flops_per_clk.value,
+            Fp8Tensor => self.fp8_tensor_flops_per_clk.value,
+            Int32 => self.int32_ops_per_clk.value,
+        }
+    }
+}
+
+impl MemoryParams {
+    /// What a written byte costs of a DRAM pool counted in read bytes: `2 x read / achievable - 1`,
+    /// so that a copy's mix (half read, half written) moves the achievable bandwidth.
+    pub fn write_cost(&self) -> f64 {
+        2.0 * self.read_bw_gbs.value / self.achievable_bw_gbs.value - 1.0
+    }
+}
+
 impl GpuProfile {
     /// Parses and checks a profile. `file` is only used in error messages.
     pub fn from_toml(file: &str, text: &str) -> Result<GpuProfile, InputError> {
