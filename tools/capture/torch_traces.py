@@ -27,7 +27,8 @@ For each workload NAME the --out directory receives:
     NAME.unprofiled.json   step time measured without the profiler
 
 Workload names: qwen7b-decode-b1-eager, qwen7b-decode-b16-eager,
-qwen7b-decode-b1-graph, qwen7b-prefill-1024, bge-base-b64-s256, encoder-b64-s512-h1024.
+qwen7b-decode-b1-graph, qwen7b-prefill-1024, qwen0.5b-decode-b1-eager,
+qwen3moe-decode-b1-eager, qwen3moe-decode-b16-eager, bge-base-b64-s256, encoder-b64-s512-h1024.
 """
 
 import argparse
@@ -63,6 +64,13 @@ class QwenShape:
     rope_theta: float = 1_000_000.0
     past_tokens: int = 512  # KV-cache length seen by each decode step
     prefill_tokens: int = 1024
+    # Qwen3: no q/k/v bias, an RMSNorm over each head of q and k.
+    attn_bias: bool = True
+    qk_norm: bool = False
+    # Mixture of experts (Qwen3-MoE): experts, experts per token, each expert's width (0: dense).
+    experts: int = 0
+    top_k: int = 0
+    expert_ffn: int = 0
 
 
 @dataclass
@@ -89,6 +97,13 @@ TINY_BERT = BertShape(layers=2, hidden=32, ffn=64, heads=4, vocab=100, max_pos=1
 # which changes no kernel).
 QWEN_05B = QwenShape(layers=24, hidden=896, ffn=4864, q_heads=14, kv_heads=2, head_dim=64, vocab=151936)
 
+# Qwen3-30B-A3B (models/workloads/qwen3-30b-a3b.json): 61 GB of bf16 weights, so an H100 or H200.
+QWEN3_30B = QwenShape(layers=48, hidden=2048, ffn=0, q_heads=32, kv_heads=4, head_dim=128, vocab=151936,
+                      attn_bias=False, qk_norm=True, experts=128, top_k=8, expert_ffn=768)
+TINY_MOE = QwenShape(layers=2, hidden=64, ffn=0, q_heads=4, kv_heads=2, head_dim=16, vocab=300,
+                     past_tokens=8, prefill_tokens=12, attn_bias=False, qk_norm=True,
+                     experts=8, top_k=2, expert_ffn=32)
+
 # name -> (family, parameters); the order here is the run order.
 WORKLOADS = {
     "qwen7b-decode-b1-eager": ("qwen", dict(mode="decode", batch=1, graph=False)),
@@ -97,6 +112,10 @@ WORKLOADS = {
     "qwen7b-prefill-1024": ("qwen", dict(mode="prefill", batch=1, graph=False)),
     # A small decode step (validate/experiments/replicas-h200.toml runs N copies of it).
     "qwen0.5b-decode-b1-eager": ("qwen0.5b", dict(mode="decode", batch=1, graph=False)),
+    # Qwen3-MoE as transformers 4.51 runs it eagerly: a loop over the experts hit, each a
+    # host sync (nonzero, where) and its own three GEMMs.
+    "qwen3moe-decode-b1-eager": ("qwen3moe", dict(mode="decode", batch=1, graph=False)),
+    "qwen3moe-decode-b16-eager": ("qwen3moe", dict(mode="decode", batch=16, graph=False)),
     "bge-base-b64-s256": ("bert", dict()),
     # The power probe's encoder load (tools/capture/power_probe.py): torch's own
     # TransformerEncoderLayer (eval, native fast path), so the same kernels run.
@@ -142,16 +161,28 @@ class QwenDecoder:
         h, kv = s.hidden, s.kv_heads * s.head_dim
         self.embed = init.normal(s.vocab, h)
         self.layers = []
+        qd = s.q_heads * s.head_dim
         for _ in range(s.layers):
-            self.layers.append(dict(
+            lw = dict(
                 ln1=init.ones(h),
-                wq=init.normal(s.q_heads * s.head_dim, h), bq=init.zeros(s.q_heads * s.head_dim),
-                wk=init.normal(kv, h), bk=init.zeros(kv),
-                wv=init.normal(kv, h), bv=init.zeros(kv),
-                wo=init.normal(h, s.q_heads * s.head_dim),
+                wq=init.normal(qd, h), wk=init.normal(kv, h), wv=init.normal(kv, h),
+                bq=init.zeros(qd) if s.attn_bias else None,
+                bk=init.zeros(kv) if s.attn_bias else None,
+                bv=init.zeros(kv) if s.attn_bias else None,
+                wo=init.normal(h, qd),
                 ln2=init.ones(h),
-                wg=init.normal(s.ffn, h), wu=init.normal(s.ffn, h), wd=init.normal(h, s.ffn),
-            ))
+            )
+            if s.qk_norm:
+                lw.update(q_norm=init.ones(s.head_dim), k_norm=init.ones(s.head_dim))
+            if s.experts:
+                # Each expert's matrices are views of one stacked tensor: the same GEMMs as
+                # separate nn.Linear weights, allocated in three calls instead of 384.
+                e, f = s.experts, s.expert_ffn
+                lw.update(router=init.normal(e, h), eg=init.normal(e, f, h), eu=init.normal(e, f, h),
+                          ed=init.normal(e, h, f))
+            else:
+                lw.update(wg=init.normal(s.ffn, h), wu=init.normal(s.ffn, h), wd=init.normal(h, s.ffn))
+            self.layers.append(lw)
         self.norm = init.ones(h)
         self.lm_head = init.normal(s.vocab, h)  # untied in the 7B model
         self.inv_freq = 1.0 / (s.rope_theta ** (
@@ -188,6 +219,9 @@ class QwenDecoder:
         q = F.linear(x, lw["wq"], lw["bq"]).view(b, n, s.q_heads, s.head_dim).transpose(1, 2)
         k = F.linear(x, lw["wk"], lw["bk"]).view(b, n, s.kv_heads, s.head_dim).transpose(1, 2)
         v = F.linear(x, lw["wv"], lw["bv"]).view(b, n, s.kv_heads, s.head_dim).transpose(1, 2)
+        if s.qk_norm:
+            q = self.rms_norm(q, lw["q_norm"])
+            k = self.rms_norm(k, lw["k_norm"])
         q = q * cos + self.rotate_half(q) * sin
         k = k * cos + self.rotate_half(k) * sin
         k_cache, v_cache = cache
@@ -210,9 +244,32 @@ class QwenDecoder:
         o = o.transpose(1, 2).reshape(b, n, s.q_heads * s.head_dim)
         return F.linear(o, lw["wo"])
 
-    @staticmethod
-    def mlp(x, lw):
+    def mlp(self, x, lw):
+        if self.s.experts:
+            return self.moe(x, lw)
         return F.linear(F.silu(F.linear(x, lw["wg"])) * F.linear(x, lw["wu"]), lw["wd"])
+
+    def moe(self, x, lw):
+        """Qwen3MoeSparseMoeBlock.forward of transformers 4.51, op for op."""
+        s = self.s
+        b, n, h = x.shape
+        x = x.view(-1, h)
+        router_logits = F.linear(x, lw["router"])
+        routing_weights = F.softmax(router_logits, dim=1, dtype=torch.float)
+        routing_weights, selected = torch.topk(routing_weights, s.top_k, dim=-1)
+        routing_weights /= routing_weights.sum(dim=-1, keepdim=True)  # norm_topk_prob
+        routing_weights = routing_weights.to(x.dtype)
+        out = torch.zeros((b * n, h), dtype=x.dtype, device=x.device)
+        expert_mask = F.one_hot(selected, num_classes=s.experts).permute(2, 1, 0)
+        expert_hit = torch.greater(expert_mask.sum(dim=(-1, -2)), 0).nonzero()
+        for expert_idx in expert_hit:
+            e = int(expert_idx)  # ModuleList indexing by a tensor: a device-to-host copy
+            idx, top_x = torch.where(expert_mask[expert_idx].squeeze(0))
+            cur = x[None, top_x].reshape(-1, h)
+            y = F.linear(F.silu(F.linear(cur, lw["eg"][e])) * F.linear(cur, lw["eu"][e]), lw["ed"][e])
+            y = y * routing_weights[top_x, idx, None]
+            out.index_add_(0, top_x, y.to(x.dtype))
+        return out.view(b, n, h)
 
     def forward(self, ids, cache, pos):
         """ids [B, n] at positions pos..pos+n-1 -> greedy next token [B, 1]."""
@@ -384,7 +441,9 @@ class Models:
             self.drop()
             init = Init(self.device, self.dtype)
             t0 = time.perf_counter()
-            if family.startswith("qwen"):
+            if family == "qwen3moe":
+                self.model = QwenDecoder(TINY_MOE if self.tiny else QWEN3_30B, init)
+            elif family.startswith("qwen"):
                 full = QWEN_05B if family == "qwen0.5b" else QwenShape()
                 self.model = QwenDecoder(TINY_QWEN if self.tiny else full, init)
             elif family == "encoder":
