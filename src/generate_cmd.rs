@@ -109,9 +109,6 @@ pub fn generate(a: &GenerateArgs) -> Result<(), String> {
         PhaseArg::Encode => Phase::Encode { batch: a.batch, seq: a.tokens },
         PhaseArg::Chunk => Phase::Chunk { batch: a.batch, chunk: a.tokens, context: a.context },
     };
-    if cfg.experts > 0 {
-        return Err(format!("{origin}: mixtures of experts are not generated yet (num_experts = {})", cfg.experts));
-    }
     if let Some(us) = a.host_us {
         if !(us.is_finite() && (0.0..=1e6).contains(&us)) {
             return Err(format!("--host-us {us}: give microseconds from 0 to 1e6"));
@@ -123,10 +120,13 @@ pub fn generate(a: &GenerateArgs) -> Result<(), String> {
                 let known: Vec<&str> = hosts::HOSTS.iter().map(|h| h.name).collect();
                 format!("--host {name}: no such host ({})", known.join(", "))
             })?;
-            (Launch::Eager { per_kernel_us: h.eager_per_kernel_us }, format!("host {}: {}", h.name, h.source))
+            (
+                Launch::Eager { per_kernel_us: h.eager_per_kernel_us, sync_us: h.sync_us },
+                format!("host {}: {}; device reads: {}", h.name, h.source, h.sync_source),
+            )
         }
         (LaunchArg::Eager, None, Some(us)) => {
-            (Launch::Eager { per_kernel_us: us }, format!("host: {us} us per kernel, as given"))
+            (Launch::Eager { per_kernel_us: us, sync_us: None }, format!("host: {us} us per kernel, as given"))
         }
         (LaunchArg::Eager, None, None) => {
             return Err("--launch eager needs the host's cost: --host NAME or --host-us US per kernel".into())

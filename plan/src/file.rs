@@ -128,18 +128,18 @@ pub struct WorkloadReq {
 pub enum LaunchReq {
     Eager {
         per_kernel_us: f64,
+        /// After a kernel the host reads back (unknown: `None`).
+        sync_us: Option<f64>,
     },
     /// One CUDA graph per step; the host's time to launch it, else the GPU profile's launch cost.
-    Graph {
-        per_step_us: Option<f64>,
-    },
+    Graph { per_step_us: Option<f64> },
 }
 
 impl WorkloadReq {
     /// The launch on a GPU of this profile.
     pub fn launch_on(&self, gpu: &GpuProfile) -> Launch {
         match self.launch {
-            LaunchReq::Eager { per_kernel_us } => Launch::Eager { per_kernel_us },
+            LaunchReq::Eager { per_kernel_us, sync_us } => Launch::Eager { per_kernel_us, sync_us },
             LaunchReq::Graph { per_step_us } => {
                 Launch::Graph { per_step_us: per_step_us.unwrap_or(gpu.launch.host_launch_us.value) }
             }
@@ -269,9 +269,6 @@ fn workload(w: &RawWorkload, resolve: &dyn Resolve) -> Result<WorkloadReq, Field
     }
     let (text, origin) = resolve.model(w.model.get_ref()).map_err(|m| fe(&w.model, "model", m))?;
     let config = ModelConfig::from_json(&text).map_err(|e| fe(&w.model, "model", format!("{origin}: {e}")))?;
-    if config.experts > 0 {
-        return Err(fe(&w.model, "model", "mixtures of experts are not generated yet"));
-    }
     let get = |v: &Option<Spanned<u64>>, field: &str, default: u64, lo: u64, hi: u64| -> Result<u64, FieldError> {
         match v {
             None => Ok(default),
@@ -307,11 +304,13 @@ fn workload(w: &RawWorkload, resolve: &dyn Resolve) -> Result<WorkloadReq, Field
                 fe(h, "host", format!("no such host ({})", known.join(", ")))
             })?;
             (
-                LaunchReq::Eager { per_kernel_us: host.eager_per_kernel_us },
-                format!("host {}: {}", host.name, host.source),
+                LaunchReq::Eager { per_kernel_us: host.eager_per_kernel_us, sync_us: host.sync_us },
+                format!("host {}: {}; device reads: {}", host.name, host.source, host.sync_source),
             )
         }
-        ("eager", None, Some(us)) => (LaunchReq::Eager { per_kernel_us: us }, format!("{us} us per kernel, as given")),
+        ("eager", None, Some(us)) => {
+            (LaunchReq::Eager { per_kernel_us: us, sync_us: None }, format!("{us} us per kernel, as given"))
+        }
         ("eager", None, None) => {
             let l = w.launch.as_ref().unwrap_or(&w.phase);
             return Err(fe(

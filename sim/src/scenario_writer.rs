@@ -95,22 +95,37 @@ pub fn client(out: &mut String, c: &ClientSpec, comments: Comments<'_>) {
     if c.cuda_graph {
         let _ = writeln!(out, "cuda_graph = true");
     }
-    let mut i = 0;
-    while i < c.kernels.len() {
-        match c.groups.iter().find(|g| g.first == i) {
-            Some(g) => {
-                let _ = writeln!(out, "\n[[clients.kernels]]");
+    entries(out, c, 0, c.kernels.len(), None, "clients.kernels", &comments);
+}
+
+/// Writes the entries of `[lo, hi)` as `table` entries: a group (the longest starting at an
+/// entry, other than `inside`) as an entry of its own with its members nested under it.
+fn entries(
+    out: &mut String,
+    c: &ClientSpec,
+    lo: usize,
+    hi: usize,
+    inside: Option<usize>,
+    table: &str,
+    comments: &Comments<'_>,
+) {
+    let mut i = lo;
+    while i < hi {
+        let group = (0..c.groups.len())
+            .filter(|&g| Some(g) != inside && c.groups[g].first == i && c.groups[g].first + c.groups[g].len <= hi)
+            .max_by_key(|&g| c.groups[g].len);
+        match group {
+            Some(gi) => {
+                let g = &c.groups[gi];
+                let _ = writeln!(out, "\n[[{table}]]");
                 let _ = writeln!(out, "name = {}", quoted(&g.name));
                 let _ = writeln!(out, "repeat = {}", g.repeat);
-                for j in g.first..g.first + g.len {
-                    let (b, t) = comments(j);
-                    kernel(out, "clients.kernels.kernels", &c.kernels[j], &b, &t);
-                }
+                entries(out, c, g.first, g.first + g.len, Some(gi), &format!("{table}.kernels"), comments);
                 i = g.first + g.len;
             }
             None => {
                 let (b, t) = comments(i);
-                kernel(out, "clients.kernels", &c.kernels[i], &b, &t);
+                kernel(out, table, &c.kernels[i], &b, &t);
                 i += 1;
             }
         }

@@ -73,4 +73,5 @@ def main():
     json.dump(out, sys.stdout, indent=1)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -94,7 +94,12 @@ impl ModelConfig {
         if !self.ffn.is_multiple_of(tp) {
             return Err(format!("an MLP width of {} does not split over {tp} ranks", self.ffn));
         }
+        if !self.expert_ffn.is_multiple_of(tp) {
+            return Err(format!("an expert width of {} does not split over {tp} ranks", self.expert_ffn));
+        }
         let mut c = self.clone();
+        // Every rank holds every expert's share of its width (vLLM's tensor-parallel MoE).
+        c.expert_ffn /= tp;
         c.heads /= tp;
         c.kv_heads = (self.kv_heads / tp).max(1);
         c.ffn /= tp;

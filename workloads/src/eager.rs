@@ -2,11 +2,11 @@
 //! elementwise ops and a mean, rotate_half RoPE, separate q/k/v and gate/up projections, SDPA
 //! through cuDNN). This is the kernel sequence traced for Qwen2.5-7B on the H100 and H200
 //! (44 kernels per decoder layer, 1250 per decode step); `tools/capture/torch_traces.py` is the
-//! model code that was traced.
+//! model code that was traced. A mixture of experts' MLP is [`crate::moe`]'s loop.
 
 use crate::config::{Activation, Family, ModelConfig};
 use crate::kernels::{attention, cat, elementwise, embedding, gemm, reduce, Elementwise};
-use simgpu_sim::spec::KernelSpec;
+use simgpu_sim::spec::{KernelGroup, KernelSpec};
 
 /// What one step computes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +39,9 @@ impl Phase {
 pub struct StepKernels {
     pub prologue: Vec<KernelSpec>,
     pub layer: Vec<KernelSpec>,
+    /// Loops inside the layer (a mixture of experts' per-expert iterations), positions relative
+    /// to the layer's first kernel.
+    pub layer_groups: Vec<KernelGroup>,
     pub layers: u32,
     pub epilogue: Vec<KernelSpec>,
 }
@@ -91,6 +94,7 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64, tp: u6
     let t = b * q_len;
     let (h, qd, kvd) = (cfg.hidden, cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim);
     let mut layer = Vec::new();
+    let mut layer_groups = Vec::new();
     match cfg.family {
         Family::Decoder => {
             rms_norm(&mut layer, "input norm", t, h);
@@ -113,13 +117,20 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64, tp: u6
             all_reduce(&mut layer, "attention all-reduce", t * h);
             layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
             rms_norm(&mut layer, "post-attention norm", t, h);
-            let f = cfg.ffn;
-            layer.extend(gemm("gate proj", t, f, h, weight_bytes, sms));
-            let act = if cfg.activation == Activation::Silu { "silu" } else { "gelu" };
-            layer.push(elementwise(act, Elementwise::Vectorized, t * f, 2.0, 2, 8.0));
-            layer.extend(gemm("up proj", t, f, h, weight_bytes, sms));
-            layer.push(elementwise("gate * up", Elementwise::Vectorized, t * f, 4.0, 2, 1.0));
-            layer.extend(gemm("down proj", t, h, f, weight_bytes, sms));
+            if cfg.experts > 0 {
+                let (moe, groups) = crate::moe::hf_loop(cfg, t, weight_bytes, sms);
+                let base = layer.len();
+                layer_groups.extend(groups.into_iter().map(|g| KernelGroup { first: g.first + base, ..g }));
+                layer.extend(moe);
+            } else {
+                let f = cfg.ffn;
+                layer.extend(gemm("gate proj", t, f, h, weight_bytes, sms));
+                let act = if cfg.activation == Activation::Silu { "silu" } else { "gelu" };
+                layer.push(elementwise(act, Elementwise::Vectorized, t * f, 2.0, 2, 8.0));
+                layer.extend(gemm("up proj", t, f, h, weight_bytes, sms));
+                layer.push(elementwise("gate * up", Elementwise::Vectorized, t * f, 4.0, 2, 1.0));
+                layer.extend(gemm("down proj", t, h, f, weight_bytes, sms));
+            }
             all_reduce(&mut layer, "mlp all-reduce", t * h);
             layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
         }
@@ -178,5 +189,5 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64, tp: u6
             epilogue.push(elementwise("normalise", Elementwise::Strided, b * h, 4.0, 2, 1.0));
         }
     }
-    StepKernels { prologue, layer, layers: cfg.layers as u32, epilogue }
+    StepKernels { prologue, layer, layer_groups, layers: cfg.layers as u32, epilogue }
 }

@@ -7,11 +7,11 @@
 use simgpu_sim::spec::{BlockWork, KernelSpec, OpKind};
 
 /// A block's resources: threads, registers per thread, shared memory bytes.
-type Block = (u32, u32, u32);
+pub(crate) type Block = (u32, u32, u32);
 
 /// One kernel with its whole-launch work split evenly over its blocks; `bytes` are DRAM bytes
 /// (read, written).
-fn kernel(name: &str, grid: u64, block: Block, op: OpKind, flops: f64, bytes: (f64, f64)) -> KernelSpec {
+pub(crate) fn kernel(name: &str, grid: u64, block: Block, op: OpKind, flops: f64, bytes: (f64, f64)) -> KernelSpec {
     let grid = grid.max(1);
     let (read, written) = bytes;
     let total = read + written;
@@ -36,7 +36,7 @@ fn kernel(name: &str, grid: u64, block: Block, op: OpKind, flops: f64, bytes: (f
     }
 }
 
-fn div_ceil(a: u64, b: u64) -> u64 {
+pub(crate) fn div_ceil(a: u64, b: u64) -> u64 {
     a.div_ceil(b.max(1))
 }
 
@@ -52,9 +52,10 @@ fn div_ceil(a: u64, b: u64) -> u64 {
 ///   n = 512, 256x128 and 192x192 for the encoders);
 /// - more tiles than SMs: a persistent grid of one block per SM (every traced wide GEMM and
 ///   the LM head: 132 blocks);
-/// - fewer: split-K in 2, 4 or 8 while the grid fits on the SMs and each split keeps at least
-///   1024 of k (traced: 2 for n = 512 and 3584 at m = 1 and 16), then a reduce kernel of one
-///   512-thread block per 32 outputs (16 rows).
+/// - fewer: split-K in 2, 4 or 8 while the grid fits on the SMs and each split keeps more
+///   than 1024 of k (traced: 2 for n = 512 and 3584 at k = 3584, m = 1 and 16; 2 for n = 2048
+///   at k = 4096; none at k = 2048 for n = 128, 768 and 4096, Qwen3-30B-A3B on the H100), then
+///   a reduce kernel of one 512-thread block per 32 outputs (16 rows).
 ///
 /// Blocks are 384 threads with 168 registers and 160-230 KB of shared memory: one per SM.
 /// FLOPs count the padded rows (the tensor cores multiply whole tiles); bytes count every
@@ -79,7 +80,7 @@ pub fn gemm(name: &str, m: u64, n: u64, k: u64, weight_bytes: f64, sms: u64) -> 
     };
     let tiles = div_ceil(m, tile_m) * div_ceil(n, tile_n);
     let mut split = 1;
-    while tiles * split * 2 <= sms && k / (split * 2) >= 1024 && split < 8 {
+    while tiles * split * 2 <= sms && k / (split * 2) > 1024 && split < 8 {
         split *= 2;
     }
     let grid = (tiles * split).min(sms);

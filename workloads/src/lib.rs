@@ -12,6 +12,7 @@ pub mod eager;
 pub mod hosts;
 pub mod kernels;
 pub mod memory;
+pub mod moe;
 
 pub use config::{ConfigError, ModelConfig};
 pub use eager::Phase;
@@ -21,8 +22,10 @@ use simgpu_sim::spec::{Arrivals, ClientSpec, KernelGroup, KernelSpec, Timing};
 /// scenario (docs/workloads.md lists where each figure comes from).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Launch {
-    /// Eager: the framework spends this long on the host before every kernel.
-    Eager { per_kernel_us: f64 },
+    /// Eager: the framework spends this long on the host before every kernel, and `sync_us`
+    /// more after a kernel whose result it reads back (unknown: `None`; steps that read inside
+    /// them are then refused).
+    Eager { per_kernel_us: f64, sync_us: Option<f64> },
     /// One CUDA graph per step: this long on the host to launch it, then the kernels back to back.
     Graph { per_step_us: f64 },
 }
@@ -52,8 +55,28 @@ pub fn client(name: &str, cfg: &ModelConfig, req: &StepRequest, sms: u64) -> Res
     let len = s.layer.len();
     kernels.extend(s.layer);
     kernels.extend(s.epilogue);
+    let mut groups = vec![KernelGroup { name: "layer".into(), first, len, repeat: s.layers }];
+    groups.extend(s.layer_groups.into_iter().map(|g| KernelGroup { first: g.first + first, ..g }));
+    let reads = kernels.iter().any(|k| k.sync);
     match req.launch {
-        Launch::Eager { per_kernel_us } => kernels.iter_mut().for_each(|k| k.host_gap_us = Some(per_kernel_us)),
+        Launch::Eager { per_kernel_us, sync_us } => {
+            if reads && sync_us.is_none() {
+                return Err("the step reads the device inside it (a mixture of experts' loop): the host's \
+                            cost of a device read is not measured for this host"
+                    .into());
+            }
+            // After a kernel the host reads back, the host pays the read (copy, sync, return).
+            let mut after_read = false;
+            for k in kernels.iter_mut() {
+                k.host_gap_us = Some(per_kernel_us + if after_read { sync_us.unwrap_or(0.0) } else { 0.0 });
+                after_read = k.sync;
+            }
+        }
+        Launch::Graph { .. } if reads => {
+            return Err("the step reads the device inside it (a mixture of experts' loop): \
+                        it cannot be captured in a CUDA graph"
+                .into())
+        }
         Launch::Graph { per_step_us } => {
             for (i, k) in kernels.iter_mut().enumerate() {
                 k.host_gap_us = Some(if i == 0 { per_step_us } else { 0.0 });
@@ -80,6 +103,6 @@ pub fn client(name: &str, cfg: &ModelConfig, req: &StepRequest, sms: u64) -> Res
         units_per_request: units,
         cuda_graph: matches!(req.launch, Launch::Graph { .. }),
         kernels,
-        groups: vec![KernelGroup { name: "layer".into(), first, len, repeat: s.layers }],
+        groups,
     })
 }
