@@ -341,4 +341,20 @@ fn generate_errors_and_output() {
     let (code, _, stderr) = simgpu(&[&small[..], &["nan"]].concat(), dir.path());
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--memory-limit-gb"), "{stderr}");
+    // A mixture of experts: its per-expert loops are groups inside the layer's group, written
+    // nested and read back to the same launches; in a CUDA graph, or on a host whose device-read
+    // cost is not measured, it is refused.
+    let moe = ["generate", "--model", "qwen3-30b-a3b", "--phase", "decode", "--batch", "16"];
+    let (code, out, stderr) = simgpu(&[&moe[..], &["--host", "h100-lease-torch-eager"]].concat(), dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("[[clients.kernels.kernels]]\nname = \"experts of 1 token\"\nrepeat = 49"), "{out}");
+    let scn = simgpu_sim::Scenario::parse("moe.toml", &out).unwrap();
+    let (spec, _) = scn.to_spec();
+    // 48 layers of (82 experts of 17 kernels and the rest), and the step's own kernels.
+    assert_eq!(spec.clients[0].launches_per_request(), 62_370);
+    for bad in [&["--launch", "graph"][..], &["--host", "h200-lease-torch-eager"][..], &["--host-us", "10"][..]] {
+        let (code, _, stderr) = simgpu(&[&moe[..], bad].concat(), dir.path());
+        assert_eq!(code, 2, "{bad:?}: {stderr}");
+        assert!(stderr.contains("reads the device"), "{stderr}");
+    }
 }

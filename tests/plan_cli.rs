@@ -64,3 +64,33 @@ fn bad_plans_name_the_line_and_write_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
+
+/// A mixture of experts is planned as transformers' eager loop: in a CUDA graph it is refused at
+/// its line; eager, a step longer than the longest window prunes the layout and says so, and a
+/// longer window serves it.
+#[test]
+fn mixtures_of_experts_are_planned_eagerly() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = |extra: &str, sim: &str| {
+        format!(
+            "name = \"moe\"\nseed = 0\n\n[[workloads]]\nname = \"moe\"\nmodel = \"qwen3-30b-a3b\"\nphase = \"decode\"\n\
+             batch = 1\n{extra}demand_per_s = 5\np99_ms = 1000\n\n[[gpus]]\ntype = \"h100-sxm\"\ncount = 1\n\
+             cost_per_hour = 2.99\n{sim}"
+        )
+    };
+    std::fs::write(dir.path().join("graph.toml"), plan("", "")).unwrap();
+    let out = simgpu(dir.path(), &["plan", "graph.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("graph.toml:6:") && err.contains("launch = \"eager\""), "{err}");
+    let eager = "launch = \"eager\"\nhost = \"h100-lease-torch-eager\"\n";
+    std::fs::write(dir.path().join("short.toml"), plan(eager, "\n[simulation]\nmax_window_s = 0.2\nwindow_s = 0.2\n"))
+        .unwrap();
+    let out = simgpu(dir.path(), &["plan", "short.toml", "--quiet"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("raise [simulation] max_window_s"), "{text}");
+    std::fs::write(dir.path().join("eager.toml"), plan(eager, "")).unwrap();
+    let out = simgpu(dir.path(), &["plan", "eager.toml", "--quiet"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("recommendation: 1 x h100-sxm"), "{text}");
+}

@@ -229,7 +229,18 @@ pub fn simulate(plan: &PlanSpec, u: &Unit, stop: &(dyn Fn() -> bool + Sync)) -> 
             Some(h) if s.throughput_per_s > 0.0 => m.max(h / s.throughput_per_s),
             _ => f64::INFINITY,
         });
-        if widest <= ci_target || window >= max_window_s * (1.0 - 1e-9) {
+        let longest = window >= max_window_s * (1.0 - 1e-9);
+        if longest {
+            if let Some(s) = served.iter().find(|s| s.throughput_per_s <= 0.0) {
+                // A step longer than the window (an eager mixture of experts' takes seconds).
+                return Err(format!(
+                    "no step of `{}` finished in the longest window ({max_window_s} s) after its warm-up step: \
+                     raise [simulation] max_window_s",
+                    s.workload
+                ));
+            }
+        }
+        if widest <= ci_target || longest {
             return Ok(UnitResult {
                 id: u.id,
                 gpu: g.name.clone(),

@@ -297,6 +297,15 @@ fn workload(w: &RawWorkload, resolve: &dyn Resolve) -> Result<WorkloadReq, Field
         None => None,
     };
     let launch_kind = w.launch.as_ref().map_or("graph", |l| l.get_ref().as_str());
+    if config.experts > 0 && launch_kind == "graph" {
+        let l = w.launch.as_ref().unwrap_or(&w.model);
+        return Err(fe(
+            l,
+            "launch",
+            "a mixture of experts runs as transformers' eager loop, which reads the device at every expert \
+             and cannot be captured in a CUDA graph: give `launch = \"eager\"` and a `host`",
+        ));
+    }
     let (launch, host_note) = match (launch_kind, &w.host, host_us) {
         ("eager", Some(h), None) => {
             let host = hosts::host(h.get_ref()).ok_or_else(|| {
