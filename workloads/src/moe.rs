@@ -62,7 +62,8 @@ pub fn expert_loads(experts: u64, per_token: u64, tokens: u64) -> Vec<(u64, u64)
 
 /// `nonzero` as cub runs it: a count (`DeviceReduceSingleTileKernel`, after which the host reads
 /// the count back: the kernel syncs), `DeviceCompactInitKernel`, `DeviceSelectSweepKernel`, and
-/// for a 2-D input `write_indices`. One block each at the traced sizes (up to 2048 elements).
+/// for a 2-D input `write_indices`. One block each at the traced sizes (up to 2048 elements);
+/// beyond them (prefill) one per 4096 elements, not traced.
 fn nonzero(out: &mut Vec<KernelSpec>, what: &str, elements: u64, two_d: bool) {
     let n = elements as f64;
     let mut count = kernel(
@@ -87,7 +88,7 @@ fn nonzero(out: &mut Vec<KernelSpec>, what: &str, elements: u64, two_d: bool) {
     if two_d {
         out.push(kernel(
             &format!("{what}: nonzero write indices"),
-            1,
+            div_ceil(elements, 4096),
             (256, 32, 0),
             OpKind::Fp32,
             0.0,
@@ -108,7 +109,9 @@ fn expert(cfg: &ModelConfig, t: u64, n: u64, weight_bytes: f64, sms: u64, sync_a
         out.push(elementwise("expert mask row (contiguous)", Elementwise::Strided, mask, 8.0, 8, 0.0));
     }
     let m = mask as f64;
-    out.push(kernel("expert mask row (index)", 1, (128, 32, 0), OpKind::Fp32, 0.0, (m * 8.0, m * 8.0)));
+    // `index_elementwise_kernel`: 512 elements per 128-thread block (traced: 4 for 2048).
+    let grid = div_ceil(mask, 512);
+    out.push(kernel("expert mask row (index)", grid, (128, 32, 0), OpKind::Fp32, 0.0, (m * 8.0, m * 8.0)));
     nonzero(&mut out, "expert tokens", mask, true);
     let rows = (n * h) as f64 * 2.0;
     if n == 1 {
@@ -137,7 +140,8 @@ fn expert(cfg: &ModelConfig, t: u64, n: u64, weight_bytes: f64, sms: u64, sync_a
     out.extend(gemm("expert up", n, f, h, weight_bytes, sms));
     out.push(elementwise("expert gate * up", Elementwise::Vectorized, n * f, 4.0, 2, 1.0));
     out.extend(gemm("expert down", n, h, f, weight_bytes, sms));
-    out.push(kernel("routing weight (index)", 1, (128, 32, 0), OpKind::Fp32, 0.0, (n as f64 * 10.0, n as f64 * 2.0)));
+    let w = (n as f64 * 10.0, n as f64 * 2.0);
+    out.push(kernel("routing weight (index)", div_ceil(n, 512), (128, 32, 0), OpKind::Fp32, 0.0, w));
     out.push(elementwise("expert * routing weight", Elementwise::Strided, n * h, 2.0, 2, 1.0));
     // `indexFuncSmallIndex`: one 128-thread block per 128 columns (traced: 16 for 2048).
     let mut add = kernel("index_add", div_ceil(h, 128), (128, 32, 0), OpKind::Fp32, (n * h) as f64, (2.0 * rows, rows));
