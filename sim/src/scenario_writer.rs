@@ -98,8 +98,8 @@ pub fn client(out: &mut String, c: &ClientSpec, comments: Comments<'_>) {
     entries(out, c, 0, c.kernels.len(), None, "clients.kernels", &comments);
 }
 
-/// Writes the entries of `[lo, hi)` as `table` entries: a group (the longest starting at an
-/// entry, other than `inside`) as an entry of its own with its members nested under it.
+/// Writes the entries of `[lo, hi)` as `table` entries: a group (`ClientSpec::group_at`, the
+/// walk's own rule) as an entry of its own with its members nested under it.
 fn entries(
     out: &mut String,
     c: &ClientSpec,
@@ -111,10 +111,7 @@ fn entries(
 ) {
     let mut i = lo;
     while i < hi {
-        let group = (0..c.groups.len())
-            .filter(|&g| Some(g) != inside && c.groups[g].first == i && c.groups[g].first + c.groups[g].len <= hi)
-            .max_by_key(|&g| c.groups[g].len);
-        match group {
+        match c.group_at(i, hi, inside) {
             Some(gi) => {
                 let g = &c.groups[gi];
                 let _ = writeln!(out, "\n[[{table}]]");

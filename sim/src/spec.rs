@@ -179,8 +179,9 @@ impl ClientSpec {
         total
     }
 
-    /// The outermost group starting at `i` inside `[lo, hi)` other than `inside` itself.
-    fn group_at(&self, i: usize, hi: usize, inside: Option<usize>) -> Option<usize> {
+    /// The outermost group starting at `i` inside `[lo, hi)` other than `inside` itself (the
+    /// scenario writer nests groups by the same rule).
+    pub(crate) fn group_at(&self, i: usize, hi: usize, inside: Option<usize>) -> Option<usize> {
         let ok = |g: &KernelGroup| inside.is_none_or(|o| self.groups[o].contains(g));
         (0..self.groups.len())
             .filter(|&g| Some(g) != inside && self.groups[g].first == i && self.groups[g].end() <= hi)
