@@ -39,12 +39,14 @@ pub fn footprint(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, context: f6
     // Gate and up outputs with their product (bf16), or the fp32 norm's copies of the hidden state.
     let mlp = t * width * 3.0 * 2.0;
     let norm = t * cfg.hidden as f64 * (4.0 * 3.0 + 2.0 * 2.0);
+    // A mixture of experts' one-hot expert mask (int64, experts x choices x tokens: moe.rs).
+    let mask = t * (cfg.experts * cfg.experts_per_token) as f64 * 8.0;
     // Attention scores never reach memory (flash kernels); the fp32 logits of the LM head do.
     let logits = if cfg.lm_head && !matches!(phase, Phase::Encode { .. }) { b * cfg.vocab as f64 * 4.0 } else { 0.0 };
     Footprint {
         weights: cfg.parameters() as f64 * weight_bytes,
         kv_cache,
-        activations: mlp.max(norm) + logits,
+        activations: mlp.max(norm).max(mask) + logits,
         context,
     }
 }
@@ -67,5 +69,18 @@ mod tests {
         assert!((f.weights / 1e9 - 15.2).abs() < 0.1, "{}", f.weights);
         let more = footprint(&cfg, Phase::Decode { batch: 32, context: 4095 }, 2.0, 0.0);
         assert!(more.total() > f.total());
+    }
+
+    /// Many experts: the one-hot mask (int64, experts x choices x tokens) outgrows the MLP.
+    #[test]
+    fn expert_mask_counts() {
+        let cfg = ModelConfig::from_json(
+            r#"{"model_type": "qwen3_moe", "hidden_size": 64, "intermediate_size": 64,
+            "num_hidden_layers": 1, "num_attention_heads": 1, "num_key_value_heads": 1, "head_dim": 64,
+            "vocab_size": 100, "num_experts": 4096, "num_experts_per_tok": 64, "moe_intermediate_size": 8}"#,
+        )
+        .unwrap();
+        let f = footprint(&cfg, Phase::Prefill { batch: 1, prompt: 1000 }, 2.0, 0.0);
+        assert_eq!(f.activations, 1000.0 * 4096.0 * 64.0 * 8.0 + 100.0 * 4.0);
     }
 }
