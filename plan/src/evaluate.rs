@@ -180,25 +180,38 @@ pub fn memory_fit(plan: &PlanSpec, u: &Unit) -> Result<(), String> {
 
 /// Simulates a unit (which fits) until its throughputs are known to the target, or the window
 /// reaches its maximum; an error when the layout cannot be built or the run stops. Each longer
-/// window is a fresh run from the start (a run's horizon is fixed when it is built).
+/// window continues the run of the last (`simgpu_sim::Windows`), reporting what a fresh run to
+/// it would.
 pub fn simulate(plan: &PlanSpec, u: &Unit, stop: &(dyn Fn() -> bool + Sync)) -> Result<UnitResult, String> {
     let g = &plan.gpus[u.gpu];
     let clients = client_specs(plan, u)?;
     let lay = layout(u);
     let SimSettings { window_s, max_window_s, ci_target } = plan.sim;
     let mut window = window_s;
+    // One run to the longest window, reporting at each window it reaches: what fresh runs to
+    // each give, without simulating the start again (a layout over several GPUs runs afresh).
+    let longest_spec =
+        WorkloadSpec { name: format!("{}-{}", plan.name, u.id), seed: plan.seed, duration_s: max_window_s, clients };
+    let build = |duration_s: f64| {
+        let spec = WorkloadSpec { duration_s, ..longest_spec.clone() };
+        Workload::build(&spec, &lay, &g.profile).map_err(|e| format!("not a valid layout: {e}"))
+    };
+    let longest_run = build(max_window_s)?;
+    let mut windows = simgpu_sim::Windows::new(&longest_run);
     loop {
-        let spec = WorkloadSpec {
-            name: format!("{}-{}", plan.name, u.id),
-            seed: plan.seed,
-            duration_s: window,
-            clients: clients.clone(),
-        };
-        let w = Workload::build(&spec, &lay, &g.profile).map_err(|e| format!("not a valid layout: {e}"))?;
         let mut keep_going = |_: simgpu_sim::Progress| !stop();
-        let opts =
-            RunOptions { max_events: Some(MAX_EVENTS), progress: Some(&mut keep_going), ..RunOptions::default() };
-        let r = simgpu_sim::run_with(&w, opts).map_err(|s| format!("simulation stopped: {}", s.error))?;
+        let r = match windows.as_mut() {
+            Some(runs) => runs.report_at((window * 1e9) as u64, Some(MAX_EVENTS), Some(&mut keep_going)),
+            None => {
+                let opts = RunOptions {
+                    max_events: Some(MAX_EVENTS),
+                    progress: Some(&mut keep_going),
+                    ..RunOptions::default()
+                };
+                simgpu_sim::run_with(&build(window)?, opts)
+            }
+        };
+        let r = r.map_err(|s| format!("simulation stopped: {}", s.error))?;
         // Per workload: the sums over its replicas.
         let mut served: Vec<Served> = Vec::new();
         for (ci, c) in u.clients.iter().enumerate() {

@@ -7,6 +7,7 @@ use std::collections::BinaryHeap;
 /// Simulated time in nanoseconds.
 pub type Ns = u64;
 
+#[derive(Clone)]
 struct Entry<E> {
     time: Ns,
     seq: u64,
@@ -31,6 +32,7 @@ impl<E> Ord for Entry<E> {
     }
 }
 
+#[derive(Clone)]
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry<E>>,
     seq: u64,

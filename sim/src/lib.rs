@@ -48,7 +48,7 @@ pub use event_queue::Ns;
 pub use input_error::InputError;
 pub use profile::GpuProfile;
 pub use report::Report;
-pub use run::{alone_us, estimate_events, run, run_with, Progress, RunOptions, Stopped};
+pub use run::{alone_us, estimate_events, run, run_with, Progress, RunOptions, Stopped, Windows};
 pub use scenario::{Scenario, DEFAULT_DURATION_S};
 pub use sharing::mps;
 pub use spec::{Layout, SpecError, WorkloadSpec};

@@ -118,7 +118,7 @@ impl RateParams {
 }
 
 /// Scratch buffers reused across recomputations (no allocation once warm).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Scratch {
     claims: Vec<Claim>,
     ids: Vec<u32>,

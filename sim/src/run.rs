@@ -78,6 +78,11 @@ pub fn alone_us(gpu: &crate::GpuProfile, kernels: Vec<crate::spec::KernelSpec>) 
 /// Steps an engine until it ends, honouring the event limit and the progress callback.
 /// `events` counts over all GPUs (and both passes of a recorded multi-GPU run).
 fn drive(e: &mut Engine<'_>, i: usize, w: &Workload, events: &mut u64, ctl: &mut Control<'_>) {
+    drive_until(e, i, w, events, ctl, Ns::MAX)
+}
+
+/// `drive`, stopping short of the first step after `until` (which a later call may take).
+fn drive_until(e: &mut Engine<'_>, i: usize, w: &Workload, events: &mut u64, ctl: &mut Control<'_>, until: Ns) {
     if ctl.account_time {
         e.account_time();
     }
@@ -86,7 +91,7 @@ fn drive(e: &mut Engine<'_>, i: usize, w: &Workload, events: &mut u64, ctl: &mut
     // One comparison per event: the next event count at which to look up.
     let mut check_at = limit.min(*events + PROGRESS_EVERY);
     e.pause_at(check_at - base);
-    while e.step() {
+    while (until == Ns::MAX || e.next_at() <= until) && e.step() {
         let total = base + e.events();
         if total < check_at {
             continue;
@@ -171,6 +176,56 @@ pub fn run_with(w: &Workload, opts: RunOptions<'_>) -> Result<Report, Stopped> {
     match error {
         None => Ok(report),
         Some(error) => Err(Stopped { error, partial: Box::new(report) }),
+    }
+}
+
+/// A run of a one-GPU workload that reports at horizons it reaches one after another (a plan's
+/// growing windows): each report is the one a fresh run to that horizon gives, without
+/// simulating the start again. The workload is built for the longest horizon. Requests are kept
+/// as spans until a report (their memory grows with the requests: for short windows).
+pub struct Windows<'w> {
+    w: &'w Workload,
+    engine: Engine<'w>,
+    /// Events so far (what the caller's limit counts, as in a fresh run).
+    events: u64,
+}
+
+impl<'w> Windows<'w> {
+    /// None where the workload has several GPUs (they report over one common window).
+    pub fn new(w: &'w Workload) -> Option<Windows<'w>> {
+        if w.gpus.len() != 1 {
+            return None;
+        }
+        let mut engine = Engine::for_gpu(&w.gpus[0], 0, None);
+        engine.keep_request_spans();
+        Some(Windows { w, engine, events: 0 })
+    }
+
+    /// The report at `horizon_ns`, with the caller's event limit and progress as `run_with`
+    /// honours them. Horizons rise from call to call, up to the workload's (one past it reports
+    /// at the workload's; one before what was already simulated, at that time).
+    pub fn report_at(
+        &mut self,
+        horizon_ns: Ns,
+        max_events: Option<u64>,
+        progress: Option<&mut dyn FnMut(Progress) -> bool>,
+    ) -> Result<Report, Stopped> {
+        let horizon = horizon_ns.min(self.w.horizon_ns);
+        let mut ctl = Control { max_events, progress, account_time: false };
+        // Ticks fast-forwarded up to the horizon, never past it, as a run ending there does.
+        self.engine.hold_before(horizon.saturating_add(1));
+        drive_until(&mut self.engine, 0, self.w, &mut self.events, &mut ctl, horizon);
+        let mut end = self.engine.fork_ending_at(horizon.max(self.engine.now()));
+        let mut events = self.events;
+        if self.engine.error().is_none() {
+            drive(&mut end, 0, self.w, &mut events, &mut ctl);
+        }
+        let error = end.error().cloned();
+        let report = end.finish();
+        match error {
+            None => Ok(report),
+            Some(error) => Err(Stopped { error, partial: Box::new(report) }),
+        }
     }
 }
 

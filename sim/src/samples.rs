@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 /// Samples kept exactly; 512 KiB of f64 per statistic at most.
 pub(crate) const EXACT_MAX: usize = 1 << 16;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Samples {
     /// Microseconds, while at most `EXACT_MAX`.
     exact: Vec<f64>,

@@ -9,7 +9,7 @@ use crate::samples::Samples;
 use crate::slowdown::{Cause, Lost, TimeAccount};
 use crate::workload::GpuWorkload;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct ClientStats {
     latencies: Samples,
     /// The measured window: from the first measured request's issue to the last completion.
@@ -25,6 +25,9 @@ struct ClientStats {
     /// request spread evenly over its latency (no quantisation to whole requests): the batch
     /// means behind the throughput's confidence interval.
     batches: [f64; BATCHES],
+    /// Measured requests as (issue, completion), in completion order, where the horizon the
+    /// batches divide is not known until the report (`Stats::keep_spans`).
+    spans: Vec<(Ns, Ns)>,
 }
 
 /// Time batches of the horizon for the throughput's confidence interval (batch means).
@@ -32,7 +35,7 @@ const BATCHES: usize = 16;
 /// Fewest whole batches inside the measured window for an interval.
 const MIN_BATCHES: usize = 4;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct KernelStats {
     launches: u64,
     completed: u64,
@@ -63,7 +66,7 @@ pub(crate) struct AtEnd {
     pub eff_mhz: f64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Stats {
     clients: Vec<ClientStats>,
     kernels: Vec<KernelStats>,
@@ -73,6 +76,8 @@ pub(crate) struct Stats {
     accounting: bool,
     /// The horizon the batches divide.
     horizon: Ns,
+    /// Requests are kept as spans and spread into batches at the report (see `keep_spans`).
+    keep_spans: bool,
 }
 
 impl Stats {
@@ -92,6 +97,7 @@ impl Stats {
             integ: Integrals { min_clock: clock_mhz, ..Integrals::default() },
             accounting: false,
             horizon: w.horizon_ns.max(1),
+            keep_spans: false,
         }
     }
 
@@ -106,6 +112,23 @@ impl Stats {
         i.eff_clock_ns += eff_mhz * dtf;
         i.busy_sm_ns += a.active_sms * dtf;
         i.dram_bytes += a.dram_gbs * dtf;
+    }
+
+    /// Keep measured requests as spans until the report, which spreads them over its own
+    /// horizon (`set_horizon`) in the order they completed: the same batches, to the bit, as
+    /// spreading each at its completion. Memory grows with the requests: for runs that report
+    /// at several horizons, which are short.
+    pub fn keep_spans(&mut self) {
+        self.keep_spans = true;
+    }
+
+    pub fn keeps_spans(&self) -> bool {
+        self.keep_spans
+    }
+
+    /// The horizon the batches divide (a run reporting before its workload's horizon).
+    pub fn set_horizon(&mut self, horizon: Ns) {
+        self.horizon = horizon.max(1);
     }
 
     /// Keep each client's time by state from now on.
@@ -163,7 +186,12 @@ impl Stats {
             let c = &mut self.clients[ci];
             c.latencies.push(latency);
             c.last_done = now;
-            spread(&mut c.batches, now.saturating_sub(latency), now, self.horizon);
+            let start = now.saturating_sub(latency);
+            if self.keep_spans {
+                c.spans.push((start, now));
+            } else {
+                spread(&mut c.batches, start, now, self.horizon);
+            }
             if self.accounting {
                 c.acct_end = Some(c.acct);
             }
@@ -193,6 +221,9 @@ impl Stats {
             let end = if s.finished { s.last_done } else { now };
             let window = end.saturating_sub(s.window_start) as f64 / 1e9;
             let throughput = if window > 0.0 { n as f64 * c.units_per_request / window } else { 0.0 };
+            for &(start, done) in &s.spans {
+                spread(&mut s.batches, start, done, self.horizon);
+            }
             let ci95 = batch_means_ci95(&s.batches, s.window_start, end, self.horizon, c.units_per_request);
             // Over the same window as the throughput.
             let time_account = self.accounting.then(|| {

@@ -11,7 +11,7 @@ use crate::event_queue::Ns;
 use crate::rng::Rng;
 use std::collections::VecDeque;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Host {
     in_request: bool,
     /// Position in the request: the run of launches and how many of it were issued.

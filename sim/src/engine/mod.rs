@@ -89,6 +89,17 @@ impl std::error::Error for RunError {}
 /// Most requests one open-loop client may have waiting; past it the run stops (memory stays bounded).
 pub const MAX_QUEUED_REQUESTS: usize = 1 << 20;
 
+/// Where an engine's spans and samples go. A copy of an engine records nothing: one recorder
+/// hears one run (`Engine::fork` is for runs without one).
+struct Recording<'w>(Option<&'w mut dyn Recorder>);
+
+impl Clone for Recording<'_> {
+    fn clone(&self) -> Self {
+        Recording(None)
+    }
+}
+
+#[derive(Clone)]
 pub struct Engine<'w> {
     w: &'w GpuWorkload,
     gpu_index: u32,
@@ -129,7 +140,7 @@ pub struct Engine<'w> {
     events: u64,
     stopped: bool,
     finished_clients: usize,
-    rec: Option<&'w mut dyn Recorder>,
+    rec: Recording<'w>,
     /// Last SM count sent to the recorder per client (only changes are sent).
     rec_client_sms: Vec<f64>,
     error: Option<RunError>,
@@ -232,7 +243,7 @@ impl<'w> Engine<'w> {
             events: 0,
             stopped: false,
             finished_clients: 0,
-            rec,
+            rec: Recording(rec),
             rec_client_sms: vec![0.0; w.clients.len()],
             error: None,
             last_tick: 0,
@@ -253,7 +264,7 @@ impl<'w> Engine<'w> {
             arrivals: Vec::new(),
             hold_before: Ns::MAX,
         };
-        if let Some(r) = e.rec.as_mut() {
+        if let Some(r) = e.rec.0.as_mut() {
             let clients = w.clients.iter().map(|c| (c.global as u32, c.name.clone())).collect();
             r.gpu(&GpuInfo { index: gpu_index, n_sms: p.n_sms, clients });
             for c in &w.clients {
@@ -446,7 +457,7 @@ impl<'w> Engine<'w> {
 
     /// SM-track spans of a cohort, from its placement to now.
     fn record_cohort(&mut self, c: &crate::placement::Cohort, done: bool) {
-        let Some(rec) = self.rec.as_mut() else { return };
+        let Some(rec) = self.rec.0.as_mut() else { return };
         let g = &self.spaces[c.space as usize].groups[c.group as usize];
         let mut counts = [0u32; crate::sm_set::MAX_SMS / SMS_PER_TRACK];
         for sm in g.sms.iter() {
@@ -471,7 +482,7 @@ impl<'w> Engine<'w> {
         let l = self.launches.v[lid as usize].clone();
         let start = l.first_start.unwrap_or(self.now);
         self.stats.launch_done(l.kernel, self.now - start);
-        if let Some(rec) = self.rec.as_mut() {
+        if let Some(rec) = self.rec.0.as_mut() {
             let k = &self.w.kernels[l.kernel as usize];
             let span = Span {
                 track: Track::Client(self.w.clients[l.client as usize].global as u32),
@@ -573,7 +584,7 @@ impl<'w> Engine<'w> {
     fn end_period(&mut self, avg: f64) {
         let period_start = std::mem::replace(&mut self.last_tick, self.now);
         self.stats.period_power(avg);
-        if let Some(rec) = self.rec.as_mut() {
+        if let Some(rec) = self.rec.0.as_mut() {
             rec.sample(self.gpu_index, Sample::PowerW, period_start, avg);
             rec.sample(self.gpu_index, Sample::ClockMhz, self.now, self.clock.mhz);
         }
@@ -837,7 +848,7 @@ impl<'w> Engine<'w> {
         self.next_done = out.next;
         self.activity = a;
         self.watts = self.power.watts(&a, self.eff_mhz);
-        if let Some(rec) = self.rec.as_mut() {
+        if let Some(rec) = self.rec.0.as_mut() {
             for (ci, c) in self.w.clients.iter().enumerate() {
                 let v = if running(c.space as u32) { self.spaces[c.space].client_sms[ci] as f64 } else { 0.0 };
                 if v != self.rec_client_sms[ci] {
@@ -917,6 +928,31 @@ impl<'w> Engine<'w> {
         }
     }
 
+    /// When the next step happens: the earliest of the queue, the next completion and the
+    /// controller's tick.
+    pub fn next_at(&self) -> Ns {
+        let queued = self.q.peek_key().map_or(Ns::MAX, |k| k.0);
+        queued.min(self.next_tick).min(self.next_done.map_or(Ns::MAX, |d| d.0))
+    }
+
+    /// A copy of this engine that will end at `horizon` (at or after now, before any step past
+    /// it), reporting as an engine built for that horizon would. For runs without a recorder
+    /// whose requests are kept as spans (`keep_request_spans`): the batches of the throughput's
+    /// interval divide the horizon, which is only known now.
+    pub(crate) fn fork_ending_at(&self, horizon: Ns) -> Engine<'w> {
+        debug_assert!(self.rec.0.is_none() && self.stats.keeps_spans() && (self.stopped || self.next_at() > horizon));
+        let mut e = self.clone();
+        e.horizon = horizon;
+        e.hold_before = Ns::MAX;
+        e.stats.set_horizon(horizon);
+        e
+    }
+
+    /// Keep measured requests as spans, so that a fork can report at its own horizon.
+    pub(crate) fn keep_request_spans(&mut self) {
+        self.stats.keep_spans();
+    }
+
     /// The caller looks at the event count when it reaches `n` (a limit, progress): fast-forwarded
     /// ticks stop there rather than overshoot it.
     pub fn pause_at(&mut self, n: u64) {
@@ -949,7 +985,7 @@ impl<'w> Engine<'w> {
             self.stats.period_power(avg);
         }
         // Work still running at the end shows up to the end, marked unfinished.
-        if self.rec.is_some() {
+        if self.rec.0.is_some() {
             for i in 0..self.cohorts.live.len() {
                 let c = self.cohorts.get(self.cohorts.live[i]).clone();
                 self.record_cohort(&c, false);
@@ -957,7 +993,7 @@ impl<'w> Engine<'w> {
             for h in 0..self.hosts.len() {
                 for j in 0..self.hosts[h].stream.len() {
                     let l = &self.launches.v[self.hosts[h].stream[j] as usize];
-                    let (Some(start), Some(rec)) = (l.first_start, self.rec.as_mut()) else { continue };
+                    let (Some(start), Some(rec)) = (l.first_start, self.rec.0.as_mut()) else { continue };
                     let k = &self.w.kernels[l.kernel as usize];
                     let span = Span {
                         track: Track::Client(self.w.clients[h].global as u32),
@@ -972,7 +1008,7 @@ impl<'w> Engine<'w> {
                 }
             }
         }
-        if let Some(rec) = self.rec.as_mut() {
+        if let Some(rec) = self.rec.0.as_mut() {
             if let Some(avg) = partial {
                 rec.sample(self.gpu_index, Sample::PowerW, self.last_tick, avg);
             }
