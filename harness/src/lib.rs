@@ -12,6 +12,8 @@
 //! | [`children`] | worker processes of the same binary (parent side): lines on stdin/stdout, killed and reaped on drop |
 //! | [`worker`] | the worker side: dies with its parent, `ready`/`go` handshake, one JSON line |
 //! | [`command_clients`] | the user's own commands as clients, run together (MPS or not) under a line protocol |
+//! | [`replay`] | the kernel replayer: a scenario client's kernels launched on the card with its grid, residency, work, gaps and syncs |
+//! | [`replay_kernels`] | the replayer's CUDA C (FMA, IMAD and MMA loops walking DRAM) |
 //! | [`mps_daemon`] | an MPS control daemon in directories of its own, always stopped (Ctrl-C included) |
 //! | [`error`] | every CUDA, NVRTC, NVML, process and MPS failure as a [`HarnessError`] value |
 //!
@@ -33,6 +35,8 @@ pub mod error;
 pub mod mps_daemon;
 pub mod nvrtc;
 pub mod power_sampler;
+pub mod replay;
+pub mod replay_kernels;
 pub mod timing;
 pub mod worker;
 

@@ -1,0 +1,158 @@
+//! The replayer's kernels (CUDA C for NVRTC): one launch stands for one kernel of a scenario.
+//!
+//! Every block does its block's share of the kernel's arithmetic on the unit the kernel names
+//! and moves its share of the DRAM bytes, the two interleaved so that memory and arithmetic
+//! overlap within a block as in a real kernel. The loads come four to a step, issued before they
+//! are used, as in the calibration's DRAM copy (`memory.per_thread_bw_gbs` was measured with that
+//! much in flight per thread). Loads and stores walk a buffer far larger than L2, from an offset
+//! that moves on with every launch, so the bytes come from DRAM.
+//!
+//! Arguments (all kernels): `src`, `dst` (buffers of `mask + 1` 16-byte words, a power of two),
+//! `base` (the launch's first word), `reads` and `writes` (16-byte words per block), `units`
+//! (arithmetic units per thread, below) and `sink` (written only if the arithmetic comes out at an
+//! impossible value, so that nothing is optimised away).
+//!
+//! One unit per thread is: 8 FMAs (`replay_fp32`, 16 FLOPs), 8 integer multiply-adds
+//! (`replay_int32`, 16 ops), or for the tensor kernels four warp-wide `mma.sync` (bf16/fp16
+//! m16n8k16, 4 x 4096 FLOPs per warp; fp8 e4m3 m16n8k32, 4 x 8192). Tensor kernels run their
+//! arithmetic on full warps only (`mma.sync` needs all 32 lanes); the host counts units over those.
+//! Dynamic shared memory is never touched: it is there to hold the block's residency, not to be used.
+
+/// Words per step a thread loads (and stores) before doing its share of arithmetic.
+pub const VECS_PER_STEP: u64 = 4;
+
+/// FLOPs (or integer ops) one unit of each kernel does, per thread that runs it.
+pub const FP32_OPS_PER_UNIT: f64 = 16.0;
+pub const INT32_OPS_PER_UNIT: f64 = 16.0;
+/// Per warp: four m16n8k16 MMAs of 2 x 16 x 8 x 16 FLOPs.
+pub const TENSOR16_OPS_PER_UNIT_PER_WARP: f64 = 4.0 * 4096.0;
+/// Per warp: four m16n8k32 e4m3 MMAs.
+pub const TENSOR8_OPS_PER_UNIT_PER_WARP: f64 = 4.0 * 8192.0;
+
+pub const REPLAY_SRC: &str = r#"
+typedef unsigned long long u64;
+
+// The memory walk shared by every kernel: step `s` of thread `t` loads the block's words
+// 4s*nt + t + j*nt (j < 4) while there are some, and stores the same way. Returns the loaded bits.
+struct Walk {
+    const uint4 *src; uint4 *dst; u64 mask; u64 rbase; u64 wbase; unsigned reads; unsigned writes; unsigned nt; unsigned t;
+    __device__ __forceinline__ unsigned load(unsigned s) const {
+        unsigned x = 0;
+        uint4 v[4];
+        #pragma unroll
+        for (int j = 0; j < 4; j++) {
+            unsigned i = (4 * s + j) * nt + t;
+            v[j] = i < reads ? src[(rbase + i) & mask] : make_uint4(0, 0, 0, 0);
+        }
+        #pragma unroll
+        for (int j = 0; j < 4; j++) x ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
+        return x;
+    }
+    __device__ __forceinline__ void store(unsigned s, unsigned x, unsigned y) const {
+        #pragma unroll
+        for (int j = 0; j < 4; j++) {
+            unsigned i = (4 * s + j) * nt + t;
+            if (i < writes) dst[(wbase + i) & mask] = make_uint4(x, y, i, s);
+        }
+    }
+    __device__ __forceinline__ unsigned steps() const {
+        unsigned r = (reads + 4 * nt - 1) / (4 * nt), w = (writes + 4 * nt - 1) / (4 * nt);
+        unsigned m = r > w ? r : w;
+        return m > 0 ? m : 1;
+    }
+};
+
+__device__ __forceinline__ Walk walk(const uint4 *src, uint4 *dst, u64 mask, u64 base, unsigned reads, unsigned writes) {
+    Walk w;
+    w.src = src; w.dst = dst; w.mask = mask; w.reads = reads; w.writes = writes;
+    w.nt = blockDim.x; w.t = threadIdx.x;
+    w.rbase = base + (u64)blockIdx.x * reads;
+    w.wbase = base + (u64)blockIdx.x * writes;
+    return w;
+}
+
+// Units of step s out of `steps`: spread evenly, the remainder to the first steps.
+__device__ __forceinline__ u64 units_of(u64 units, unsigned steps, unsigned s) {
+    return units / steps + (s < units % steps ? 1 : 0);
+}
+
+extern "C" __global__ void replay_fp32(const uint4 *__restrict__ src, uint4 *__restrict__ dst, u64 mask, u64 base,
+                                       unsigned reads, unsigned writes, u64 units, float *sink) {
+    Walk w = walk(src, dst, mask, base, reads, writes);
+    float a = 0.999f + 1e-7f * threadIdx.x, b = 1e-3f;
+    float c0 = 1, c1 = 2, c2 = 3, c3 = 4, c4 = 5, c5 = 6, c6 = 7, c7 = 8;
+    unsigned x = 0, n = w.steps();
+    for (unsigned s = 0; s < n; s++) {
+        x ^= w.load(s);
+        u64 k = units_of(units, n, s);
+        #pragma unroll 4
+        for (u64 i = 0; i < k; i++) {
+            c0 = __fmaf_rn(c0, a, b); c1 = __fmaf_rn(c1, a, b); c2 = __fmaf_rn(c2, a, b); c3 = __fmaf_rn(c3, a, b);
+            c4 = __fmaf_rn(c4, a, b); c5 = __fmaf_rn(c5, a, b); c6 = __fmaf_rn(c6, a, b); c7 = __fmaf_rn(c7, a, b);
+        }
+        w.store(s, x, __float_as_uint(c0));
+    }
+    float r = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7;
+    if (r == 1234.5f || x == 0x9e3779b9u) sink[threadIdx.x] = r + x;
+}
+
+extern "C" __global__ void replay_int32(const uint4 *__restrict__ src, uint4 *__restrict__ dst, u64 mask, u64 base,
+                                        unsigned reads, unsigned writes, u64 units, float *sink) {
+    Walk w = walk(src, dst, mask, base, reads, writes);
+    unsigned a = 2654435761u + threadIdx.x, b = 12345u;
+    unsigned c0 = 1, c1 = 2, c2 = 3, c3 = 4, c4 = 5, c5 = 6, c6 = 7, c7 = 8;
+    unsigned x = 0, n = w.steps();
+    for (unsigned s = 0; s < n; s++) {
+        x ^= w.load(s);
+        u64 k = units_of(units, n, s);
+        #pragma unroll 4
+        for (u64 i = 0; i < k; i++) {
+            c0 = c0 * a + b; c1 = c1 * a + b; c2 = c2 * a + b; c3 = c3 * a + b;
+            c4 = c4 * a + b; c5 = c5 * a + b; c6 = c6 * a + b; c7 = c7 * a + b;
+        }
+        w.store(s, x, c0);
+    }
+    unsigned r = c0 ^ c1 ^ c2 ^ c3 ^ c4 ^ c5 ^ c6 ^ c7;
+    if (r == 0x9e3779b9u && x == 1u) sink[threadIdx.x] = (float)r;
+}
+
+// MMA operands from the thread's own bits: the values do not matter, only the unit that runs them.
+// Four independent accumulators per warp, so that a few warps keep the tensor pipe busy.
+#define MMA_ONE(INSTR, D) asm volatile(INSTR : "+f"(D[0]), "+f"(D[1]), "+f"(D[2]), "+f"(D[3]) \
+                                        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1))
+#define MMA_BODY(INSTR)                                                                             \
+    Walk w = walk(src, dst, mask, base, reads, writes);                                             \
+    unsigned a0 = threadIdx.x * 0x3f803f80u, a1 = a0 ^ 0x00010001u, a2 = a0 ^ 0x00020002u, a3 = a0 ^ 0x00030003u; \
+    unsigned b0 = a0 ^ 0x3c003c00u, b1 = b0 ^ 0x00040004u;                                          \
+    float d[4] = {0, 0, 0, 0}, e[4] = {0, 0, 0, 0}, f[4] = {0, 0, 0, 0}, g[4] = {0, 0, 0, 0};       \
+    bool full = (threadIdx.x & ~31u) + 32 <= blockDim.x;                                            \
+    unsigned x = 0, n = w.steps();                                                                  \
+    for (unsigned s = 0; s < n; s++) {                                                              \
+        x ^= w.load(s);                                                                             \
+        u64 k = full ? units_of(units, n, s) : 0;                                                   \
+        for (u64 i = 0; i < k; i++) {                                                               \
+            MMA_ONE(INSTR, d); MMA_ONE(INSTR, e); MMA_ONE(INSTR, f); MMA_ONE(INSTR, g);             \
+        }                                                                                           \
+        w.store(s, x, __float_as_uint(d[0] + e[0] + f[0] + g[0]));                                  \
+    }                                                                                               \
+    float r = d[0] + d[1] + d[2] + d[3] + e[0] + e[1] + e[2] + e[3] + f[0] + g[0];                 \
+    if (r == 1234.5f && x == 1u) sink[threadIdx.x] = r;
+
+extern "C" __global__ void replay_bf16(const uint4 *__restrict__ src, uint4 *__restrict__ dst, u64 mask, u64 base,
+                                       unsigned reads, unsigned writes, u64 units, float *sink) {
+    MMA_BODY("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};");
+}
+
+extern "C" __global__ void replay_fp16(const uint4 *__restrict__ src, uint4 *__restrict__ dst, u64 mask, u64 base,
+                                       unsigned reads, unsigned writes, u64 units, float *sink) {
+    MMA_BODY("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};");
+}
+"#;
+
+/// fp8 MMAs exist from sm_89 on: appended to [`REPLAY_SRC`] only there.
+pub const REPLAY_FP8_SRC: &str = r#"
+extern "C" __global__ void replay_fp8(const uint4 *__restrict__ src, uint4 *__restrict__ dst, u64 mask, u64 base,
+                                      unsigned reads, unsigned writes, u64 units, float *sink) {
+    MMA_BODY("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};");
+}
+"#;
