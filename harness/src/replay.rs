@@ -177,6 +177,7 @@ pub fn replay(
     seconds: f64,
     ready: impl FnOnce() -> Result<(), HarnessError>,
 ) -> Result<ReplayResult, HarnessError> {
+    check(c, seconds)?;
     let (prepared, residency) = prepare(gpu, c)?;
     let s = gpu.stream();
     let mut bufs = Buffers {
@@ -230,6 +231,29 @@ pub fn replay(
     }
     let seconds = if c.requests.is_some() { last.duration_since(begin) } else { window }.as_secs_f64();
     Ok(ReplayResult { latencies_us: latencies, seconds, launches: runner.launches, residency })
+}
+
+/// Refuses what would make a duration or an index impossible (`Duration::from_secs_f64` panics
+/// on negative, infinite and NaN values), before anything touches the card.
+fn check(c: &ReplayClient, seconds: f64) -> Result<(), HarnessError> {
+    let bad = |what: String| Err(HarnessError::Measurement(format!("client `{}`: {what}", c.name)));
+    let time_ok = |x: f64| x.is_finite() && (0.0..=86_400e6).contains(&x);
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
+        return bad(format!("a window of {seconds} s (must be more than 0 and at most a day)"));
+    }
+    if let Some(&(k, _)) = c.sequence.iter().find(|&&(k, _)| k >= c.kernels.len()) {
+        return bad(format!("the launch sequence names kernel {k}, but there are {}", c.kernels.len()));
+    }
+    if let Some(k) = c.kernels.iter().find(|k| !time_ok(k.host_gap_us)) {
+        return bad(format!("kernel `{}`: a host gap of {} us", k.name, k.host_gap_us));
+    }
+    match c.arrivals {
+        Arrivals::ClosedLoop { think_us } if !time_ok(think_us) => bad(format!("a think time of {think_us} us")),
+        Arrivals::Poisson { rate_per_s, .. } if !(rate_per_s.is_finite() && rate_per_s >= 1e-6) => {
+            bad(format!("a Poisson rate of {rate_per_s} per second (must be at least 1e-6)"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Compiles the kernels (fp8 only where the card has it) and sizes every launch.
@@ -467,6 +491,47 @@ mod tests {
         let empty = ReplayResult { latencies_us: vec![], seconds: 0.0, launches: 0, residency: vec![] };
         assert_eq!(empty.quantile_us(0.5), None);
         assert_eq!(empty.requests_per_s(), 0.0);
+    }
+
+    #[test]
+    fn impossible_times_and_indices_are_refused() {
+        let k = ReplayKernel {
+            name: "k".into(),
+            grid: 1,
+            threads: 32,
+            smem_bytes: 0,
+            blocks_per_sm: 0,
+            unit: Unit::Fp32,
+            units_per_thread: 1,
+            read_words: 0,
+            write_words: 0,
+            host_gap_us: 1.0,
+            sync: false,
+        };
+        let c = ReplayClient {
+            name: "c".into(),
+            kernels: vec![k],
+            sequence: vec![(0, 2)],
+            cuda_graph: false,
+            arrivals: Arrivals::ClosedLoop { think_us: 0.0 },
+            gpu_timed: true,
+            warmup_requests: 0,
+            requests: None,
+        };
+        assert!(check(&c, 1.0).is_ok());
+        assert!(check(&c, -1.0).is_err());
+        assert!(check(&c, f64::NAN).is_err());
+        let mut bad = c.clone();
+        bad.sequence = vec![(1, 1)];
+        assert!(check(&bad, 1.0).is_err());
+        let mut bad = c.clone();
+        bad.kernels[0].host_gap_us = f64::INFINITY;
+        assert!(check(&bad, 1.0).is_err());
+        let mut bad = c.clone();
+        bad.arrivals = Arrivals::Poisson { rate_per_s: 0.0, seed: 1 };
+        assert!(check(&bad, 1.0).is_err());
+        bad.arrivals = Arrivals::ClosedLoop { think_us: -5.0 };
+        assert!(check(&bad, 1.0).is_err());
     }
 
     #[test]
