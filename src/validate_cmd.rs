@@ -19,6 +19,35 @@ pub enum ValidateCmd {
     /// client is its own command (the experiment's `[clients.NAME]`), under the case scenario's
     /// sharing (time-sliced processes, or MPS with each client's thread percentage).
     Run(RunArgs),
+    /// Replay one client of a scenario on this machine's GPU: its kernels launched with their
+    /// grid, block, residency, FLOPs on the named unit, DRAM bytes, host gaps and syncs, timed as
+    /// the scenario times it. `validate run` uses it for every client without a command.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// The client to replay (its `name` in the scenario).
+    #[arg(long)]
+    pub client: String,
+    /// Seconds to measure, after warm-up.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// The GPU (CUDA ordinal).
+    #[arg(long, default_value_t = 0)]
+    pub device: usize,
+    /// Plan with this GPU profile file instead of the one the scenario names.
+    #[arg(long, value_name = "FILE")]
+    pub gpu_profile: Option<PathBuf>,
+    /// Directory holding gpus/<name>.toml, searched before the built-in profiles.
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// Speak the client line protocol of `validate run` (docs/validate.md): print `simgpu ready`
+    /// once warm, wait for `go`, measure, print `simgpu result {...}`.
+    #[arg(long)]
+    pub protocol: bool,
 }
 
 #[derive(clap::Args)]
@@ -70,6 +99,7 @@ pub fn validate(cmd: &ValidateCmd) -> Result<(), String> {
     match cmd {
         ValidateCmd::Report(a) => report(a),
         ValidateCmd::Run(a) => run(a),
+        ValidateCmd::Replay(a) => replay(a),
     }
 }
 
@@ -436,8 +466,19 @@ fn case_plan(
     e: &Experiment,
     exp_dir: &Path,
     case: &simgpu_validate::Case,
-) -> Result<(Vec<simgpu_harness::command_clients::CommandClient>, bool), String> {
+    seconds: f64,
+    device: u32,
+) -> Result<CasePlan, String> {
     use simgpu_sim::spec::Sharing;
+    // Commands and the replayer report client metrics only: said before anything starts.
+    if let Some(m) = case.measure.iter().find(|m| m.kernel.is_some()) {
+        return Err(format!(
+            "case `{}`: `{}`: a kernel metric cannot be measured on the card by `validate run` \
+             (its clients report client metrics only: p50_us, p90_us, p99_us, throughput_per_s)",
+            case.name,
+            m.label()
+        ));
+    }
     let sp = exp_dir.join(&case.scenario);
     let text = read(&sp, "scenario")?;
     let scn = simgpu_sim::Scenario::parse(&sp.display().to_string(), &text).map_err(|err| err.to_string())?;
@@ -457,23 +498,131 @@ fn case_plan(
         }
     };
     let mut out = Vec::new();
+    let mut replayed = Vec::new();
     for c in clients {
         let name = c.name.get_ref();
-        let argv = e.command_of(case, name).ok_or_else(|| {
-            format!(
-                "case `{}`: client `{name}` has no command (`[clients.{name}]` or the case's `commands` in the \
-                 experiment); replaying scenario kernels on the card is not built yet",
-                case.name
-            )
-        })?;
+        let argv = match e.command_of(case, name) {
+            Some(argv) => argv.to_vec(),
+            None => {
+                // No command of its own: this binary replays the client's scenario kernels.
+                // The plan is made now, so that a client that cannot be replayed stops the run
+                // before anything starts.
+                replay_plan_of(&sp, name, None, None).map_err(|err| format!("case `{}`: {err}", case.name))?;
+                replayed.push(name.clone());
+                let exe = std::env::current_exe().map_err(|err| format!("the simgpu binary's path: {err}"))?;
+                let sp_abs = sp.canonicalize().map_err(|err| format!("{}: {err}", sp.display()))?;
+                [
+                    exe.display().to_string(),
+                    "validate".into(),
+                    "replay".into(),
+                    sp_abs.display().to_string(),
+                    "--client".into(),
+                    name.clone(),
+                    "--seconds".into(),
+                    seconds.to_string(),
+                    "--device".into(),
+                    device.to_string(),
+                    "--protocol".into(),
+                ]
+                .to_vec()
+            }
+        };
         out.push(simgpu_harness::command_clients::CommandClient {
             name: name.clone(),
-            argv: argv.to_vec(),
+            argv,
             cwd: exp_dir.to_path_buf(),
             mps_thread_percentage: c.mps_thread_percentage.as_ref().map(|p| *p.get_ref()),
         });
     }
-    Ok((out, mps))
+    Ok(CasePlan { clients: out, mps, replayed })
+}
+
+/// How one case runs on the card.
+struct CasePlan {
+    clients: Vec<simgpu_harness::command_clients::CommandClient>,
+    mps: bool,
+    /// Clients the replayer runs (no command of their own).
+    replayed: Vec<String>,
+}
+
+/// The replayer's plan of `client` in the scenario at `path`, with the profile it resolves to
+/// (as `simgpu run` resolves it), and the client's request unit count.
+fn replay_plan_of(
+    path: &Path,
+    client: &str,
+    gpu_profile: Option<&Path>,
+    models: Option<&Path>,
+) -> Result<(simgpu_harness::replay::ReplayClient, f64), String> {
+    let text = read(path, "scenario")?;
+    let scn = simgpu_sim::Scenario::parse(&path.display().to_string(), &text).map_err(|err| err.to_string())?;
+    let resolved = crate::profiles::resolve(&scn, gpu_profile, models, path)?;
+    // Every check `simgpu run` makes, with the line it points at.
+    scn.bind(&resolved.profile).map_err(|err| err.to_string())?;
+    let (w, _) = scn.to_spec();
+    let (i, c) = w.clients.iter().enumerate().find(|(_, c)| c.name == client).ok_or_else(|| {
+        let names: Vec<&str> = w.clients.iter().map(|c| c.name.as_str()).collect();
+        format!("{}: no client `{client}` (the scenario has {})", path.display(), names.join(", "))
+    })?;
+    let plan = simgpu_validate::replay_plan::replay_client(c, i, w.seed, &resolved.profile)
+        .map_err(|err| format!("{}: {err}", path.display()))?;
+    Ok((plan, c.units_per_request))
+}
+
+fn replay(a: &ReplayArgs) -> Result<(), String> {
+    use simgpu_harness::command_clients::{GO, READY, RESULT};
+    if a.protocol {
+        simgpu_harness::worker::die_with_parent();
+    }
+    if !(a.seconds.is_finite() && a.seconds > 0.0 && a.seconds <= 600.0) {
+        return Err(format!("--seconds {}: must be more than 0 and at most 600", a.seconds));
+    }
+    let (plan, units) = replay_plan_of(&a.scenario, &a.client, a.gpu_profile.as_deref(), a.models.as_deref())?;
+    let gpu = simgpu_harness::Gpu::open(a.device).map_err(|err| err.to_string())?;
+    let ready = || {
+        if a.protocol {
+            simgpu_harness::worker::say(READY);
+            simgpu_harness::worker::wait_for(GO)?;
+        } else {
+            eprintln!("replaying `{}` on {} for {} s", plan.name, gpu.info().name, a.seconds);
+        }
+        Ok(())
+    };
+    let r = simgpu_harness::replay::replay(&gpu, &plan, a.seconds, ready)
+        .map_err(|err| format!("client `{}`: {err}", plan.name))?;
+    // Where the card holds a kernel to other than the simulated residency, the comparison is
+    // off for a reason of the replay's own: said on stderr (the protocol reads stdout).
+    for res in r.residency.iter().filter(|res| res.got != res.wanted) {
+        eprintln!(
+            "warning: kernel `{}`: {} blocks per SM on the card, {} in the simulator \
+             (the replay kernel alone holds {}; padded to {} bytes of shared memory)",
+            res.kernel, res.got, res.wanted, res.natural, res.dynamic_smem_bytes
+        );
+    }
+    let q = |x: f64| r.quantile_us(x).unwrap_or(f64::NAN);
+    let result = serde_json::json!({
+        "samples": r.latencies_us.len(),
+        "p50_us": q(0.5),
+        "p90_us": q(0.9),
+        "p99_us": q(0.99),
+        "throughput_per_s": r.requests_per_s() * units,
+    });
+    if a.protocol {
+        if r.latencies_us.is_empty() {
+            return Err(format!("client `{}`: no request completed in the {} s window", plan.name, a.seconds));
+        }
+        simgpu_harness::worker::say(&format!("{RESULT}{result}"));
+    } else {
+        println!("client {} on {} ({} launches)", plan.name, gpu.info().name, r.launches);
+        println!("{}", serde_json::to_string_pretty(&result).map_err(|err| err.to_string())?);
+        println!("{:<40} {:>7} {:>7} {:>7} {:>9}", "kernel", "wanted", "natural", "got", "smem");
+        for res in &r.residency {
+            println!(
+                "{:<40} {:>7} {:>7} {:>7} {:>9}",
+                res.kernel, res.wanted, res.natural, res.got, res.dynamic_smem_bytes
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `to` written relative to the directory `from` (both absolute).
@@ -488,6 +637,15 @@ fn relative(to: &Path, from: &Path) -> PathBuf {
         p.push(c);
     }
     p
+}
+
+/// What ran the clients of a case, as its record says.
+fn tools(clients: usize, replayed: &[String]) -> String {
+    match replayed.len() {
+        0 => "the clients' own commands (experiment `[clients]`)".into(),
+        n if n == clients => format!("simgpu's kernel replayer for every client ({})", replayed.join(", ")),
+        _ => format!("simgpu's kernel replayer for {}; the other clients' own commands", replayed.join(", ")),
+    }
 }
 
 /// After a failed case: the cases already done are on stdout, one record line each; the rest can
@@ -520,7 +678,7 @@ fn run(a: &RunArgs) -> Result<(), String> {
     let exp_dir = exp_abs.parent().unwrap_or(Path::new("/")).to_path_buf();
     let cases: Vec<_> = e.cases.iter().filter(|c| a.only.is_empty() || a.only.contains(&c.name)).collect();
     // Everything is checked before the first process starts: each case's plan, and the output.
-    let plans = cases.iter().map(|c| case_plan(&e, &exp_dir, c)).collect::<Result<Vec<_>, _>>()?;
+    let plans = cases.iter().map(|c| case_plan(&e, &exp_dir, c, a.seconds, a.device)).collect::<Result<Vec<_>, _>>()?;
     // Ctrl-C from here on: daemons stopped, the output's temporary removed, exit 130.
     simgpu_harness::mps_daemon::on_interrupt(crate::files::remove_pending);
     let mut plan = crate::files::Plan::default();
@@ -536,7 +694,7 @@ fn run(a: &RunArgs) -> Result<(), String> {
         date: simgpu_calibrate::calibrate::today(),
         simgpu_version: Some(env!("CARGO_PKG_VERSION").to_string()),
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        tools: "the clients' own commands (experiment `[clients]`)".into(),
+        tools: String::new(),
         note: String::new(),
     };
     let mut lines = String::new();
@@ -547,7 +705,7 @@ fn run(a: &RunArgs) -> Result<(), String> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(500));
-    for (i, (case, (clients, mps))) in cases.iter().zip(&plans).enumerate() {
+    for (i, (case, CasePlan { clients, mps, replayed })) in cases.iter().zip(&plans).enumerate() {
         bar.set_position(i as u64);
         bar.set_message(format!(
             "{}: {} client(s){}, {} s",
@@ -561,7 +719,9 @@ fn run(a: &RunArgs) -> Result<(), String> {
                 format!("case `{}`: {err}; nothing written{}", case.name, rerun_hint(a, &cases[..i], &cases[i..]))
             })?;
         let results: Vec<_> = results.into_iter().map(|r| (r.name, r.values, r.samples)).collect();
-        let rec = e.record_of(&case.name, experiment_ref.display().to_string(), provenance.clone(), &results)?;
+        let mut provenance = provenance.clone();
+        provenance.tools = tools(clients.len(), replayed);
+        let rec = e.record_of(&case.name, experiment_ref.display().to_string(), provenance, &results)?;
         let line = serde_json::to_string(&rec).map_err(|err| err.to_string())?;
         bar.suspend(|| println!("{line}"));
         lines.push_str(&line);

@@ -132,10 +132,26 @@ fn validate_run_checks_everything_before_any_process_starts() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.jsonl");
     let out = out.to_str().unwrap();
-    // Seed 000's clients have no commands: refused, naming the client, before NVML is looked for.
+    // Seed 000's H100 cases measure a kernel's mean time, which no client reports: refused,
+    // naming the case and metric, before NVML is looked for.
     let (rc, _, err) = simgpu(&["validate", "run", "validate/experiments/seed000-h100.toml", "--out", out], &root);
     assert_eq!(rc, 2, "{err}");
-    assert!(err.contains("client `softmax` has no command"), "{err}");
+    assert!(err.contains("case `timeslice-132`: `compute.kernel_mean_us[compute_kernel]`"), "{err}");
+    // A client with no command is replayed; one the replayer cannot run (a grid past CUDA's
+    // 2^31 - 1 blocks) is refused with its client and kernel, before anything starts.
+    let scn = std::fs::read_to_string(root.join("validate/experiments/seed000-h100/alone.toml")).unwrap();
+    let scn = scn.replacen("grid = 16\n", "grid = 3000000000\n", 1);
+    assert!(scn.contains("grid = 3000000000"));
+    std::fs::write(dir.path().join("alone.toml"), scn).unwrap();
+    let exp = "name = \"x\"\ngpu = \"h100-sxm\"\n[[cases]]\nname = \"alone\"\nscenario = \"alone.toml\"\n\
+               measure = [{ client = \"softmax\", metric = \"p50_us\" }]\n";
+    std::fs::write(dir.path().join("x.toml"), exp).unwrap();
+    let (rc, _, err) = simgpu(&["validate", "run", "x.toml", "--out", "r.jsonl"], dir.path());
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("client `softmax` cannot be replayed: kernels[0] (`softmax_fwd`)"), "{err}");
+    assert!(err.contains("a grid of 3000000000 blocks"), "{err}");
+    std::fs::remove_file(dir.path().join("x.toml")).unwrap();
+    std::fs::remove_file(dir.path().join("alone.toml")).unwrap();
     let pairs = "validate/experiments/pairs-h200.toml";
     let (rc, _, err) = simgpu(&["validate", "run", pairs, "--out", out, "--only", "mps,nope"], &root);
     assert_eq!(rc, 2, "{err}");

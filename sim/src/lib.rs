@@ -46,6 +46,7 @@ mod workload;
 pub use engine::{Engine, RunError, MAX_QUEUED_REQUESTS};
 pub use event_queue::Ns;
 pub use input_error::InputError;
+pub use occupancy::{blocks_per_empty_sm, BlockShape};
 pub use profile::GpuProfile;
 pub use report::Report;
 pub use run::{alone_us, estimate_events, run, run_with, Progress, RunOptions, Stopped, Windows};

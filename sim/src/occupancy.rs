@@ -66,6 +66,12 @@ pub struct Footprint {
     pub carveout_on_empty: u32,
 }
 
+/// Blocks of a kernel shaped `shape` an empty SM of `gpu` holds: what the simulator gives it
+/// before anything shares the SM (the kernel replayer holds a card to the same residency).
+pub fn blocks_per_empty_sm(gpu: &GpuProfile, shape: &BlockShape) -> u32 {
+    Footprint::new(gpu, &SmLimits::from_profile(gpu), shape).max_per_sm
+}
+
 pub fn warps_per_block(threads: u32) -> u32 {
     threads.div_ceil(32)
 }

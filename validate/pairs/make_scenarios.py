@@ -1,25 +1,35 @@
 #!/usr/bin/env python3
-"""Writes the case scenarios of validate/experiments/pairs-h200.toml from the imported H200
-scenarios (scenarios/imported/h200-*.toml): each case's clients as imported, under the case's
-sharing and thread percentages, running closed-loop (one step after another, as
-run_pairs.py's clients do) for a simulated 3 s after one warm-up step. Run it again after
+"""Writes the case scenarios of a pairs experiment from the imported scenarios of the same GPU
+(scenarios/imported/GPU-*.toml): each case's clients as imported, under the case's sharing and
+thread percentages, running closed-loop (one step after another, as step_client.py's clients
+do) for a simulated 3 s after one warm-up step. Run it again after
 `bash tools/import-examples.sh` regenerates the imported scenarios.
 
-    python3 validate/pairs/make_scenarios.py
+    python3 validate/pairs/make_scenarios.py            (h200: pairs-h200/ and pairs-h200-replayed.toml)
+    python3 validate/pairs/make_scenarios.py h100       (pairs-h100/, pairs-h100.toml and
+                                                         pairs-h100-replayed.toml)
+
+For each GPU it writes two experiments over the same cases and scenarios: `pairs-GPU` (for the H200 written by hand earlier), whose
+clients are the torch steps themselves (validate/pairs/step_client.py), and
+`pairs-GPU-replayed`, whose clients have no command, so that `simgpu validate run` replays
+their imported kernels. The first judges the simulator against the real workload; the second
+judges it against the replayer; side by side, they judge the replayer against the workload.
 """
 import os
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-OUT = os.path.join(ROOT, "validate", "experiments", "pairs-h200")
+EXP = os.path.join(ROOT, "validate", "experiments")
 A, B = "qwen7b-decode-b1-eager", "bge-base-b64-s256"
-sys_path = __import__("sys").path
-sys_path.insert(0, HERE)
+sys.path.insert(0, HERE)
 from run_pairs import CASES  # noqa: E402  (one list of cases for the card and the simulator)
 
+PROFILE = {"h100": "h100-sxm", "h200": "h200"}
 
-def client_block(name, pct):
-    text = open(os.path.join(ROOT, "scenarios", "imported", f"h200-{name}.toml")).read()
+
+def client_block(gpu, name, pct):
+    text = open(os.path.join(ROOT, "scenarios", "imported", f"{gpu}-{name}.toml")).read()
     block = text[text.index("[[clients]]"):]
     lines = block.split("\n")
     # Closed loop for the scenario's duration: the imported request count goes.
@@ -30,16 +40,65 @@ def client_block(name, pct):
     return "\n".join(lines)
 
 
-def main():
-    os.makedirs(OUT, exist_ok=True)
+def clients_of(case):
+    return [A] if case == "alone-decode" else [B] if case == "alone-bge" else [A, B]
+
+
+def scenarios(gpu):
+    out = os.path.join(EXP, f"pairs-{gpu}")
+    os.makedirs(out, exist_ok=True)
     for case, sharing, pa, pb in CASES:
-        clients = [(A, pa)] if case == "alone-decode" else [(B, pb)] if case == "alone-bge" else [(A, pa), (B, pb)]
-        head = (f"# Case `{case}` of validate/experiments/pairs-h200.toml, written by\n"
-                f"# validate/pairs/make_scenarios.py from scenarios/imported/h200-*.toml (do not edit by hand).\n"
-                f'name = "pairs-h200-{case}"\ngpu = "h200"\nsharing = "{sharing}"\nduration_s = 3.0\n\n')
-        body = "\n".join(client_block(n, p) for n, p in clients)
-        with open(os.path.join(OUT, f"{case}.toml"), "w") as f:
+        pct = {A: pa, B: pb}
+        head = (f"# Case `{case}` of validate/experiments/pairs-{gpu}*.toml, written by\n"
+                f"# validate/pairs/make_scenarios.py from scenarios/imported/{gpu}-*.toml (do not edit by hand).\n"
+                f'name = "pairs-{gpu}-{case}"\ngpu = "{PROFILE[gpu]}"\nsharing = "{sharing}"\nduration_s = 3.0\n\n')
+        body = "\n".join(client_block(gpu, n, pct[n]) for n in clients_of(case))
+        with open(os.path.join(out, f"{case}.toml"), "w") as f:
             f.write(head + body)
+
+
+def experiment(gpu, replayed):
+    name = f"pairs-{gpu}" + ("-replayed" if replayed else "")
+    who = ("the imported kernels replayed by simgpu's kernel replayer (no command: `simgpu validate run` "
+           "launches each kernel with its grid, block, residency, FLOPs, DRAM bytes and host gaps)"
+           if replayed else "the torch steps themselves (validate/pairs/step_client.py)")
+    o = [f"# The import issue's traced {gpu.upper()} workloads in pairs: a launch-bound eager decode step of a",
+         "# Qwen2.5-7B-shaped model (batch 1) beside a bge-base-shaped encoder batch (64 x 256), alone,",
+         "# time-sliced, under MPS and under MPS with thread percentages. On the card the clients are",
+         f"# {who}.",
+         f"# Written by validate/pairs/make_scenarios.py {gpu} (do not edit by hand).",
+         f'name = "{name}"',
+         f'description = "eager decode (Qwen2.5-7B shape, batch 1) beside an encoder batch (bge-base, 64x256) on an '
+         f'{gpu.upper()}, {"replayed kernels" if replayed else "torch"}"',
+         f'gpu = "{PROFILE[gpu]}"', ""]
+    for case, _, _, _ in CASES:
+        o += ["[[cases]]", f'name = "{case}"', f'scenario = "pairs-{gpu}/{case}.toml"', "measure = ["]
+        for c in clients_of(case):
+            for m in ("p50_us", "p90_us", "throughput_per_s"):
+                o.append(f'    {{ client = "{c}", metric = "{m}" }},')
+        o += ["]", ""]
+    shared = ", ".join(f'"{c}"' for c, *_ in CASES if c not in ("alone-decode", "alone-bge"))
+    o += ["# Which sharing serves each workload best. Cases within `tolerance` of the best count as equally good.",
+          "[[choices]]", 'question = "sharing that keeps the decode step fastest beside the encoder"',
+          f"cases = [{shared}]", f'client = "{A}"', 'metric = "p50_us"', 'best = "lowest"', "tolerance = 0.05", "",
+          "[[choices]]", 'question = "sharing that gives the encoder the most throughput beside the decode"',
+          f"cases = [{shared}]", f'client = "{B}"', 'metric = "throughput_per_s"', 'best = "highest"',
+          "tolerance = 0.05", ""]
+    if not replayed:
+        o.append("# How each client runs on the card: the traced workload's torch step, timed by the client itself.")
+        for c in (A, B):
+            o += [f"[clients.{c}]", f'command = ["python3", "../pairs/step_client.py", "{c}"]', ""]
+    with open(os.path.join(EXP, f"{name}.toml"), "w") as f:
+        f.write("\n".join(o))
+
+
+def main():
+    gpu = sys.argv[1] if len(sys.argv) > 1 else "h200"
+    scenarios(gpu)
+    # pairs-h200.toml itself predates this script (and carries notes of its own runs).
+    if gpu != "h200":
+        experiment(gpu, replayed=False)
+    experiment(gpu, replayed=True)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@
 //! | [`experiment`] | experiment files (TOML): cases, each a scenario and what to measure; sharing choices |
 //! | [`record`] | measurement records (JSONL): one line per case run on a card, with provenance |
 //! | [`metric`] | the metrics a case may measure, and how each is read off a simulated report |
+//! | [`replay_plan`] | a scenario's client as the kernel replayer runs it: units, words, residency, gaps |
 //! | [`score`] | measured against predicted: relative error per metric, MAPE, choices agreed |
 
 pub mod experiment;
 pub mod metric;
 pub mod record;
+pub mod replay_plan;
 pub mod score;
 
 pub use experiment::{Case, Choice, ClientRun, Experiment};
