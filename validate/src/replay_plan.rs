@@ -272,4 +272,46 @@ flops_per_block = 100.0
         assert_ne!(seed(0), seed(1));
         assert_eq!(seed(1), seed(1));
     }
+
+    proptest::proptest! {
+        /// The replay does the kernel's work: units times the ops per unit are its FLOPs to
+        /// within half a unit per thread, words its bytes to within half a word each way, and
+        /// the residency is the simulator's.
+        #[test]
+        fn the_replay_does_the_kernels_work(
+            threads in 1u32..=1024,
+            regs in 16u32..=255,
+            flops in 0.0f64..1e12,
+            bytes in 0.0f64..1e9,
+            share in 0.0f64..=1.0,
+            tensor: bool,
+        ) {
+            let gpu = GpuProfile::from_toml("h100-sxm.toml", include_str!("../../models/gpus/h100-sxm.toml")).unwrap();
+            let threads = if tensor { threads.max(32) } else { threads };
+            let k = KernelSpec {
+                name: "k".into(),
+                grid: 1000,
+                threads_per_block: threads,
+                regs_per_thread: regs,
+                smem_bytes: 0,
+                per_block: spec::BlockWork { flops, dram_bytes: bytes, dram_write_share: Some(share), ..Default::default() },
+                op: if tensor { OpKind::Bf16Tensor } else { OpKind::Fp32 },
+                host_gap_us: None,
+                sync: false,
+                repeat: 1,
+            };
+            let r = replay_kernel(&k, &gpu).unwrap();
+            let per_unit = if tensor {
+                (threads / 32) as f64 * TENSOR16_OPS_PER_UNIT_PER_WARP
+            } else {
+                threads as f64 * FP32_OPS_PER_UNIT
+            };
+            proptest::prop_assert!((r.units_per_thread as f64 * per_unit - flops).abs() <= 0.5 * per_unit + flops * 1e-12);
+            proptest::prop_assert!((r.read_words as f64 * 16.0 - bytes * (1.0 - share)).abs() <= 8.0 + 1e-6);
+            proptest::prop_assert!((r.write_words as f64 * 16.0 - bytes * share).abs() <= 8.0 + 1e-6);
+            let shape = BlockShape { threads, regs_per_thread: regs, smem_bytes: 0 };
+            proptest::prop_assert_eq!(r.blocks_per_sm, blocks_per_empty_sm(&gpu, &shape));
+            proptest::prop_assert!(r.blocks_per_sm <= gpu.sm.max_blocks.value);
+        }
+    }
 }
