@@ -14,7 +14,12 @@ pub struct Claim {
 /// round visits only the claims still unsettled, in their order (so the sums, and the result,
 /// do not depend on how the rounds are carried out).
 pub fn water_fill(capacity: f64, claims: &mut [Claim], unsettled: &mut Vec<u32>) {
-    let total: f64 = claims.iter().map(|c| c.demand.max(0.0)).sum();
+    // The demands' total and the first round's weight in one pass (each summed in claim order).
+    let (mut total, mut weight) = (0.0, 0.0);
+    for c in claims.iter() {
+        total += c.demand.max(0.0);
+        weight += c.weight.max(1e-12);
+    }
     if total <= capacity {
         for c in claims.iter_mut() {
             c.alloc = c.demand.max(0.0);
@@ -25,13 +30,14 @@ pub fn water_fill(capacity: f64, claims: &mut [Claim], unsettled: &mut Vec<u32>)
     unsettled.extend(0..claims.len() as u32);
     let mut left = capacity.max(0.0);
     loop {
-        let weight: f64 = unsettled.iter().map(|&i| claims[i as usize].weight.max(1e-12)).sum();
         if weight <= 0.0 {
             break;
         }
         let level = left / weight;
-        // Settle every claim whose demand is below its fair share at this level.
+        // Settle every claim whose demand is below its fair share at this level; the weight of
+        // those left is summed on the way, in their order, for the next round.
         let before = unsettled.len();
+        let mut next_weight = 0.0;
         unsettled.retain(|&i| {
             let c = &mut claims[i as usize];
             if c.demand.max(0.0) <= level * c.weight.max(1e-12) {
@@ -39,6 +45,7 @@ pub fn water_fill(capacity: f64, claims: &mut [Claim], unsettled: &mut Vec<u32>)
                 left -= c.alloc;
                 false
             } else {
+                next_weight += c.weight.max(1e-12);
                 true
             }
         });
@@ -49,6 +56,7 @@ pub fn water_fill(capacity: f64, claims: &mut [Claim], unsettled: &mut Vec<u32>)
             }
             break;
         }
+        weight = next_weight;
     }
 }
 
