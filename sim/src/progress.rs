@@ -127,6 +127,23 @@ pub struct Scratch {
     /// Numbers recomputations (marks groups already queued for the second pass).
     mark: u64,
     unsettled: Vec<u32>,
+    /// Per kernel: `full_sm_ns` at the rate parameters of generation `.0` (two divisions saved
+    /// per cohort and recomputation; the value is the same function of the same inputs).
+    full_ns: Vec<(u64, f64)>,
+}
+
+impl Scratch {
+    fn full_sm_ns(&mut self, w: &GpuWorkload, p: &RateParams, gen: u64, kernel: u32) -> f64 {
+        let i = kernel as usize;
+        if self.full_ns.len() <= i {
+            self.full_ns.resize(w.kernels.len().max(i + 1), (0, 0.0));
+        }
+        let e = &mut self.full_ns[i];
+        if e.0 != gen {
+            *e = (gen, p.full_sm_ns(&w.kernels[i]));
+        }
+        e.1
+    }
 }
 
 /// Splits one SM's issue slots among the residents of a group (writes `issue_alloc`).
@@ -175,9 +192,9 @@ fn share_issue(group: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scr
 }
 
 /// The per-SM shares of one group's residents, from their issue demands.
-fn share_group(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &RateParams, s: &mut Scratch) {
+fn share_group(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &RateParams, gen: u64, s: &mut Scratch) {
     share_issue(g, cohorts, p, s);
-    compute_bound_rates(w, g, cohorts, p);
+    compute_bound_rates(w, g, cohorts, p, gen, s);
     share_sm_bandwidth(w, g, cohorts, p, s);
 }
 
@@ -230,7 +247,7 @@ pub fn recompute(
                 let saturate = if k.op.is_tensor() { p.tensor_warps_to_saturate } else { p.warps_to_saturate };
                 c.shares.issue_demand = (c.blocks_per_sm as f64 * k.footprint.warps as f64 / saturate).min(1.0);
             }
-            share_group(w, g, cohorts, p, s);
+            share_group(w, g, cohorts, p, gen, s);
             copy_shares(g, cohorts, |c| c.first_pass = c.shares);
             g.rates_gen = gen;
         }
@@ -273,7 +290,7 @@ pub fn recompute(
                 copy_shares(group, cohorts, |c| c.shares = c.second_pass);
                 continue;
             }
-            share_group(w, group, cohorts, p, s);
+            share_group(w, group, cohorts, p, gen, s);
             copy_shares(group, cohorts, |c| c.second_pass = c.shares);
             group.second_gen = gen;
         }
@@ -285,7 +302,8 @@ pub fn recompute(
         let id = cohorts.live[i];
         let c = cohorts.get_mut(id);
         let k = &w.kernels[c.kernel as usize];
-        c.issue_used = (c.rate * p.full_sm_ns(k) * c.blocks_per_sm as f64).min(1.0);
+        let full = s.full_sm_ns(w, p, gen, c.kernel);
+        c.issue_used = (c.rate * full * c.blocks_per_sm as f64).min(1.0);
         c.dram_bytes_per_ns = c.rate * k.bytes_per_block * (c.blocks_per_sm * c.n_sms) as f64;
         if c.rate <= 0.0 {
             continue;
@@ -316,8 +334,17 @@ pub struct Outcome {
 
 /// Nanoseconds to cover `x` (>= 0), rounded up; huge values saturate.
 pub fn ceil_ns(x: f64) -> Ns {
+    // 2^62 (u64::MAX as f64 is 2^64): where finite values saturate.
+    const CAP: f64 = u64::MAX as f64 / 4.0;
     if x.is_finite() {
-        x.max(0.0).ceil().min(u64::MAX as f64 / 4.0) as Ns
+        let x = x.max(0.0);
+        if x >= CAP {
+            return CAP as Ns;
+        }
+        // ceil without a libm call (no SSE4.1 assumed): exact below 2^62, where every value
+        // at or above 2^52 is already whole.
+        let t = x as Ns;
+        t + ((t as f64) < x) as Ns
     } else {
         u64::MAX / 4
     }
@@ -342,12 +369,11 @@ fn copy_shares(g: &Group, cohorts: &mut Cohorts, f: impl Fn(&mut crate::placemen
 }
 
 /// Per-block rate (fraction/ns) allowed by issue share and minimum block time.
-fn compute_bound_rates(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &RateParams) {
+fn compute_bound_rates(w: &GpuWorkload, g: &Group, cohorts: &mut Cohorts, p: &RateParams, gen: u64, s: &mut Scratch) {
     let by_min = 1.0 / p.block_min_ns;
     for &r in &g.residents {
         let c = cohorts.get_mut(r);
-        let k = &w.kernels[c.kernel as usize];
-        let full = p.full_sm_ns(k);
+        let full = s.full_sm_ns(w, p, gen, c.kernel);
         let sh = &mut c.shares;
         sh.r0 = if full > 0.0 { (sh.issue_alloc / c.blocks_per_sm as f64 / full).min(by_min) } else { by_min };
     }
@@ -442,6 +468,40 @@ fn share_global_bandwidth(w: &GpuWorkload, cohorts: &mut Cohorts, running: &dyn 
             let rate = if k.bytes_per_block > 0.0 { r0.min(bytes_per_ns / blocks / k.bytes_per_block) } else { r0 };
             c.work_rate = rate;
             c.rate = with_latency(rate, k.block_latency_ns);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ceil_ns;
+    use proptest::prelude::*;
+
+    /// What `ceil_ns` computed before it avoided the libm call.
+    fn by_libm(x: f64) -> u64 {
+        if x.is_finite() {
+            x.max(0.0).ceil().min(u64::MAX as f64 / 4.0) as u64
+        } else {
+            u64::MAX / 4
+        }
+    }
+
+    #[test]
+    fn edges_as_libm() {
+        for x in [0.0, -0.0, -1.5, 0.5, 1.0, 1.0 + f64::EPSILON, 4503599627370495.5, 2f64.powi(52), 2f64.powi(62)]
+            .into_iter()
+            .chain([2f64.powi(62) - 1024.0, 2f64.powi(63), 1e300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN])
+        {
+            assert_eq!(ceil_ns(x), by_libm(x), "{x}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn ceil_ns_is_ceil(bits in any::<u64>(), small in 0.0f64..1e7) {
+            let x = f64::from_bits(bits);
+            prop_assert_eq!(ceil_ns(x), by_libm(x));
+            prop_assert_eq!(ceil_ns(small), by_libm(small));
         }
     }
 }
