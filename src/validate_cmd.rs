@@ -357,11 +357,14 @@ fn markdown(
 /// Every experiment together: values, errors and the choices agreed.
 fn overall(s: &Scores) -> String {
     format!(
-        "{} values in {} experiment(s), MAPE {:.1}%, median absolute error {:.1}%; sharing choices agreed {} of {}",
+        "{} values in {} experiment(s), MAPE {:.1}%, median absolute error {:.1}%; throughputs: {} values, MAPE {:.1}%; \
+         sharing choices agreed {} of {}",
         s.rows,
         s.experiments.len(),
         s.mape * 100.0,
         s.median_ape * 100.0,
+        s.throughput_rows,
+        s.throughput_mape * 100.0,
         s.choices_agreed,
         s.choices_judged
     )

@@ -79,6 +79,10 @@ pub struct Scores {
     pub rows: usize,
     pub mape: f64,
     pub median_ape: f64,
+    /// The rows of throughputs (`CLIENT.throughput_per_s`), which the accuracy goal (10%) is set on,
+    /// and their MAPE (0 when there are none).
+    pub throughput_rows: usize,
+    pub throughput_mape: f64,
     pub choices_judged: usize,
     pub choices_agreed: usize,
 }
@@ -193,11 +197,16 @@ fn spread(rows: &[Row]) -> Option<Spread> {
 pub fn score(experiments: Vec<ExperimentScore>) -> Scores {
     let all = experiments.iter().flat_map(|e| e.rows.iter().map(|r| r.error));
     let (mape, median_ape) = ape(all);
+    let throughputs =
+        || experiments.iter().flat_map(|e| e.rows.iter()).filter(|r| r.metric.ends_with(".throughput_per_s"));
+    let (throughput_mape, _) = ape(throughputs().map(|r| r.error));
     let verdicts = || experiments.iter().flat_map(|e| e.choices.iter()).filter_map(|v| v.agree);
     Scores {
         rows: experiments.iter().map(|e| e.rows.len()).sum(),
         mape,
         median_ape,
+        throughput_rows: throughputs().count(),
+        throughput_mape,
         choices_judged: verdicts().count(),
         choices_agreed: verdicts().filter(|&a| a).count(),
         experiments,
@@ -317,6 +326,34 @@ mod tests {
         let s = spread(&[row("a", 9.0), row("a", 11.0), row("b", 2.0), row("b", 2.0)]).unwrap();
         assert_eq!((s.metrics, s.max, s.widest.as_str()), (2, 0.2, "a c.p50_us"));
         assert!((s.median - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn throughput_mape_counts_only_throughputs() {
+        let row = |metric: &str, error: f64| Row {
+            case: "a".into(),
+            metric: metric.into(),
+            measured: 1.0,
+            samples: 1,
+            predicted: 1.0 + error,
+            error,
+        };
+        let e = ExperimentScore {
+            experiment: "x".into(),
+            description: String::new(),
+            profile: Default::default(),
+            measured_on: Vec::new(),
+            rows: vec![row("c.p50_us", 0.5), row("c.throughput_per_s", -0.1), row("d.throughput_per_s", 0.3)],
+            unmeasured: Vec::new(),
+            mape: 0.3,
+            median_ape: 0.3,
+            repeat_spread: None,
+            choices: Vec::new(),
+        };
+        let s = score(vec![e]);
+        assert_eq!((s.rows, s.throughput_rows), (3, 2));
+        assert!((s.throughput_mape - 0.2).abs() < 1e-12);
+        assert!((s.mape - 0.3).abs() < 1e-12);
     }
 
     fn cases(v: &[(&str, f64)]) -> Vec<(String, f64)> {
