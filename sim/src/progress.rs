@@ -136,7 +136,7 @@ impl Scratch {
     fn full_sm_ns(&mut self, w: &GpuWorkload, p: &RateParams, gen: u64, kernel: u32) -> f64 {
         let i = kernel as usize;
         if self.full_ns.len() <= i {
-            self.full_ns.resize(w.kernels.len().max(i + 1), (0, 0.0));
+            self.full_ns.resize(w.kernels.len(), (0, 0.0));
         }
         let e = &mut self.full_ns[i];
         if e.0 != gen {

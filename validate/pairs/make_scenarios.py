@@ -25,12 +25,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 EXP = os.path.join(ROOT, "validate", "experiments")
 A, B = "qwen7b-decode-b1-eager", "bge-base-b64-s256"
-# The pairs: the experiment's stem, the second client, the name of its alone case, and how the
-# experiment describes the pair. The decode is always the first client.
+# The pairs: the experiment's stem, the second client, the name of its alone case, how the
+# experiment describes the pair (short and long), and what the choices call the second client.
+# The decode is always the first client.
 PAIRS = {
-    "pairs": (B, "alone-bge", "an encoder batch (bge-base, 64x256)", "a bge-base-shaped encoder batch (64 x 256)"),
+    "pairs": (B, "alone-bge", "an encoder batch (bge-base, 64x256)", "a bge-base-shaped encoder batch (64 x 256)",
+              "encoder"),
     "prefill": ("qwen7b-prefill-1024", "alone-prefill", "a 1024-token prefill (Qwen2.5-7B shape)",
-                "a 1024-token prefill step of the same Qwen2.5-7B shape (batch 1, eager)"),
+                "a 1024-token prefill step of the same Qwen2.5-7B shape (batch 1, eager)", "prefill"),
 }
 sys.path.insert(0, HERE)
 from run_pairs import CASES  # noqa: E402  (one list of cases for the card and the simulator)
@@ -76,7 +78,7 @@ def scenarios(gpu, pair):
 
 
 def experiment(gpu, pair, replayed):
-    b, _, short, long = PAIRS[pair]
+    b, _, short, long, noun = PAIRS[pair]
     name = f"{pair}-{gpu}" + ("-replayed" if replayed else "")
     who = ("the imported kernels replayed by simgpu's kernel replayer (no command: `simgpu validate run` "
            "launches each kernel with its grid, block, residency, FLOPs, DRAM bytes and host gaps)"
@@ -98,9 +100,9 @@ def experiment(gpu, pair, replayed):
         o += ["]", ""]
     shared = ", ".join(f'"{c}"' for c, *_ in cases(pair) if not c.startswith("alone-"))
     o += ["# Which sharing serves each workload best. Cases within `tolerance` of the best count as equally good.",
-          "[[choices]]", f'question = "sharing that keeps the decode step fastest beside the {"encoder" if pair == "pairs" else "prefill"}"',
+          "[[choices]]", f'question = "sharing that keeps the decode step fastest beside the {noun}"',
           f"cases = [{shared}]", f'client = "{A}"', 'metric = "p50_us"', 'best = "lowest"', "tolerance = 0.05", "",
-          "[[choices]]", f'question = "sharing that gives the {"encoder" if pair == "pairs" else "prefill"} the most throughput beside the decode"',
+          "[[choices]]", f'question = "sharing that gives the {noun} the most throughput beside the decode"',
           f"cases = [{shared}]", f'client = "{b}"', 'metric = "throughput_per_s"', 'best = "highest"',
           "tolerance = 0.05", ""]
     if not replayed:
