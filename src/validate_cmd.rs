@@ -617,11 +617,11 @@ fn replay(a: &ReplayArgs) -> Result<(), String> {
     } else {
         println!("client {} on {} ({} launches)", plan.name, gpu.info().name, r.launches);
         println!("{}", serde_json::to_string_pretty(&result).map_err(|err| err.to_string())?);
-        println!("{:<40} {:>7} {:>7} {:>7} {:>9}", "kernel", "wanted", "natural", "got", "smem");
+        println!("{:<40} {:>7} {:>7} {:>7} {:>9} {:>6}", "kernel", "wanted", "natural", "got", "smem", "depth");
         for res in &r.residency {
             println!(
-                "{:<40} {:>7} {:>7} {:>7} {:>9}",
-                res.kernel, res.wanted, res.natural, res.got, res.dynamic_smem_bytes
+                "{:<40} {:>7} {:>7} {:>7} {:>9} {:>6}",
+                res.kernel, res.wanted, res.natural, res.got, res.dynamic_smem_bytes, res.depth
             );
         }
     }

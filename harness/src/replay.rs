@@ -14,9 +14,10 @@
 use crate::device::Gpu;
 use crate::error::HarnessError;
 use crate::nvrtc::compile_module;
-use crate::replay_kernels::{REPLAY_FP8_SRC, REPLAY_SRC};
+use crate::replay_kernels::{DEPTHS, REPLAY_FP8_SRC, REPLAY_SRC};
 use crate::timing::timing_event;
-use cudarc::driver::{sys, CudaFunction, CudaGraph, CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{sys, CudaFunction, CudaGraph, CudaModule, CudaSlice, LaunchConfig, PushKernelArg};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The arithmetic unit a replayed kernel runs its work on.
@@ -102,6 +103,8 @@ pub struct Residency {
     /// Blocks per SM it holds as launched (with its padding).
     pub got: u32,
     pub dynamic_smem_bytes: u32,
+    /// Steps of loads each thread keeps in flight (the deepest ring that keeps the residency).
+    pub depth: u32,
 }
 
 /// What one replay measured.
@@ -269,6 +272,9 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
         }
     }
     let src = if has_fp8 { format!("{REPLAY_SRC}{REPLAY_FP8_SRC}") } else { REPLAY_SRC.to_string() };
+    // Diagnostic only (Nsight Compute comparisons of the depths): the deepest ring allowed.
+    let max_depth =
+        std::env::var("SIMGPU_REPLAY_MAX_DEPTH").ok().and_then(|d| d.parse::<u32>().ok()).unwrap_or(DEPTHS[0]);
     let module = compile_module(gpu, "replay.cu", &src)?;
     let optin =
         gpu.ctx().attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)?.max(0)
@@ -282,10 +288,21 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
                 k.name, k.smem_bytes
             )));
         }
-        let f = module.load_function(k.unit.function())?;
-        // Up to the card's opt-in limit, so that padding and large declared shared memory launch.
-        f.set_attribute(sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, optin as i32)?;
-        let occ = |smem: u32| f.occupancy_max_active_blocks_per_multiprocessor(k.threads, smem as usize, None);
+        // The deepest ring that holds as many blocks per SM as the shallowest (or as the
+        // simulator wants): its registers must not cost the kernel its residency.
+        let mut chosen = None;
+        let shallowest = load_at(&module, k.unit, 1, optin)?;
+        let occ1 = occupancy(&shallowest, k.threads, k.smem_bytes)?;
+        let floor = if k.blocks_per_sm > 0 { occ1.min(k.blocks_per_sm) } else { occ1 };
+        for d in DEPTHS.into_iter().filter(|&d| d <= max_depth) {
+            let f = if d == 1 { shallowest.clone() } else { load_at(&module, k.unit, d, optin)? };
+            if d == 1 || occupancy(&f, k.threads, k.smem_bytes)? >= floor {
+                chosen = Some((f, d));
+                break;
+            }
+        }
+        let (f, depth) = chosen.unwrap_or((shallowest, 1));
+        let occ = |smem: u32| occupancy(&f, k.threads, smem);
         let natural = occ(k.smem_bytes)?;
         let mut smem = k.smem_bytes;
         if k.blocks_per_sm > 0 && natural > k.blocks_per_sm {
@@ -307,6 +324,7 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
             wanted: k.blocks_per_sm,
             natural,
             got,
+            depth,
             dynamic_smem_bytes: smem,
         });
         prepared.push(Prepared {
@@ -320,6 +338,18 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
         });
     }
     Ok((prepared, residency))
+}
+
+/// Kernel `unit` at ring depth `depth`, allowed the card's opt-in shared memory (so that padding
+/// and large declared shared memory launch).
+fn load_at(module: &Arc<CudaModule>, unit: Unit, depth: u32, optin: u32) -> Result<CudaFunction, HarnessError> {
+    let f = module.load_function(&format!("{}_d{depth}", unit.function()))?;
+    f.set_attribute(sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, optin as i32)?;
+    Ok(f)
+}
+
+fn occupancy(f: &CudaFunction, threads: u32, smem: u32) -> Result<u32, HarnessError> {
+    Ok(f.occupancy_max_active_blocks_per_multiprocessor(threads, smem as usize, None)?)
 }
 
 /// Enqueues one launch of `p` on the stream, reading and writing from the buffers' next words.
