@@ -62,11 +62,23 @@ impl Record {
                 field: field.to_string(),
                 message: msg,
             };
-            let r: Record = serde_json::from_str(line).map_err(|e| {
-                let msg = e.to_string();
-                let field = msg.split('`').nth(1).filter(|_| msg.contains("field")).unwrap_or("").to_string();
-                at(e.column(), &field, msg)
+            // serde_path_to_error names the field a wrong value sits in (`measured[2].value`),
+            // which serde_json's own message does not.
+            let mut de = serde_json::Deserializer::from_str(line);
+            let r: Record = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let path = e.path().to_string();
+                let msg = e.inner().to_string();
+                // A missing or unknown field is named by serde in the message, not the path.
+                let named = msg.split('`').nth(1).filter(|_| msg.contains("field"));
+                let field = match (path.as_str(), named) {
+                    (".", Some(f)) => f.to_string(),
+                    (".", None) => String::new(),
+                    (p, Some(f)) if msg.contains("missing field") => format!("{p}.{f}"),
+                    (p, _) => p.to_string(),
+                };
+                at(e.inner().column(), &field, msg)
             })?;
+            de.end().map_err(|e| at(e.column(), "", e.to_string()))?;
             for (j, m) in r.measured.iter().enumerate() {
                 m.what.check().map_err(|e| at(0, &format!("measured[{j}]"), e))?;
                 if !(m.value.is_finite() && m.value > 0.0) {
@@ -114,5 +126,13 @@ mod tests {
         let e = Record::parse_all("r.jsonl", &zero).unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (1, "measured[0].value"), "{e}");
         assert!(Record::parse_all("r.jsonl", "\n").is_err());
+        // A value of the wrong type is named by its path, not only by serde's message.
+        let text = LINE.replace("43.8", "\"43.8\"");
+        let e = Record::parse_all("r.jsonl", &text).unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (1, "measured[0].value"), "{e}");
+        let e = Record::parse_all("r.jsonl", &LINE.replace("\"date\": \"2026-11-21\"", "\"date\": 7")).unwrap_err();
+        assert_eq!(e.field, "provenance.date", "{e}");
+        // Trailing text after the record is refused, as serde_json::from_str does.
+        assert!(Record::parse_all("r.jsonl", &format!("{LINE} x")).is_err());
     }
 }
