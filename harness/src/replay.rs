@@ -273,8 +273,12 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
     }
     let src = if has_fp8 { format!("{REPLAY_SRC}{REPLAY_FP8_SRC}") } else { REPLAY_SRC.to_string() };
     // Diagnostic only (Nsight Compute comparisons of the depths): the deepest ring allowed.
-    let max_depth =
-        std::env::var("SIMGPU_REPLAY_MAX_DEPTH").ok().and_then(|d| d.parse::<u32>().ok()).unwrap_or(DEPTHS[0]);
+    let max_depth = match std::env::var("SIMGPU_REPLAY_MAX_DEPTH") {
+        Err(_) => DEPTHS[0],
+        Ok(v) => v.parse::<u32>().ok().filter(|d| DEPTHS.contains(d)).ok_or_else(|| {
+            HarnessError::Measurement(format!("SIMGPU_REPLAY_MAX_DEPTH={v}: must be one of {DEPTHS:?}"))
+        })?,
+    };
     let module = compile_module(gpu, "replay.cu", &src)?;
     let optin =
         gpu.ctx().attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)?.max(0)
@@ -290,18 +294,16 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
         }
         // The deepest ring that holds as many blocks per SM as the shallowest (or as the
         // simulator wants): its registers must not cost the kernel its residency.
-        let mut chosen = None;
-        let shallowest = load_at(&module, k.unit, 1, optin)?;
-        let occ1 = occupancy(&shallowest, k.threads, k.smem_bytes)?;
+        let (mut f, mut depth) = (load_at(&module, k.unit, 1, optin)?, 1);
+        let occ1 = occupancy(&f, k.threads, k.smem_bytes)?;
         let floor = if k.blocks_per_sm > 0 { occ1.min(k.blocks_per_sm) } else { occ1 };
-        for d in DEPTHS.into_iter().filter(|&d| d <= max_depth) {
-            let f = if d == 1 { shallowest.clone() } else { load_at(&module, k.unit, d, optin)? };
-            if d == 1 || occupancy(&f, k.threads, k.smem_bytes)? >= floor {
-                chosen = Some((f, d));
+        for d in DEPTHS.into_iter().filter(|&d| d > 1 && d <= max_depth) {
+            let deeper = load_at(&module, k.unit, d, optin)?;
+            if occupancy(&deeper, k.threads, k.smem_bytes)? >= floor {
+                (f, depth) = (deeper, d);
                 break;
             }
         }
-        let (f, depth) = chosen.unwrap_or((shallowest, 1));
         let occ = |smem: u32| occupancy(&f, k.threads, smem);
         let natural = occ(k.smem_bytes)?;
         let mut smem = k.smem_bytes;

@@ -197,15 +197,19 @@ fn spread(rows: &[Row]) -> Option<Spread> {
 pub fn score(experiments: Vec<ExperimentScore>) -> Scores {
     let all = experiments.iter().flat_map(|e| e.rows.iter().map(|r| r.error));
     let (mape, median_ape) = ape(all);
-    let throughputs =
-        || experiments.iter().flat_map(|e| e.rows.iter()).filter(|r| r.metric.ends_with(".throughput_per_s"));
-    let (throughput_mape, _) = ape(throughputs().map(|r| r.error));
+    let throughputs: Vec<f64> = experiments
+        .iter()
+        .flat_map(|e| e.rows.iter())
+        .filter(|r| r.metric.ends_with(".throughput_per_s"))
+        .map(|r| r.error)
+        .collect();
+    let (throughput_mape, _) = ape(throughputs.iter().copied());
     let verdicts = || experiments.iter().flat_map(|e| e.choices.iter()).filter_map(|v| v.agree);
     Scores {
         rows: experiments.iter().map(|e| e.rows.len()).sum(),
         mape,
         median_ape,
-        throughput_rows: throughputs().count(),
+        throughput_rows: throughputs.len(),
         throughput_mape,
         choices_judged: verdicts().count(),
         choices_agreed: verdicts().filter(|&a| a).count(),
