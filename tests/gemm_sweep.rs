@@ -34,8 +34,8 @@ fn regime(m: u64, fp8: bool) -> &'static str {
 }
 
 fn simulate(p: &GpuProfile, m: u64, n: u64, k: u64, weight_bytes: f64) -> (f64, u64) {
-    let sms = p.sm.count.value as u64;
-    let kernels = simgpu_workloads::kernels::gemm("gemm", m, n, k, weight_bytes, sms);
+    let gpu = simgpu_workloads::Gpu::from_profile(p);
+    let kernels = simgpu_workloads::kernels::gemm("gemm", m, n, k, weight_bytes, gpu);
     let grid = kernels[0].grid;
     (simgpu_sim::alone_us(p, kernels).unwrap().iter().sum(), grid)
 }

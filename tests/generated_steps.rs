@@ -59,8 +59,10 @@ fn generated_class(name: &str) -> &'static str {
 /// step's kernel time by class (µs per step).
 fn simulate(gpu: &str, cfg: &ModelConfig, phase: Phase, launch: Launch) -> (f64, u64, Vec<(&'static str, f64)>) {
     let p = profile(gpu);
-    let sms = p.sm.count.value as u64;
-    let mut c = client("step", cfg, &StepRequest { phase, weight_bytes: 2.0, launch, tp: 1 }, sms).expect("splits");
+    let gpu = simgpu_workloads::Gpu::from_profile(&p);
+    let mut c =
+        client("step", cfg, &StepRequest { phase, weight_bytes: 2.0, launch, tp: 1, engine: Default::default() }, gpu)
+            .expect("splits");
     c.requests = Some(4);
     let kernels = c.launches_per_request();
     let spec = WorkloadSpec { name: "generated".into(), seed: 1, duration_s: 60.0, clients: vec![c] };
@@ -90,14 +92,15 @@ fn generated_steps_against_traced() {
     for gpu in ["h100", "h200"] {
         // Host cost of eager torch on this machine, from the decode batch-1 step (host-bound).
         let b1 = unprofiled(gpu, "qwen7b-decode-b1-eager");
-        let sms = profile(gpu).sm.count.value as u64;
+        let target = simgpu_workloads::Gpu::from_profile(&profile(gpu));
         let probe = StepRequest {
             phase: decode(1),
             weight_bytes: 2.0,
             launch: Launch::Eager { per_kernel_us: 0.0, sync_us: None },
             tp: 1,
+            engine: Default::default(),
         };
-        let n1 = client("step", &qwen, &probe, sms).expect("splits").launches_per_request();
+        let n1 = client("step", &qwen, &probe, target).expect("splits").launches_per_request();
         let eager = Launch::Eager { per_kernel_us: b1 / n1 as f64, sync_us: None };
         let cases = [
             ("qwen7b-decode-b1-graph", decode(1), Launch::Graph { per_step_us: 10.0 }, true),
@@ -192,8 +195,14 @@ fn moe_steps_against_traced() {
             .map(|r| r["total_us"].as_f64().unwrap())
             .sum();
         let phase = Phase::Decode { batch, context: 512 };
-        let sms = profile("h100").sm.count.value as u64;
-        let c = client("step", &cfg, &StepRequest { phase, weight_bytes: 2.0, launch, tp: 1 }, sms).unwrap();
+        let gpu = simgpu_workloads::Gpu::from_profile(&profile("h100"));
+        let c = client(
+            "step",
+            &cfg,
+            &StepRequest { phase, weight_bytes: 2.0, launch, tp: 1, engine: Default::default() },
+            gpu,
+        )
+        .unwrap();
         // Device reads inside the step (the step's last kernel, read at its end, is not one).
         let mut reads = 0u64;
         let seq = c.launch_sequence();

@@ -69,9 +69,14 @@ impl UnitResult {
 fn step_client(plan: &PlanSpec, gpu: usize, w: usize, name: &str, tp: u32) -> Result<ClientSpec, String> {
     let g = &plan.gpus[gpu];
     let wl = &plan.workloads[w];
-    let req =
-        StepRequest { phase: wl.phase, weight_bytes: wl.weight_bytes, launch: wl.launch_on(&g.profile), tp: tp as u64 };
-    client(name, &wl.config, &req, g.profile.sm.count.value as u64)
+    let req = StepRequest {
+        phase: wl.phase,
+        weight_bytes: wl.weight_bytes,
+        launch: wl.launch_on(&g.profile),
+        tp: tp as u64,
+        engine: wl.engine,
+    };
+    client(name, &wl.config, &req, simgpu_workloads::Gpu::from_profile(&g.profile))
 }
 
 /// The client specs of a unit on its GPU type.

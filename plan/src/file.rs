@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use simgpu_sim::{GpuProfile, InputError};
-use simgpu_workloads::{hosts, Launch, ModelConfig, Phase};
+use simgpu_workloads::{hosts, Engine, Launch, ModelConfig, Phase};
 use std::ops::Range;
 use toml::Spanned;
 
@@ -38,6 +38,7 @@ struct RawWorkload {
     tokens: Option<Spanned<u64>>,
     dtype: Option<Spanned<String>>,
     launch: Option<Spanned<String>>,
+    engine: Option<Spanned<String>>,
     host: Option<Spanned<String>>,
     host_us: Option<Spanned<f64>>,
     context_gb: Option<Spanned<f64>>,
@@ -112,6 +113,8 @@ pub struct WorkloadReq {
     pub phase: Phase,
     pub weight_bytes: f64,
     pub launch: LaunchReq,
+    /// Whose kernels a step is (torch eager, or vLLM's fused ops).
+    pub engine: Engine,
     /// Where the host's launch cost comes from.
     pub host_note: String,
     /// Device memory of each process beyond its tensors (CUDA context, workspaces), bytes.
@@ -296,14 +299,19 @@ fn workload(w: &RawWorkload, resolve: &dyn Resolve) -> Result<WorkloadReq, Field
         Some(h) => return Err(fe(h, "host_us", "must be microseconds from 0 to 1e6")),
         None => None,
     };
+    let engine = match w.engine.as_ref().map(|e| e.get_ref().as_str()) {
+        None | Some("torch") => Engine::Torch,
+        Some("vllm") => Engine::Vllm,
+        Some(_) => return Err(fe(w.engine.as_ref().unwrap_or(&w.phase), "engine", "must be torch or vllm")),
+    };
     let launch_kind = w.launch.as_ref().map_or("graph", |l| l.get_ref().as_str());
-    if config.experts > 0 && launch_kind == "graph" {
+    if config.experts > 0 && launch_kind == "graph" && engine == Engine::Torch {
         let l = w.launch.as_ref().unwrap_or(&w.model);
         return Err(fe(
             l,
             "launch",
             "a mixture of experts runs as transformers' eager loop, which reads the device at every expert \
-             and cannot be captured in a CUDA graph: give `launch = \"eager\"` and a `host`",
+             and cannot be captured in a CUDA graph: give `launch = \"eager\"` and a `host`, or `engine = \"vllm\"`",
         ));
     }
     let (launch, host_note) = match (launch_kind, &w.host, host_us) {
@@ -363,6 +371,7 @@ fn workload(w: &RawWorkload, resolve: &dyn Resolve) -> Result<WorkloadReq, Field
         phase,
         weight_bytes,
         launch,
+        engine,
         host_note,
         context_bytes,
         demand_per_s: demand,

@@ -5,7 +5,7 @@
 //! model code that was traced. A mixture of experts' MLP is [`crate::moe`]'s loop.
 
 use crate::config::{Activation, Family, ModelConfig};
-use crate::kernels::{attention, cat, elementwise, embedding, gemm, reduce, Elementwise};
+use crate::kernels::{attention, cat, elementwise, embedding, gemm, reduce, Elementwise, Gpu};
 use simgpu_sim::spec::{KernelGroup, KernelSpec};
 
 /// What one step computes.
@@ -24,7 +24,7 @@ pub enum Phase {
 
 impl Phase {
     /// (sequences, new tokens per sequence, keys each query sees).
-    fn dims(self) -> (u64, u64, u64) {
+    pub(crate) fn dims(self) -> (u64, u64, u64) {
         match self {
             Phase::Decode { batch, context } => (batch, 1, context + 1),
             Phase::Prefill { batch, prompt } => (batch, prompt, prompt),
@@ -71,20 +71,20 @@ fn layer_norm(out: &mut Vec<KernelSpec>, what: &str, rows: u64, width: u64) {
 }
 
 /// RoPE on `n` bf16 values (`x * cos + rotate_half(x) * sin`): five kernels.
-fn rope(out: &mut Vec<KernelSpec>, what: &str, n: u64, sms: u64) {
+fn rope(out: &mut Vec<KernelSpec>, what: &str, n: u64, gpu: Gpu) {
     out.push(elementwise(&format!("{what}: * cos"), Elementwise::Strided, n, 4.0, 2, 1.0));
     out.push(elementwise(&format!("{what}: neg half"), Elementwise::Strided, n / 2, 2.0, 2, 1.0));
-    out.push(cat(&format!("{what}: rotate_half cat"), n, 2.0, sms));
+    out.push(cat(&format!("{what}: rotate_half cat"), n, 2.0, gpu.sms));
     out.push(elementwise(&format!("{what}: * sin"), Elementwise::Strided, n, 4.0, 2, 1.0));
     out.push(elementwise(&format!("{what}: add"), Elementwise::Vectorized, n, 4.0, 2, 1.0));
 }
 
-/// The step's kernels on a GPU of `sms` SMs, weights of `weight_bytes` per element, as one rank
+/// The step's kernels on `gpu`, weights of `weight_bytes` per element, as one rank
 /// of `tp` runs them: `cfg` is that rank's shard ([`ModelConfig::shard`]); with `tp` > 1 the
 /// row-parallel projections (attention's output, the MLP's down) are each followed by an
 /// all-reduce of the hidden states, as is the vocabulary-parallel embedding; the LM head's
 /// logits are all-gathered.
-pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64, tp: u64) -> StepKernels {
+pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, gpu: Gpu, tp: u64) -> StepKernels {
     let (b, q_len, kv_len) = phase.dims();
     let all_reduce = |out: &mut Vec<KernelSpec>, what: &str, elements: u64| {
         if tp > 1 {
@@ -99,53 +99,53 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64, tp: u6
         Family::Decoder => {
             rms_norm(&mut layer, "input norm", t, h);
             for (what, n) in [("q", qd), ("k", kvd), ("v", kvd)] {
-                layer.extend(gemm(&format!("{what} proj"), t, n, h, weight_bytes, sms));
+                layer.extend(gemm(&format!("{what} proj"), t, n, h, weight_bytes, gpu));
             }
             if cfg.qk_norm {
                 rms_norm(&mut layer, "q norm", t * cfg.heads, cfg.head_dim);
                 rms_norm(&mut layer, "k norm", t * cfg.kv_heads, cfg.head_dim);
             }
-            rope(&mut layer, "rope q", t * qd, sms);
-            rope(&mut layer, "rope k", t * kvd, sms);
+            rope(&mut layer, "rope q", t * qd, gpu);
+            rope(&mut layer, "rope k", t * kvd, gpu);
             for what in ["k", "v"] {
                 layer.push(elementwise(&format!("{what} cache write"), Elementwise::Strided, t * kvd, 2.0, 2, 0.0));
             }
             // Decoders attend causally in prefill and as embedding models alike.
             let causal = !matches!(phase, Phase::Decode { .. });
-            layer.extend(attention(b, q_len, kv_len, cfg.heads, cfg.kv_heads, cfg.head_dim, causal, sms));
-            layer.extend(gemm("o proj", t, h, qd, weight_bytes, sms));
+            layer.extend(attention(b, q_len, kv_len, cfg.heads, cfg.kv_heads, cfg.head_dim, causal, gpu));
+            layer.extend(gemm("o proj", t, h, qd, weight_bytes, gpu));
             all_reduce(&mut layer, "attention all-reduce", t * h);
             layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
             rms_norm(&mut layer, "post-attention norm", t, h);
             if cfg.experts > 0 {
-                let (moe, groups) = crate::moe::hf_loop(cfg, t, weight_bytes, sms);
+                let (moe, groups) = crate::moe::hf_loop(cfg, t, weight_bytes, gpu);
                 let base = layer.len();
                 layer_groups.extend(groups.into_iter().map(|g| KernelGroup { first: g.first + base, ..g }));
                 layer.extend(moe);
             } else {
                 let f = cfg.ffn;
-                layer.extend(gemm("gate proj", t, f, h, weight_bytes, sms));
+                layer.extend(gemm("gate proj", t, f, h, weight_bytes, gpu));
                 let act = if cfg.activation == Activation::Silu { "silu" } else { "gelu" };
                 layer.push(elementwise(act, Elementwise::Vectorized, t * f, 2.0, 2, 8.0));
-                layer.extend(gemm("up proj", t, f, h, weight_bytes, sms));
+                layer.extend(gemm("up proj", t, f, h, weight_bytes, gpu));
                 layer.push(elementwise("gate * up", Elementwise::Vectorized, t * f, 4.0, 2, 1.0));
-                layer.extend(gemm("down proj", t, h, f, weight_bytes, sms));
+                layer.extend(gemm("down proj", t, h, f, weight_bytes, gpu));
             }
             all_reduce(&mut layer, "mlp all-reduce", t * h);
             layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
         }
         Family::Bert => {
             for what in ["q", "k", "v"] {
-                layer.extend(gemm(&format!("{what} proj"), t, qd, h, weight_bytes, sms));
+                layer.extend(gemm(&format!("{what} proj"), t, qd, h, weight_bytes, gpu));
             }
-            layer.extend(attention(b, q_len, kv_len, cfg.heads, cfg.heads, cfg.head_dim, false, sms));
-            layer.extend(gemm("o proj", t, h, qd, weight_bytes, sms));
+            layer.extend(attention(b, q_len, kv_len, cfg.heads, cfg.heads, cfg.head_dim, false, gpu));
+            layer.extend(gemm("o proj", t, h, qd, weight_bytes, gpu));
             all_reduce(&mut layer, "attention all-reduce", t * h);
             layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
             layer_norm(&mut layer, "attention layer norm", t, h);
-            layer.extend(gemm("ffn in", t, cfg.ffn, h, weight_bytes, sms));
+            layer.extend(gemm("ffn in", t, cfg.ffn, h, weight_bytes, gpu));
             layer.push(elementwise("gelu", Elementwise::Vectorized, t * cfg.ffn, 2.0, 2, 8.0));
-            layer.extend(gemm("ffn out", t, h, cfg.ffn, weight_bytes, sms));
+            layer.extend(gemm("ffn out", t, h, cfg.ffn, weight_bytes, gpu));
             all_reduce(&mut layer, "mlp all-reduce", t * h);
             layer.push(elementwise("residual add", Elementwise::Vectorized, t * h, 4.0, 2, 1.0));
             layer_norm(&mut layer, "ffn layer norm", t, h);
@@ -160,7 +160,7 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64, tp: u6
             let half = cfg.head_dim / 2;
             prologue.push(elementwise("positions (arange)", Elementwise::Strided, q_len, 0.0, 4, 1.0));
             prologue.push(elementwise("rope freqs", Elementwise::Strided, q_len * half, 4.0, 4, 1.0));
-            let mut c = cat("rope table cat", q_len * cfg.head_dim, 4.0, sms);
+            let mut c = cat("rope table cat", q_len * cfg.head_dim, 4.0, gpu.sms);
             c.grid = (q_len * cfg.head_dim).div_ceil(256);
             prologue.push(c);
             for what in ["cos", "cos to bf16", "sin", "sin to bf16"] {
@@ -173,7 +173,7 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, sms: u64, tp: u6
                 epilogue.push(elementwise("normalise", Elementwise::Strided, b * h, 4.0, 2, 1.0));
             } else {
                 // Only the last position of each sequence reaches the LM head.
-                epilogue.extend(gemm("lm head", b, cfg.vocab, h, weight_bytes, sms));
+                epilogue.extend(gemm("lm head", b, cfg.vocab, h, weight_bytes, gpu));
                 if tp > 1 {
                     epilogue.push(crate::kernels::all_gather("logits all-gather", b * cfg.vocab * tp, 2.0, tp));
                 }

@@ -3,8 +3,37 @@
 //! shapes give. Every rule here was read off the kernels traced on the H100 and the H200
 //! (`tests/data/import/`, Nsight Compute rows joined; docs/workloads.md has the table): where the
 //! two cards' libraries chose differently, the rule takes one choice and says which.
+//!
+//! GPUs without Hopper's warpgroup MMA (sm80/sm89: A100, L4, L40S, RTX 4090) run the same
+//! tiles as the sm80 kernels of cuBLAS, CUTLASS and FlashAttention-2 are built: not traced here
+//! (no such card was lent), so those rules follow the libraries' published tile configurations
+//! and say so where they differ ([`gemm`], [`attention`]).
 
+use simgpu_sim::profile::GpuProfile;
 use simgpu_sim::spec::{BlockWork, KernelSpec, OpKind};
+
+/// What the kernel rules need to know of the GPU they generate for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gpu {
+    pub sms: u64,
+    /// The most dynamic shared memory one block may take, bytes.
+    pub smem_per_block: u32,
+    /// Hopper's warpgroup MMA and TMA (compute capability 9.x): cuBLASLt's persistent nvjet
+    /// kernels and cuDNN's wgmma attention. Without: the sm80 kernels.
+    pub sm90: bool,
+}
+
+impl Gpu {
+    /// An sm90 GPU of `sms` SMs (an H100 or H200: 227 KB of shared memory per block).
+    pub const fn sm90(sms: u64) -> Gpu {
+        Gpu { sms, smem_per_block: 227 * 1024, sm90: true }
+    }
+
+    pub fn from_profile(p: &GpuProfile) -> Gpu {
+        let major = p.sm.compute_capability.value.split('.').next().and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
+        Gpu { sms: p.sm.count.value as u64, smem_per_block: p.sm.smem_per_block_max_kb.value * 1024, sm90: major >= 9 }
+    }
+}
 
 /// A block's resources: threads, registers per thread, shared memory bytes.
 pub(crate) type Block = (u32, u32, u32);
@@ -60,11 +89,20 @@ pub(crate) fn div_ceil(a: u64, b: u64) -> u64 {
 /// Blocks are 384 threads with 168 registers and 160-230 KB of shared memory: one per SM.
 /// FLOPs count the padded rows (the tensor cores multiply whole tiles); bytes count every
 /// operand once (weights, activations, output; split-K partials in fp32 out and back in).
-pub fn gemm(name: &str, m: u64, n: u64, k: u64, weight_bytes: f64, sms: u64) -> Vec<KernelSpec> {
+///
+/// Without sm90 (not traced): the same tile and split-K choice, run as cuBLAS's sm80
+/// `s16816gemm` kernels do: skinny tiles 16 rows deep (mma.sync's M) by 64 columns, one block
+/// per tile (no persistent grid: more tiles than SMs run in waves), 128 threads for tiles of up
+/// to 64 rows and 256 for 128, and three stages of 32-deep K slices of both operands in shared
+/// memory (CUTLASS's sm80 default; at most what a block may take). Split-K goes on while each
+/// split keeps eight such slices (256 of k), up to 16 splits: the sm90 rule's 1024 was traced
+/// on 384-thread TMA blocks, which keep far more bytes in flight than a 128-thread block.
+pub fn gemm(name: &str, m: u64, n: u64, k: u64, weight_bytes: f64, gpu: Gpu) -> Vec<KernelSpec> {
+    let sms = gpu.sms;
     let op = if weight_bytes < 2.0 { OpKind::Fp8Tensor } else { OpKind::Bf16Tensor };
     let (tile_m, tile_n, smem) = if m <= 64 {
-        let tm = m.next_power_of_two().max(8);
-        let tn = if n <= 4096 {
+        let tm = if gpu.sm90 { m.next_power_of_two().max(8) } else { 16 };
+        let tn = if n <= 4096 || !gpu.sm90 {
             64
         } else {
             [192, 256, 384].into_iter().find(|&t| div_ceil(m, tm) * div_ceil(n, t) <= sms).unwrap_or(384)
@@ -78,12 +116,20 @@ pub fn gemm(name: &str, m: u64, n: u64, k: u64, weight_bytes: f64, sms: u64) -> 
             .unwrap_or((64, 64));
         (tm, tn, 231_692)
     };
+    let block = if gpu.sm90 {
+        (384, 168, smem)
+    } else {
+        let stages = 3.0 * 32.0 * (tile_m as f64 * 2.0 + tile_n as f64 * weight_bytes);
+        (if tile_m > 64 { 256 } else { 128 }, 128, (stages as u32).min(gpu.smem_per_block))
+    };
     let tiles = div_ceil(m, tile_m) * div_ceil(n, tile_n);
+    // sm80: each split keeps at least eight 32-deep K slices of its three-stage pipeline, up to 16.
+    let (min_k, max_split) = if gpu.sm90 { (1025, 8) } else { (256, 16) };
     let mut split = 1;
-    while tiles * split * 2 <= sms && k / (split * 2) > 1024 && split < 8 {
+    while tiles * split * 2 <= sms && k / (split * 2) >= min_k && split < max_split {
         split *= 2;
     }
-    let grid = (tiles * split).min(sms);
+    let grid = if gpu.sm90 { (tiles * split).min(sms) } else { tiles * split };
     let padded_m = div_ceil(m, tile_m) * tile_m;
     let flops = 2.0 * padded_m as f64 * n as f64 * k as f64;
     let (mf, nf, kf) = (m as f64, n as f64, k as f64);
@@ -95,7 +141,7 @@ pub fn gemm(name: &str, m: u64, n: u64, k: u64, weight_bytes: f64, sms: u64) -> 
             if split > 1 { format!(" split-k {split}") } else { String::new() }
         ),
         grid,
-        (384, 168, smem),
+        block,
         op,
         flops,
         bytes,
@@ -123,6 +169,11 @@ pub fn gemm(name: &str, m: u64, n: u64, k: u64, weight_bytes: f64, sms: u64) -> 
 /// - prefill and encoders: a persistent wgmma kernel of at most one 384-thread block per SM
 ///   (traced: 132 blocks, 168 registers, 227 KB at head_dim 128 and 131 KB at 64).
 ///
+/// Without sm90 (not traced): the same split-KV decode kernel within the block's shared memory
+/// limit; prefill and encoders as FlashAttention-2's forward kernel: one 128-thread block per
+/// 128 queries of each head (no persistent grid), holding a Q tile of 128 rows and K and V
+/// tiles of 64 rows.
+///
 /// FLOPs are 2·q·k·(d + d) per head over the pairs a causal mask leaves; bytes are Q, K, V
 /// and the output once (decode: plus the fp32 partial outputs out and back).
 #[allow(clippy::too_many_arguments)]
@@ -134,7 +185,7 @@ pub fn attention(
     kv_heads: u64,
     head_dim: u64,
     causal: bool,
-    sms: u64,
+    gpu: Gpu,
 ) -> Vec<KernelSpec> {
     let (b, q, kv, h, d) = (batch as f64, q_len as f64, kv_len as f64, heads as f64, head_dim as f64);
     // Causal: each query sees the keys before its own chunk and those of the chunk up to itself.
@@ -149,7 +200,7 @@ pub fn attention(
             kernel(
                 "sdpa decode (flash split-kv)",
                 kv_heads * splits * batch,
-                (128, 183, 86_336),
+                (128, 183, 86_336u32.min(gpu.smem_per_block)),
                 OpKind::Bf16Tensor,
                 flops,
                 // The split-KV kernel writes fp32 partials; the reduction writes the output.
@@ -164,10 +215,22 @@ pub fn attention(
                 (partials, written),
             ),
         ]
-    } else {
+    } else if gpu.sm90 {
         let work = batch * heads * div_ceil(q_len, 128);
         let smem = if head_dim > 64 { 232_448 } else { 134_144 };
-        vec![kernel("sdpa (flash wgmma)", work.min(sms), (384, 168, smem), OpKind::Bf16Tensor, flops, (read, written))]
+        vec![kernel(
+            "sdpa (flash wgmma)",
+            work.min(gpu.sms),
+            (384, 168, smem),
+            OpKind::Bf16Tensor,
+            flops,
+            (read, written),
+        )]
+    } else {
+        let work = batch * heads * div_ceil(q_len, 128);
+        let smem = ((128 + 2 * 64) * head_dim * 2) as u32;
+        let block = (128, 255, smem.min(gpu.smem_per_block));
+        vec![kernel("sdpa (flash-attention 2)", work, block, OpKind::Bf16Tensor, flops, (read, written))]
     }
 }
 
@@ -277,6 +340,8 @@ pub fn embedding(tokens: u64, hidden: u64) -> KernelSpec {
 mod tests {
     use super::*;
 
+    const H: Gpu = Gpu::sm90(132);
+
     fn grids(v: &[KernelSpec]) -> Vec<u64> {
         v.iter().map(|k| k.grid).collect()
     }
@@ -284,24 +349,24 @@ mod tests {
     /// The grids traced for Qwen2.5-7B on the H200 (132 SMs).
     #[test]
     fn gemm_grids_match_the_traces() {
-        assert_eq!(grids(&gemm("q", 1, 3584, 3584, 2.0, 132)), [112, 112]);
-        assert_eq!(grids(&gemm("k", 1, 512, 3584, 2.0, 132)), [16, 16]);
-        assert_eq!(grids(&gemm("gate", 1, 18944, 3584, 2.0, 132)), [99]);
-        assert_eq!(grids(&gemm("down", 16, 3584, 18944, 2.0, 132)), [112, 112]);
-        assert_eq!(grids(&gemm("lm", 1, 152064, 3584, 2.0, 132)), [132]);
-        assert_eq!(grids(&gemm("q", 1024, 3584, 3584, 2.0, 132)), [132]);
-        assert_eq!(grids(&gemm("k", 1024, 512, 3584, 2.0, 132)), [128]);
-        assert_eq!(grids(&gemm("ffn", 16384, 3072, 768, 2.0, 132)), [132]);
+        assert_eq!(grids(&gemm("q", 1, 3584, 3584, 2.0, H)), [112, 112]);
+        assert_eq!(grids(&gemm("k", 1, 512, 3584, 2.0, H)), [16, 16]);
+        assert_eq!(grids(&gemm("gate", 1, 18944, 3584, 2.0, H)), [99]);
+        assert_eq!(grids(&gemm("down", 16, 3584, 18944, 2.0, H)), [112, 112]);
+        assert_eq!(grids(&gemm("lm", 1, 152064, 3584, 2.0, H)), [132]);
+        assert_eq!(grids(&gemm("q", 1024, 3584, 3584, 2.0, H)), [132]);
+        assert_eq!(grids(&gemm("k", 1024, 512, 3584, 2.0, H)), [128]);
+        assert_eq!(grids(&gemm("ffn", 16384, 3072, 768, 2.0, H)), [132]);
     }
 
     #[test]
     fn work_is_the_shapes() {
-        let g = gemm("q", 16, 3584, 3584, 2.0, 132);
+        let g = gemm("q", 16, 3584, 3584, 2.0, H);
         let flops: f64 = g[0].per_block.flops * g[0].grid as f64;
         assert!((flops - 2.0 * 16.0 * 3584.0 * 3584.0).abs() < 1.0);
-        let a = attention(1, 1, 513, 28, 4, 128, false, 132);
+        let a = attention(1, 1, 513, 28, 4, 128, false, H);
         assert_eq!(grids(&a), [16, 28]);
-        let p = attention(1, 1024, 1024, 28, 4, 128, true, 132);
+        let p = attention(1, 1024, 1024, 28, 4, 128, true, H);
         assert_eq!(grids(&p), [132]);
         assert_eq!(elementwise("x", Elementwise::Vectorized, 3584, 4.0, 4, 1.0).grid, 4);
         assert_eq!(elementwise("x", Elementwise::Cast, 3584, 2.0, 4, 0.0).grid, 7);
@@ -315,7 +380,7 @@ mod tests {
     #[test]
     fn causal_chunks_add_up_to_the_prefill() {
         let flops = |q, kv| {
-            attention(2, q, kv, 28, 4, 128, true, 132).iter().map(|k| k.per_block.flops * k.grid as f64).sum::<f64>()
+            attention(2, q, kv, 28, 4, 128, true, H).iter().map(|k| k.per_block.flops * k.grid as f64).sum::<f64>()
         };
         let (whole, first, second) = (flops(1536, 1536), flops(1024, 1024), flops(512, 1536));
         assert!((first + second - whole).abs() < 1e-6 * whole, "{first} + {second} against {whole}");

@@ -13,9 +13,11 @@ pub mod hosts;
 pub mod kernels;
 pub mod memory;
 pub mod moe;
+pub mod vllm;
 
 pub use config::{ConfigError, ModelConfig};
 pub use eager::Phase;
+pub use kernels::Gpu;
 use simgpu_sim::spec::{Arrivals, ClientSpec, KernelGroup, KernelSpec, Timing};
 
 /// How the host launches a step: a property of the host machine and the engine, never of the
@@ -30,6 +32,16 @@ pub enum Launch {
     Graph { per_step_us: f64 },
 }
 
+/// Whose kernels a step is: the op sequence an engine launches for the same model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// PyTorch eager over a Hugging Face model (transformers; the traced steps): [`eager`].
+    #[default]
+    Torch,
+    /// vLLM's model runner (fused custom ops, the fused Triton MoE): [`vllm`]. Decoders only.
+    Vllm,
+}
+
 /// One generated client's request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepRequest {
@@ -40,15 +52,19 @@ pub struct StepRequest {
     /// Tensor-parallel degree: the client is one rank's share of the model, its collectives
     /// joining the ranks (1: the whole model on one GPU).
     pub tp: u64,
+    pub engine: Engine,
 }
 
-/// The client that runs `request` steps of `cfg` on a GPU of `sms` SMs, named `name`; each
+/// The client that runs `request` steps of `cfg` on `gpu`, named `name`; each
 /// request is one step (with `tp` > 1, one rank's share of it: place the client on `tp` GPUs).
 /// An error where the model does not split over `tp` ranks. The unit is what the step produces: tokens (decode: one per
 /// sequence), or sequences (prefill, encoder batches).
-pub fn client(name: &str, cfg: &ModelConfig, req: &StepRequest, sms: u64) -> Result<ClientSpec, String> {
+pub fn client(name: &str, cfg: &ModelConfig, req: &StepRequest, gpu: Gpu) -> Result<ClientSpec, String> {
     let shard = cfg.shard(req.tp)?;
-    let s = eager::step(&shard, req.phase, req.weight_bytes, sms, req.tp);
+    let s = match req.engine {
+        Engine::Torch => eager::step(&shard, req.phase, req.weight_bytes, gpu, req.tp),
+        Engine::Vllm => vllm::step(&shard, req.phase, req.weight_bytes, gpu, req.tp)?,
+    };
     let mut kernels: Vec<KernelSpec> = Vec::new();
     kernels.extend(s.prologue);
     let first = kernels.len();

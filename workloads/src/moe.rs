@@ -16,7 +16,7 @@
 //! tokens each.
 
 use crate::config::ModelConfig;
-use crate::kernels::{div_ceil, elementwise, gemm, kernel, reduce, Elementwise};
+use crate::kernels::{div_ceil, elementwise, gemm, kernel, reduce, Elementwise, Gpu};
 use simgpu_sim::spec::{KernelGroup, KernelSpec, OpKind};
 
 /// How many hit experts serve how many tokens: `(tokens, experts)` for every count with at least
@@ -100,7 +100,7 @@ fn nonzero(out: &mut Vec<KernelSpec>, what: &str, elements: u64, two_d: bool) {
 /// One expert's iteration of the loop for `n` of the step's `t` tokens (hidden `h`, expert width
 /// `f`): the mask row, `torch.where`, the gather, SiLU(x·Wg) * (x·Wu) · Wd, the routing weight,
 /// and `index_add_`. The last kernel syncs: the next iteration's `int(expert_idx)` reads the device.
-fn expert(cfg: &ModelConfig, t: u64, n: u64, weight_bytes: f64, sms: u64, sync_after: bool) -> Vec<KernelSpec> {
+fn expert(cfg: &ModelConfig, t: u64, n: u64, weight_bytes: f64, gpu: Gpu, sync_after: bool) -> Vec<KernelSpec> {
     let (h, f, k) = (cfg.hidden, cfg.expert_ffn, cfg.experts_per_token);
     let mask = k * t;
     let mut out = Vec::new();
@@ -135,11 +135,11 @@ fn expert(cfg: &ModelConfig, t: u64, n: u64, weight_bytes: f64, sms: u64, sync_a
             (rows + n as f64 * 8.0, rows),
         ));
     }
-    out.extend(gemm("expert gate", n, f, h, weight_bytes, sms));
+    out.extend(gemm("expert gate", n, f, h, weight_bytes, gpu));
     out.push(elementwise("expert silu", Elementwise::Vectorized, n * f, 2.0, 2, 8.0));
-    out.extend(gemm("expert up", n, f, h, weight_bytes, sms));
+    out.extend(gemm("expert up", n, f, h, weight_bytes, gpu));
     out.push(elementwise("expert gate * up", Elementwise::Vectorized, n * f, 4.0, 2, 1.0));
-    out.extend(gemm("expert down", n, h, f, weight_bytes, sms));
+    out.extend(gemm("expert down", n, h, f, weight_bytes, gpu));
     let w = (n as f64 * 10.0, n as f64 * 2.0);
     out.push(kernel("routing weight (index)", div_ceil(n, 512), (128, 32, 0), OpKind::Fp32, 0.0, w));
     out.push(elementwise("expert * routing weight", Elementwise::Strided, n * h, 2.0, 2, 1.0));
@@ -152,9 +152,9 @@ fn expert(cfg: &ModelConfig, t: u64, n: u64, weight_bytes: f64, sms: u64, sync_a
 
 /// The MoE block of one layer for `t` tokens: its kernels in stream order and its per-expert
 /// loops as groups (positions relative to the first kernel returned), one group per token count.
-pub fn hf_loop(cfg: &ModelConfig, t: u64, weight_bytes: f64, sms: u64) -> (Vec<KernelSpec>, Vec<KernelGroup>) {
+pub fn hf_loop(cfg: &ModelConfig, t: u64, weight_bytes: f64, gpu: Gpu) -> (Vec<KernelSpec>, Vec<KernelGroup>) {
     let (h, e, k) = (cfg.hidden, cfg.experts, cfg.experts_per_token);
-    let mut out = gemm("router", t, e, h, weight_bytes, sms);
+    let mut out = gemm("router", t, e, h, weight_bytes, gpu);
     let logits = t * e;
     out.push(elementwise("router logits to fp32", Elementwise::Cast, logits, 2.0, 4, 0.0));
     let l = logits as f64;
@@ -187,7 +187,7 @@ pub fn hf_loop(cfg: &ModelConfig, t: u64, weight_bytes: f64, sms: u64) -> (Vec<K
         // The step's very last expert is followed by no device read: it runs once outside the group.
         let looped = if last { count - 1 } else { count };
         if looped > 0 {
-            let block = expert(cfg, t, n, weight_bytes, sms, true);
+            let block = expert(cfg, t, n, weight_bytes, gpu, true);
             groups.push(KernelGroup {
                 name: format!("experts of {n} token{}", if n == 1 { "" } else { "s" }),
                 first: out.len(),
@@ -197,7 +197,7 @@ pub fn hf_loop(cfg: &ModelConfig, t: u64, weight_bytes: f64, sms: u64) -> (Vec<K
             out.extend(block);
         }
         if last {
-            out.extend(expert(cfg, t, n, weight_bytes, sms, false));
+            out.extend(expert(cfg, t, n, weight_bytes, gpu, false));
         }
     }
     (out, groups)

@@ -81,8 +81,8 @@ fn run(s: &mut Session) -> Result<String, HarnessError> {
 /// The shape's residual, or None where the GEMM rule splits it over K (cuBLAS then runs a
 /// reduce kernel too, and the events would time both and the gap between them).
 fn residual(p: &GpuProfile, x: &LatencySample) -> Option<Residual> {
-    let sms = p.sm.count.value as u64;
-    let kernels = simgpu_workloads::kernels::gemm("gemm", x.m as u64, x.n as u64, x.k as u64, 2.0, sms);
+    let gpu = simgpu_workloads::Gpu::from_profile(p);
+    let kernels = simgpu_workloads::kernels::gemm("gemm", x.m as u64, x.n as u64, x.k as u64, 2.0, gpu);
     if kernels.len() != 1 {
         return None;
     }
