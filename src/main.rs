@@ -11,6 +11,7 @@ mod plan_cmd;
 mod plot_recorder;
 mod profiles;
 mod run_cmd;
+mod seeds_cmd;
 mod trace_file;
 mod validate_cmd;
 
@@ -83,6 +84,9 @@ enum Cmd {
     /// Every layout a plan allows is checked for memory, simulated (in parallel) until its
     /// throughputs are known to the plan's confidence target, costed as fleets and ranked.
     Plan(plan_cmd::PlanArgs),
+    /// The seed documents' published figures beside simgpu's predictions for the scenarios that
+    /// restate them (docs/seeds.md: `simgpu seeds validate/seeds/seed003.toml --markdown docs/seeds.md`).
+    Seeds(seeds_cmd::SeedsArgs),
     /// Time the bundled benchmark scenarios (events/s, simulated-time / wall-time).
     Bench {
         /// Print one JSON document instead of a table.
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
         Cmd::Generate(args) => generate_cmd::generate(&args),
         Cmd::Validate(cmd) => validate_cmd::validate(&cmd),
         Cmd::Plan(args) => plan_cmd::plan(&args),
+        Cmd::Seeds(args) => seeds_cmd::seeds(&args),
         Cmd::Bench { json, repeat, slow, only } => bench::bench(json, repeat.max(1), slow, &only),
         Cmd::Calibrate { out, base, device, mps, power_trace_s, only, replace } => {
             calibrate_cmd::calibrate(out.as_deref(), base.as_deref(), device, mps, power_trace_s, only, replace)

@@ -120,12 +120,7 @@ fn gpu_line(label: &str, g: &simgpu_sim::report::GpuStats) -> String {
 /// One line: the loss against running alone and its causes, largest first (those under 0.05% of
 /// the time left out; they are in the JSON).
 pub(crate) fn slowdown_line(sd: &simgpu_sim::slowdown::Slowdown) -> String {
-    let mut causes: Vec<_> = sd.causes.iter().filter(|c| c.share.abs() >= 5e-4).collect();
-    causes.sort_by(|a, b| b.share.abs().total_cmp(&a.share.abs()));
-    let label = |key: &str| {
-        simgpu_sim::slowdown::Cause::ALL.iter().find(|c| c.key() == key).map_or(key.to_string(), |c| c.label().into())
-    };
-    let parts: Vec<String> = causes.iter().map(|c| format!("{} {:+.1}%", label(c.cause), c.share * 100.0)).collect();
+    let parts = sd.causes_line();
     format!(
         "slowdown {:.1}% against alone ({:.1} us per request against {:.1}; alone {:.3}/s){}{}",
         sd.loss * 100.0,
@@ -133,7 +128,7 @@ pub(crate) fn slowdown_line(sd: &simgpu_sim::slowdown::Slowdown) -> String {
         sd.alone_us_per_request,
         sd.alone_throughput_per_s,
         if parts.is_empty() { "" } else { ": " },
-        parts.join(", ")
+        parts
     )
 }
 

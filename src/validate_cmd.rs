@@ -474,7 +474,7 @@ fn case_plan(
 ) -> Result<CasePlan, String> {
     use simgpu_sim::spec::Sharing;
     // Commands and the replayer report client metrics only: said before anything starts.
-    if let Some(m) = case.measure.iter().find(|m| m.kernel.is_some()) {
+    if let Some(m) = case.measure.iter().find(|m| m.metric.of_kernels()) {
         return Err(format!(
             "case `{}`: `{}`: a kernel metric cannot be measured on the card by `validate run` \
              (its clients report client metrics only: p50_us, p90_us, p99_us, throughput_per_s)",

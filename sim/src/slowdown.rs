@@ -165,6 +165,20 @@ pub struct Slowdown {
     pub causes: Vec<CauseShare>,
 }
 
+impl Slowdown {
+    /// Its causes, largest first, as "waiting for SMs +43.7%, bandwidth share +11.7%" (those
+    /// under 0.05% of the time left out).
+    pub fn causes_line(&self) -> String {
+        let mut causes: Vec<_> = self.causes.iter().filter(|c| c.share.abs() >= 5e-4).collect();
+        causes.sort_by(|a, b| b.share.abs().total_cmp(&a.share.abs()));
+        let label =
+            |key: &str| Cause::ALL.iter().find(|c| c.key() == key).map_or(key.to_string(), |c| c.label().into());
+        let parts: Vec<String> =
+            causes.iter().map(|c| format!("{} {:+.1}%", label(c.cause), c.share * 100.0)).collect();
+        parts.join(", ")
+    }
+}
+
 /// The slowdown of `shared` against `alone` (the same client's report from a run alone), from
 /// their time accounts. None where either measured no request or kept no account.
 pub fn attribute(shared: &ClientReport, alone: &ClientReport) -> Option<Slowdown> {

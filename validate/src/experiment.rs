@@ -162,7 +162,7 @@ impl Experiment {
         let c = self.case(case).ok_or_else(|| format!("no case `{case}`"))?;
         let mut measured = Vec::new();
         for m in &c.measure {
-            if m.kernel.is_some() {
+            if m.metric.of_kernels() {
                 return Err(format!("case `{case}`: `{}`: a command reports client metrics only", m.label()));
             }
             let (_, values, samples) = results
@@ -200,7 +200,7 @@ fn better_word(m: Metric) -> &'static str {
 
 /// Where a checked field sits: the line of the n-th `[[cases]]`/`[[choices]]` table that assigns
 /// the field's last key, or of the table itself (None when not found).
-fn field_span(text: &str, field: &str) -> Option<std::ops::Range<usize>> {
+pub(crate) fn field_span(text: &str, field: &str) -> Option<std::ops::Range<usize>> {
     let (table, rest) = field.split_once('[')?;
     let (index, tail) = rest.split_once(']')?;
     let index: usize = index.parse().ok()?;

@@ -9,12 +9,14 @@
 //! | [`metric`] | the metrics a case may measure, and how each is read off a simulated report |
 //! | [`replay_plan`] | a scenario's client as the kernel replayer runs it: units, words, residency, gaps |
 //! | [`score`] | measured against predicted: relative error per metric, MAPE, choices agreed |
+//! | [`seeds`] | a seed document's published figures beside the predictions for the scenarios restating them |
 
 pub mod experiment;
 pub mod metric;
 pub mod record;
 pub mod replay_plan;
 pub mod score;
+pub mod seeds;
 
 pub use experiment::{Case, Choice, ClientRun, Experiment};
 pub use metric::{Metric, MetricRef};

@@ -16,6 +16,9 @@ pub enum Metric {
     ThroughputPerS,
     /// Mean duration of one named kernel's launches, microseconds (first block to last).
     KernelMeanUs,
+    /// Mean duration of all the client's kernel launches, microseconds (Nsight Systems' mean
+    /// kernel duration of a process).
+    MeanKernelUs,
     /// The GPU's mean board power over the window, watts (NVML's energy counter on the card).
     PowerW,
     /// The GPU's mean SM clock over the window, MHz (NVML's SM clock on the card; the clock the
@@ -34,6 +37,7 @@ impl Metric {
             Metric::P99Us => "p99_us",
             Metric::ThroughputPerS => "throughput_per_s",
             Metric::KernelMeanUs => "kernel_mean_us",
+            Metric::MeanKernelUs => "mean_kernel_us",
             Metric::PowerW => "power_w",
             Metric::SmClockMhz => "sm_clock_mhz",
         }
@@ -42,6 +46,11 @@ impl Metric {
     /// Whether it measures the whole GPU rather than one client.
     pub fn of_gpu(self) -> bool {
         matches!(self, Metric::PowerW | Metric::SmClockMhz)
+    }
+
+    /// Whether it is read off the client's kernels (a trace), which no command reports.
+    pub fn of_kernels(self) -> bool {
+        matches!(self, Metric::KernelMeanUs | Metric::MeanKernelUs)
     }
 
     /// Whether a larger value is better (throughput) or worse (times).
@@ -106,6 +115,14 @@ impl MetricRef {
             Metric::P90Us => lat(|p| p.p90),
             Metric::P99Us => lat(|p| p.p99),
             Metric::ThroughputPerS => Ok(client()?.throughput_per_s),
+            Metric::MeanKernelUs => {
+                let c = client()?;
+                let (us, n) = c.kernels.iter().fold((0.0, 0u64), |(us, n), k| (us + k.total_us, n + k.completed));
+                if n == 0 {
+                    return Err(format!("client `{}` completed no kernel", c.name));
+                }
+                Ok(us / n as f64)
+            }
             Metric::KernelMeanUs => {
                 let c = client()?;
                 let name = self.kernel.as_deref().unwrap_or_default();

@@ -201,6 +201,43 @@ mod tests {
         assert!(s.layer.iter().chain(&s.prologue).chain(&s.epilogue).all(|k| !k.sync));
     }
 
+    /// Every bundled decoder, every phase, both engines and dtypes, on an sm89 GPU (the RTX 4090:
+    /// 99 KB per block) and an sm90 one: every block fits its GPU's shared memory.
+    #[test]
+    fn blocks_fit_the_gpu() {
+        let ada = Gpu { sms: 128, smem_per_block: 99 * 1024, sm90: false };
+        let phases = [
+            Phase::Decode { batch: 1, context: 512 },
+            Phase::Decode { batch: 32, context: 4096 },
+            Phase::Prefill { batch: 1, prompt: 2048 },
+            Phase::Chunk { batch: 2, chunk: 512, context: 1024 },
+        ];
+        for (name, text) in crate::bundled::MODELS {
+            let cfg = ModelConfig::from_json(text).unwrap();
+            for gpu in [ada, Gpu::sm90(132)] {
+                for phase in phases {
+                    for wb in [2.0, 1.0] {
+                        let mut steps = vec![crate::eager::step(&cfg, phase, wb, gpu, 1)];
+                        if cfg.family == Family::Decoder {
+                            steps.push(step(&cfg, phase, wb, gpu, 1).unwrap());
+                        }
+                        for s in steps {
+                            for k in s.prologue.iter().chain(&s.layer).chain(&s.epilogue) {
+                                assert!(
+                                    k.smem_bytes <= gpu.smem_per_block,
+                                    "{name} {phase:?} {}: {} B",
+                                    k.name,
+                                    k.smem_bytes
+                                );
+                                assert!(k.grid >= 1 && k.threads_per_block <= 1024, "{name} {}", k.name);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn encoders_are_refused() {
         let e5 = ModelConfig::from_json(crate::bundled::model("e5-large-v2").unwrap()).unwrap();
