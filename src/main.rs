@@ -85,7 +85,7 @@ enum Cmd {
     /// throughputs are known to the plan's confidence target, costed as fleets and ranked.
     Plan(plan_cmd::PlanArgs),
     /// The seed documents' published figures beside simgpu's predictions for the scenarios that
-    /// restate them (docs/seeds.md: `simgpu seeds validate/seeds/seed003.toml --markdown docs/seeds.md`).
+    /// restate them (docs/seeds.md: `simgpu seeds validate/seeds/*.toml --markdown docs/seeds.md`).
     Seeds(seeds_cmd::SeedsArgs),
     /// Time the bundled benchmark scenarios (events/s, simulated-time / wall-time).
     Bench {

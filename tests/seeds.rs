@@ -14,19 +14,25 @@ fn repo() -> PathBuf {
 }
 
 const PUBLISHED: &str = "validate/seeds/seed003.toml";
+/// Every seed file, in the order docs/seeds.md lists them.
+const ALL: [&str; 2] = ["validate/seeds/seed001.toml", PUBLISHED];
 
 #[test]
 fn docs_seeds_md_is_what_the_command_gives() {
     let root = repo();
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("seeds.md");
-    let (rc, _, err) = simgpu(&["seeds", PUBLISHED, "--markdown", page.to_str().unwrap()], &root);
+    let mut args = vec!["seeds"];
+    args.extend(ALL);
+    args.extend(["--markdown", page.to_str().unwrap()]);
+    let (rc, _, err) = simgpu(&args, &root);
     assert_eq!(rc, 0, "{err}");
     let fresh = std::fs::read_to_string(&page).unwrap();
     let committed = std::fs::read_to_string(root.join("docs/seeds.md")).unwrap();
     assert!(
         fresh == committed,
-        "docs/seeds.md is out of date: regenerate it with `simgpu seeds {PUBLISHED} --markdown docs/seeds.md`"
+        "docs/seeds.md is out of date: regenerate it with `simgpu seeds {} --markdown docs/seeds.md`",
+        ALL.join(" ")
     );
 }
 
@@ -66,6 +72,33 @@ fn every_figure_is_the_seeds_and_every_prediction_the_scenarios_run() {
     }
     assert_eq!(c["winners"].as_array().unwrap().len(), 6);
     assert!(c["character"].as_array().unwrap().iter().any(|r| r["statistic"] == "kernels per second"));
+}
+
+/// Seed 001's gains are the shared scenario's clients against the alone one's, and a trend is
+/// met exactly when its gains do not rise.
+#[test]
+fn gains_are_the_two_runs_and_trends_their_order() {
+    let root = repo();
+    let (rc, out, err) = simgpu(&["seeds", "validate/seeds/seed001.toml", "--json"], &root);
+    assert_eq!(rc, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let gains = v[0]["gains"].as_array().unwrap();
+    assert_eq!(gains.len(), 32);
+    let total = |scenario: &str| -> f64 {
+        let (rc, out, err) = simgpu(&["run", "--json", scenario], &root);
+        assert_eq!(rc, 0, "{err}");
+        let r: Value = serde_json::from_str(&out).unwrap();
+        r["clients"].as_array().unwrap().iter().map(|c| c["throughput_per_s"].as_f64().unwrap()).sum()
+    };
+    let g = gains.iter().find(|g| g["label"] == "decode 0.5B ctx 128").unwrap();
+    let expect = total("scenarios/seed001/decode-0.5b-ctx128-mps2.toml")
+        / total("scenarios/seed001/decode-0.5b-ctx128-one.toml")
+        - 1.0;
+    assert!((g["predicted"].as_f64().unwrap() - expect).abs() < 1e-12);
+    for t in v[0]["trends"].as_array().unwrap() {
+        let p: Vec<f64> = t["predicted"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert_eq!(t["met"] == true, p.windows(2).all(|w| w[1] <= w[0] + 0.01), "{t}");
+    }
 }
 
 #[test]

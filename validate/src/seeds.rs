@@ -22,6 +22,7 @@ pub struct Published {
     /// What the scenarios take where the seed is silent, and why (printed with the tables).
     #[serde(default)]
     pub assumptions: Vec<String>,
+    #[serde(default)]
     pub figures: Vec<Figure>,
     #[serde(default)]
     pub winners: Vec<Winner>,
@@ -29,6 +30,10 @@ pub struct Published {
     pub character: Vec<Character>,
     #[serde(default)]
     pub notes: Vec<Note>,
+    #[serde(default)]
+    pub gains: Vec<Gain>,
+    #[serde(default)]
+    pub trends: Vec<Trend>,
 }
 
 /// One cell of a seed's table.
@@ -91,6 +96,32 @@ impl Value {
             Value::Range([a, b]) => format!("{}-{}", fmt_num(a), fmt_num(b)),
         }
     }
+}
+
+/// A gain the seed claims: the clients of `shared` together against those of `alone`
+/// (throughput summed), as a fraction (`0.5`: 50% more), with the bounds the claim sets.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gain {
+    pub table: String,
+    /// Unique: trends name gains by it.
+    pub label: String,
+    pub shared: String,
+    pub alone: String,
+    #[serde(default)]
+    pub at_least: Option<f64>,
+    #[serde(default)]
+    pub at_most: Option<f64>,
+    /// The seed's words for the bound.
+    pub claim: String,
+}
+
+/// Gains the seed says fall (in this order, each no larger than the one before).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trend {
+    pub claim: String,
+    pub falling: Vec<String>,
 }
 
 /// Why a table's figures land where they do (printed under it).
@@ -160,6 +191,22 @@ impl Published {
                 return Err(bad(format!("winners[{i}].metric"), "a winner is judged on a client metric".into()));
             }
         }
+        for (i, g) in p.gains.iter().enumerate() {
+            if p.gains[..i].iter().any(|o| o.label == g.label) {
+                return Err(bad(format!("gains[{i}].label"), format!("`{}` is named twice", g.label)));
+            }
+            if g.at_least.is_none() && g.at_most.is_none() {
+                return Err(bad(format!("gains[{i}].claim"), "a claim needs `at_least` or `at_most`".into()));
+            }
+        }
+        for (i, t) in p.trends.iter().enumerate() {
+            if t.falling.len() < 2 {
+                return Err(bad(format!("trends[{i}].falling"), "a trend is over at least two gains".into()));
+            }
+            if let Some(l) = t.falling.iter().find(|l| !p.gains.iter().any(|g| &g.label == *l)) {
+                return Err(bad(format!("trends[{i}].falling"), format!("no gain labelled `{l}`")));
+            }
+        }
         Ok(p)
     }
 
@@ -168,6 +215,7 @@ impl Published {
         let mut v: Vec<&str> = self.figures.iter().map(|f| f.scenario.as_str()).collect();
         v.extend(self.winners.iter().flat_map(|w| w.cases.values().map(String::as_str)));
         v.extend(self.character.iter().map(|c| c.scenario.as_str()));
+        v.extend(self.gains.iter().flat_map(|g| [g.shared.as_str(), g.alone.as_str()]));
         v.sort_unstable();
         v.dedup();
         v
@@ -202,6 +250,28 @@ pub struct WinnerRow {
     pub agreed: bool,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct GainRow {
+    pub table: String,
+    pub label: String,
+    pub claim: String,
+    pub at_least: Option<f64>,
+    pub at_most: Option<f64>,
+    pub predicted: f64,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendRow {
+    pub claim: String,
+    /// The gains in the trend's order.
+    pub predicted: Vec<f64>,
+    pub met: bool,
+}
+
+/// A rise smaller than this still counts as falling (rounding in simulated throughputs).
+const TREND_SLACK: f64 = 0.01;
+
 /// A stream statistic: published, simulated.
 #[derive(Debug, Clone, Serialize)]
 pub struct CharacterRow {
@@ -220,6 +290,8 @@ pub struct Comparison {
     pub winners: Vec<WinnerRow>,
     pub character: Vec<CharacterRow>,
     pub notes: Vec<Note>,
+    pub gains: Vec<GainRow>,
+    pub trends: Vec<TrendRow>,
     /// Figures within the goal, of all.
     pub met: usize,
     pub winners_agreed: usize,
@@ -328,6 +400,34 @@ pub fn compare(
             }
         }
     }
+    let total = |s: &str| -> Result<f64, String> { Ok(report(s)?.clients.iter().map(|c| c.throughput_per_s).sum()) };
+    let mut gains = Vec::new();
+    for g in &p.gains {
+        let predicted = total(&g.shared)? / total(&g.alone)? - 1.0;
+        let met = g.at_least.is_none_or(|b| predicted >= b) && g.at_most.is_none_or(|b| predicted <= b);
+        gains.push(GainRow {
+            table: g.table.clone(),
+            label: g.label.clone(),
+            claim: g.claim.clone(),
+            at_least: g.at_least,
+            at_most: g.at_most,
+            predicted,
+            met,
+        });
+    }
+    let trends = p
+        .trends
+        .iter()
+        .map(|t| {
+            let predicted: Vec<f64> = t
+                .falling
+                .iter()
+                .map(|l| gains.iter().find(|g| &g.label == l).map_or(f64::NAN, |g| g.predicted))
+                .collect();
+            let met = predicted.windows(2).all(|w| w[1] <= w[0] + TREND_SLACK);
+            TrendRow { claim: t.claim.clone(), predicted, met }
+        })
+        .collect();
     Ok(Comparison {
         seed: p.seed.clone(),
         title: p.title.clone(),
@@ -338,6 +438,8 @@ pub fn compare(
         winners,
         character,
         notes: p.notes.clone(),
+        gains,
+        trends,
     })
 }
 
@@ -370,6 +472,24 @@ impl FigureRow {
     }
 }
 
+/// Table, case, claim, bound ("> 50%", "< 10%"), simgpu's gain, "met" or "missed".
+fn gain_cells(g: &GainRow) -> [String; 6] {
+    let bound = match (g.at_least, g.at_most) {
+        (Some(a), Some(b)) => format!("{:.0}% to {:.0}%", a * 100.0, b * 100.0),
+        (Some(a), None) => format!(">= {:.0}%", a * 100.0),
+        (None, Some(b)) => format!("<= {:.0}%", b * 100.0),
+        (None, None) => String::new(),
+    };
+    let met = if g.met { "met" } else { "missed" };
+    [g.table.clone(), g.label.clone(), g.claim.clone(), bound, pct(g.predicted), met.to_string()]
+}
+
+/// Claim, the gains in order, "met" or "missed".
+fn trend_cells(t: &TrendRow) -> [String; 3] {
+    let gains: Vec<String> = t.predicted.iter().map(|&g| pct(g)).collect();
+    [t.claim.clone(), gains.join(", "), if t.met { "met" } else { "missed" }.to_string()]
+}
+
 fn pct(x: f64) -> String {
     format!("{:+.1}%", x * 100.0)
 }
@@ -389,13 +509,15 @@ pub fn markdown(cs: &[Comparison], command: &str) -> String {
     ));
     for c in cs {
         o.push_str(&format!("## {}: {}\n\n", c.seed, c.title));
-        o.push_str(&format!(
-            "{} of {} figures within the goal; {} of {} sharing choices as the seed found.\n\n",
-            c.met,
-            c.figures.len(),
-            c.winners_agreed,
-            c.winners.len()
-        ));
+        if !c.figures.is_empty() {
+            o.push_str(&format!(
+                "{} of {} figures within the goal; {} of {} sharing choices as the seed found.\n\n",
+                c.met,
+                c.figures.len(),
+                c.winners_agreed,
+                c.winners.len()
+            ));
+        }
         if !c.assumptions.is_empty() {
             o.push_str("Where the seed is silent, the scenarios take:\n\n");
             for a in &c.assumptions {
@@ -403,10 +525,12 @@ pub fn markdown(cs: &[Comparison], command: &str) -> String {
             }
             o.push('\n');
         }
-        o.push_str(
-            "| table | figure | case | published | simgpu | error | goal | simgpu's loss against alone |\n\
-             |---|---|---|---:|---:|---:|---|---|\n",
-        );
+        if !c.figures.is_empty() {
+            o.push_str(
+                "| table | figure | case | published | simgpu | error | goal | simgpu's loss against alone |\n\
+                 |---|---|---|---:|---:|---:|---|---|\n",
+            );
+        }
         for f in &c.figures {
             o.push_str(&format!("| {} | {} |\n", f.cells().join(" | "), f.attribution.as_deref().unwrap_or("")));
         }
@@ -435,6 +559,28 @@ pub fn markdown(cs: &[Comparison], command: &str) -> String {
                     fmt_num(r.measured),
                     fmt_num(r.predicted)
                 ));
+            }
+        }
+        if !c.gains.is_empty() {
+            o.push_str(&format!(
+                "\n{} of {} claimed gains and {} of {} trends as the seed found.\n\n",
+                c.gains.iter().filter(|g| g.met).count(),
+                c.gains.len(),
+                c.trends.iter().filter(|t| t.met).count(),
+                c.trends.len()
+            ));
+            o.push_str(
+                "| table | case | the seed's claim | bound | simgpu's gain | met |\n|---|---|---|---|---:|---|\n",
+            );
+            for g in &c.gains {
+                o.push_str(&format!("| {} |\n", gain_cells(g).join(" | ")));
+            }
+        }
+        if !c.trends.is_empty() {
+            o.push_str("\n| the seed's trend | simgpu's gains, in order | met |\n|---|---|---|\n");
+            for t in &c.trends {
+                let [claim, gains, met] = trend_cells(t);
+                o.push_str(&format!("| {claim} | {gains} | {met} |\n"));
             }
         }
         if !c.notes.is_empty() {
@@ -478,14 +624,33 @@ pub fn table(cs: &[Comparison]) -> String {
                 fmt_num(r.predicted)
             ));
         }
-        o.push_str(&format!(
-            "  {} of {} figures within {:.0}% or inside the range; {} of {} choices agreed\n",
-            c.met,
-            c.figures.len(),
-            GOAL * 100.0,
-            c.winners_agreed,
-            c.winners.len()
-        ));
+        for g in &c.gains {
+            let [table, label, _, bound, gain, met] = gain_cells(g);
+            o.push_str(&format!("  {table:<8} {label:<34} gain {bound:<8} simgpu {gain:>8}  {met}\n"));
+        }
+        for t in &c.trends {
+            let [claim, gains, met] = trend_cells(t);
+            o.push_str(&format!("  trend    {claim}: {gains}  {met}\n"));
+        }
+        if !c.figures.is_empty() {
+            o.push_str(&format!(
+                "  {} of {} figures within {:.0}% or inside the range; {} of {} choices agreed\n",
+                c.met,
+                c.figures.len(),
+                GOAL * 100.0,
+                c.winners_agreed,
+                c.winners.len()
+            ));
+        }
+        if !c.gains.is_empty() {
+            o.push_str(&format!(
+                "  {} of {} claimed gains and {} of {} trends as the seed found\n",
+                c.gains.iter().filter(|g| g.met).count(),
+                c.gains.len(),
+                c.trends.iter().filter(|t| t.met).count(),
+                c.trends.len()
+            ));
+        }
     }
     o
 }
