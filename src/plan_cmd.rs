@@ -352,6 +352,9 @@ fn table(r: &PlanReport, all: bool, timing: Option<&Timing>) -> String {
         let _ = writeln!(s, "recommendation: {} x {} (${:.2}/h): {}", c.gpus, c.gpu, c.cost_per_hour, c.layout);
     }
     let _ = writeln!(s, "verdict: {}", r.verdict);
+    if let Some(c) = &r.caution {
+        let _ = writeln!(s, "caution: {c}");
+    }
     s
 }
 

@@ -74,6 +74,9 @@ pub struct PlanReport {
     pub candidates: Vec<Candidate>,
     pub recommendation: Option<Candidate>,
     pub verdict: String,
+    /// Said where the recommendation rests on a GPU profile that was never calibrated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caution: Option<String>,
     pub units: Vec<UnitResult>,
 }
 
@@ -431,7 +434,7 @@ pub fn report(plan: &PlanSpec, sim: &Simulated) -> Result<PlanReport, String> {
             Some(_) => counts.invalid += 1,
         }
     }
-    let gpus = plan
+    let gpus: Vec<GpuUsed> = plan
         .gpus
         .iter()
         .map(|g| GpuUsed {
@@ -457,13 +460,26 @@ pub fn report(plan: &PlanSpec, sim: &Simulated) -> Result<PlanReport, String> {
             slo_p99_ms: w.p99_ms,
         })
         .collect();
+    let recommendation = candidates.iter().find(|c| c.feasible).cloned();
+    let caution = recommendation.as_ref().and_then(|r| {
+        let g = gpus.iter().find(|g| g.name == r.gpu)?;
+        (!g.calibrated).then(|| {
+            format!(
+                "the recommended {}'s profile is not calibrated (datasheet values and documented defaults): its power \
+                 limiter, bandwidth and kernel times have not been checked on the card; calibrate one \
+                 (`simgpu calibrate`) before buying on this answer",
+                g.name
+            )
+        })
+    });
     Ok(PlanReport {
         plan: plan.name.clone(),
         seed: plan.seed,
         gpus,
         workloads,
         layouts: counts,
-        recommendation: candidates.iter().find(|c| c.feasible).cloned(),
+        recommendation,
+        caution,
         verdict: costing::verdict(&candidates),
         candidates,
         units: sim.units.clone(),

@@ -81,6 +81,18 @@ fn co_location_wins_where_two_light_loads_share_one_gpu() {
     assert!(r.candidates.iter().any(|c| c.feasible && !c.colocated && c.gpus == 2));
 }
 
+/// A recommendation on a GPU whose profile was never calibrated says so; one on a calibrated
+/// profile does not.
+#[test]
+fn an_uncalibrated_recommendation_carries_a_caution() {
+    let plan = light(100.0, 50.0, "sharing = [\"mps\"]\nreplicas = 1\nmps_percentages = [50]");
+    assert!(report(&plan).caution.is_none());
+    let r = report(&plan.replace("type = \"h100-sxm\"", "type = \"rtx-4090\""));
+    assert!(r.recommendation.as_ref().is_some_and(|c| c.gpu == "rtx-4090"));
+    let c = r.caution.expect("a caution");
+    assert!(c.contains("rtx-4090") && c.contains("not calibrated"), "{c}");
+}
+
 #[test]
 fn co_location_loses_where_each_load_needs_its_gpu() {
     // Demand near what each does alone: one GPU cannot hold both.
