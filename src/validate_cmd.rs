@@ -617,11 +617,15 @@ fn replay(a: &ReplayArgs) -> Result<(), String> {
     } else {
         println!("client {} on {} ({} launches)", plan.name, gpu.info().name, r.launches);
         println!("{}", serde_json::to_string_pretty(&result).map_err(|err| err.to_string())?);
-        println!("{:<40} {:>7} {:>7} {:>7} {:>9} {:>6}", "kernel", "wanted", "natural", "got", "smem", "depth");
+        println!(
+            "{:<40} {:>7} {:>7} {:>7} {:>9} {:>6} {:>5}",
+            "kernel", "wanted", "natural", "got", "smem", "depth", "regs"
+        );
         for res in &r.residency {
+            let regs = if res.capped { format!("<={}", simgpu_harness::replay::CAPPED_REGS) } else { "any".into() };
             println!(
-                "{:<40} {:>7} {:>7} {:>7} {:>9} {:>6}",
-                res.kernel, res.wanted, res.natural, res.got, res.dynamic_smem_bytes, res.depth
+                "{:<40} {:>7} {:>7} {:>7} {:>9} {:>6} {:>5}",
+                res.kernel, res.wanted, res.natural, res.got, res.dynamic_smem_bytes, res.depth, regs
             );
         }
     }

@@ -18,10 +18,17 @@ pub fn arch_for(cc: (i32, i32)) -> String {
 /// Load every module before any timed launch: loading waits for running kernels, which would
 /// otherwise show up inside a measurement.
 pub fn compile_module(gpu: &Gpu, name: &str, src: &str) -> Result<Arc<CudaModule>, HarnessError> {
+    compile_module_with(gpu, name, src, &[])
+}
+
+/// [`compile_module`] with more NVRTC options (e.g. `--maxrregcount=32`).
+pub fn compile_module_with(gpu: &Gpu, name: &str, src: &str, extra: &[&str]) -> Result<Arc<CudaModule>, HarnessError> {
     check_nvrtc()?;
+    let mut options = vec![format!("--gpu-architecture={}", arch_for(gpu.info().compute_capability))];
+    options.extend(extra.iter().map(|o| o.to_string()));
     let opts = CompileOptions {
         // `CompileOptions::arch` wants a `&'static str`; the flag itself takes any string.
-        options: vec![format!("--gpu-architecture={}", arch_for(gpu.info().compute_capability))],
+        options,
         name: Some(name.into()),
         ..Default::default()
     };

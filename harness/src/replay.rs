@@ -13,7 +13,7 @@
 
 use crate::device::Gpu;
 use crate::error::HarnessError;
-use crate::nvrtc::compile_module;
+use crate::nvrtc::compile_module_with;
 use crate::replay_kernels::{DEPTHS, REPLAY_FP8_SRC, REPLAY_SRC};
 use crate::timing::timing_event;
 use cudarc::driver::{sys, CudaFunction, CudaGraph, CudaModule, CudaSlice, LaunchConfig, PushKernelArg};
@@ -105,7 +105,14 @@ pub struct Residency {
     pub dynamic_smem_bytes: u32,
     /// Steps of loads each thread keeps in flight (the deepest ring that keeps the residency).
     pub depth: u32,
+    /// Registers per thread capped at [`CAPPED_REGS`] (the build that holds more blocks per
+    /// SM where the uncapped one's registers would cost the kernel its residency).
+    pub capped: bool,
 }
+
+/// The register cap of the second build: 65536 registers over 2048 threads, so that a block of
+/// any size can reach the SM's full thread count.
+pub const CAPPED_REGS: u32 = 32;
 
 /// What one replay measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,7 +286,9 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
             HarnessError::Measurement(format!("SIMGPU_REPLAY_MAX_DEPTH={v}: must be one of {DEPTHS:?}"))
         })?,
     };
-    let module = compile_module(gpu, "replay.cu", &src)?;
+    let module = compile_module_with(gpu, "replay.cu", &src, &[])?;
+    let capped_regs = format!("--maxrregcount={CAPPED_REGS}");
+    let capped = compile_module_with(gpu, "replay_capped.cu", &src, &[&capped_regs])?;
     let optin =
         gpu.ctx().attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)?.max(0)
             as u32;
@@ -292,18 +301,30 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
                 k.name, k.smem_bytes
             )));
         }
-        // The deepest ring that holds as many blocks per SM as the shallowest (or as the
-        // simulator wants): its registers must not cost the kernel its residency.
-        let (mut f, mut depth) = (load_at(&module, k.unit, 1, optin)?, 1);
-        let occ1 = occupancy(&f, k.threads, k.smem_bytes)?;
+        // The residency to keep: the most either build holds at depth 1, at most what the
+        // simulator wants. The first build that keeps it of: the uncapped one from the deepest
+        // ring down, then the register-capped one likewise (spilling costs less than blocks).
+        let occ1 = occupancy(&load_at(&module, k.unit, 1, optin)?, k.threads, k.smem_bytes)?.max(occupancy(
+            &load_at(&capped, k.unit, 1, optin)?,
+            k.threads,
+            k.smem_bytes,
+        )?);
         let floor = if k.blocks_per_sm > 0 { occ1.min(k.blocks_per_sm) } else { occ1 };
-        for d in DEPTHS.into_iter().filter(|&d| d > 1 && d <= max_depth) {
-            let deeper = load_at(&module, k.unit, d, optin)?;
-            if occupancy(&deeper, k.threads, k.smem_bytes)? >= floor {
-                (f, depth) = (deeper, d);
-                break;
+        let mut chosen = None;
+        'builds: for (m, is_capped) in [(&module, false), (&capped, true)] {
+            for d in DEPTHS.into_iter().filter(|&d| d <= max_depth) {
+                let f = load_at(m, k.unit, d, optin)?;
+                if occupancy(&f, k.threads, k.smem_bytes)? >= floor {
+                    chosen = Some((f, d, is_capped));
+                    break 'builds;
+                }
             }
         }
+        // Depth 1 of one build reaches `occ1` >= `floor`, so one is always chosen.
+        let (f, depth, is_capped) = match chosen {
+            Some(c) => c,
+            None => (load_at(&capped, k.unit, 1, optin)?, 1, true),
+        };
         let occ = |smem: u32| occupancy(&f, k.threads, smem);
         let natural = occ(k.smem_bytes)?;
         let mut smem = k.smem_bytes;
@@ -327,6 +348,7 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
             natural,
             got,
             depth,
+            capped: is_capped,
             dynamic_smem_bytes: smem,
         });
         prepared.push(Prepared {
