@@ -33,7 +33,7 @@ enum Cmd {
     /// Write a scenario from a PyTorch profiler trace (and an Nsight Compute CSV of the same
     /// step), and compare the traced kernel times with simgpu's solo prediction.
     Import(import_cmd::ImportArgs),
-    /// Write a scenario from a model's config.json and a step (decode, prefill, encode): the kernels torch eager launches, with the host's launch costs
+    /// Write a scenario from a model's config.json and a step (decode, prefill, encode): the kernels torch eager or vLLM launches, with the host's launch costs
     Generate(generate_cmd::GenerateArgs),
     /// Measure this machine's GPU with CUDA microbenchmarks and write a calibrated GPU profile.
     ///
