@@ -11,7 +11,9 @@ comparison:
 - the load: 32 sequences decoding (one engine: batch 32; two engines: 16 each), and for prefill
   two prompts of the context's length at a time (one engine: batch 2; two engines: 1 each);
 - vLLM's engine under CUDA graphs (`--engine vllm --launch graph`: one graph launch per step;
-  vLLM's scheduler time is not modelled, so the host-overhead case is not restated here).
+  vLLM's scheduler time is not modelled, so the host-overhead case is not restated here). vLLM
+  captures graphs for decode only (up to 512 tokens a step by default): its prefills run eagerly,
+  which with one graph launch per prefill step here leaves the host's part out;
 
 Run from the repository root after `cargo build --release`: python3 tools/seed001_scenarios.py
 """

@@ -9,9 +9,11 @@ and 3: concurrency 1), vLLM with its default CUDA graphs, run 3's embedding batc
 transformers. What it leaves out is fixed here once, for every run, before any comparison:
 
 - decode context: 512 tokens (run 3's max_tokens is 512; the prompts are not given);
+- prefill is not run here (decode steps only), so vLLM's CUDA graphs apply throughout;
 - embedding batch of runs 1 and 2: 32, sentence-transformers' default `encode` batch;
-- embedding sequence: 128 tokens. Run 3 bounds it: Qwen3-Embedding-8B at 350.5 sequences/s on an
-  H200 (989 dense bf16 TFLOP/s) cannot take more than about 170 tokens per sequence;
+- embedding sequence: 128 tokens, a guess (the seed gives none). It was chosen below the bound
+  run 3's embedding-alone figure sets (350.5 sequences/s of Qwen3-Embedding-8B on an H200 allow
+  at most about 170 tokens at the dense bf16 peak), so that figure is not independent of it;
 - the embedding host: eager torch at the H200 lease's measured cost per kernel (the only hosts
   measured; the seed's machines were not).
 

@@ -303,7 +303,9 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
         }
         // The residency to keep: the most either build holds at depth 1, at most what the
         // simulator wants. The first build that keeps it of: the uncapped one from the deepest
-        // ring down, then the register-capped one likewise (spilling costs less than blocks).
+        // ring down, then the register-capped one from the shallowest ring up (the fewest
+        // registers to spill under the cap; whether spilling costs less than blocks is what the
+        // card is to say).
         let occ1 = occupancy(&load_at(&module, k.unit, 1, optin)?, k.threads, k.smem_bytes)?.max(occupancy(
             &load_at(&capped, k.unit, 1, optin)?,
             k.threads,
@@ -311,8 +313,9 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
         )?);
         let floor = if k.blocks_per_sm > 0 { occ1.min(k.blocks_per_sm) } else { occ1 };
         let mut chosen = None;
-        'builds: for (m, is_capped) in [(&module, false), (&capped, true)] {
-            for d in DEPTHS.into_iter().filter(|&d| d <= max_depth) {
+        let shallow_first: Vec<u32> = DEPTHS.iter().rev().copied().collect();
+        'builds: for (m, is_capped, depths) in [(&module, false, DEPTHS.to_vec()), (&capped, true, shallow_first)] {
+            for d in depths.into_iter().filter(|&d| d <= max_depth) {
                 let f = load_at(m, k.unit, d, optin)?;
                 if occupancy(&f, k.threads, k.smem_bytes)? >= floor {
                     chosen = Some((f, d, is_capped));

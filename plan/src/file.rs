@@ -304,6 +304,11 @@ fn workload(w: &RawWorkload, resolve: &dyn Resolve) -> Result<WorkloadReq, Field
         Some("vllm") => Engine::Vllm,
         Some(_) => return Err(fe(w.engine.as_ref().unwrap_or(&w.phase), "engine", "must be torch or vllm")),
     };
+    if let (Engine::Vllm, Some(e)) = (engine, &w.engine) {
+        if config.family != simgpu_workloads::config::Family::Decoder || matches!(phase, Phase::Encode { .. }) {
+            return Err(fe(e, "engine", "vLLM's engine generates text here: encoders and encode steps run on torch"));
+        }
+    }
     let launch_kind = w.launch.as_ref().map_or("graph", |l| l.get_ref().as_str());
     if config.experts > 0 && launch_kind == "graph" && engine == Engine::Torch {
         let l = w.launch.as_ref().unwrap_or(&w.model);

@@ -90,7 +90,7 @@ pub(crate) fn div_ceil(a: u64, b: u64) -> u64 {
 /// FLOPs count the padded rows (the tensor cores multiply whole tiles); bytes count every
 /// operand once (weights, activations, output; split-K partials in fp32 out and back in).
 ///
-/// Without sm90 (not traced): the same tile and split-K choice, run as cuBLAS's sm80
+/// Without sm90 (not traced): the sm90 tile choice for wide GEMMs, run as cuBLAS's sm80
 /// `s16816gemm` kernels do: skinny tiles 16 rows deep (mma.sync's M) by 64 columns, one block
 /// per tile (no persistent grid: more tiles than SMs run in waves), 128 threads for tiles of up
 /// to 64 rows and 256 for 128, and three stages of 32-deep K slices of both operands in shared

@@ -39,13 +39,14 @@ fn linear(out: &mut Vec<KernelSpec>, name: &str, t: u64, n: u64, k: u64, weight_
 }
 
 /// Decode attention as vLLM's flash-attention backend runs it: a split-KV kernel, on sm90 over
-/// every SM (seed 003's trace: 132 blocks on 132 SMs), elsewhere one 128-thread block per KV
+/// at least every SM (seed 003's trace at batch 1: 132 blocks on 132 SMs), elsewhere one 128-thread block per KV
 /// head and 128 keys; then the kernel that combines the splits. Prefill and encoders: the
 /// kernel rules of [`attention`].
 fn flash_attention(b: u64, q: u64, kv: u64, cfg: &ModelConfig, causal: bool, gpu: Gpu) -> Vec<KernelSpec> {
     let mut v = attention(b, q, kv, cfg.heads, cfg.kv_heads, cfg.head_dim, causal, gpu);
-    if q == 1 && gpu.sm90 {
-        // The split kernel spread over every SM (its work the same), then the combine.
+    if q == 1 && gpu.sm90 && v[0].grid < gpu.sms {
+        // Too few splits to fill the SMs: spread over every SM (its work the same), then the
+        // combine. (Where batch x KV heads already fill them, the grid stays.)
         let k = &mut v[0];
         let (flops, bytes) = (k.per_block.flops * k.grid as f64, k.per_block.dram_bytes * k.grid as f64);
         k.grid = gpu.sms;
