@@ -128,6 +128,9 @@ pub fn step(cfg: &ModelConfig, phase: Phase, weight_bytes: f64, gpu: Gpu, tp: u6
             cfg.model_type
         ));
     }
+    if matches!(phase, Phase::Encode { .. }) {
+        return Err("vLLM's engine generates text here: an embedding model's encode step is the torch engine's".into());
+    }
     let (b, q_len, kv_len) = phase.dims();
     let t = b * q_len;
     let (h, qd, kvd) = (cfg.hidden, cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim);
@@ -244,5 +247,9 @@ mod tests {
         let e5 = ModelConfig::from_json(crate::bundled::model("e5-large-v2").unwrap()).unwrap();
         let r = step(&e5, Phase::Encode { batch: 8, seq: 128 }, 2.0, Gpu::sm90(132), 1);
         assert!(r.unwrap_err().contains("encoder"));
+        // A decoder embedding model's encode step too (it would get an LM head and a sampler).
+        let q = ModelConfig::from_json(crate::bundled::model("qwen3-embedding-8b").unwrap()).unwrap();
+        let r = step(&q, Phase::Encode { batch: 8, seq: 128 }, 2.0, Gpu::sm90(132), 1);
+        assert!(r.unwrap_err().contains("encode step"));
     }
 }
