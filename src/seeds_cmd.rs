@@ -20,23 +20,14 @@ pub struct SeedsArgs {
     pub json: bool,
 }
 
-/// Each kernel name's grid per client of a scenario, and its GPU's SM count.
+/// The grids of a scenario's kernels, for the stream statistics.
 fn grids(path: &Path) -> Result<Grids, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let scn = simgpu_sim::Scenario::parse(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
     let gpu = scn.spec.gpu.get_ref().clone();
     let profile =
         crate::profiles::builtin(&gpu).ok_or_else(|| format!("{}: no built-in profile `{gpu}`", path.display()))??;
-    let (spec, _) = scn.to_spec();
-    let mut by_client = BTreeMap::new();
-    for c in &spec.clients {
-        let mut names = BTreeMap::new();
-        for k in &c.kernels {
-            names.entry(k.name.clone()).or_insert(k.grid);
-        }
-        by_client.insert(c.name.clone(), names);
-    }
-    Ok(Grids { by_client, sms: profile.sm.count.value as u64 })
+    Ok(Grids::of(&scn.to_spec().0, profile.sm.count.value as u64))
 }
 
 pub fn seeds(a: &SeedsArgs) -> Result<(), String> {

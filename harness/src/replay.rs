@@ -301,33 +301,29 @@ fn prepare(gpu: &Gpu, c: &ReplayClient) -> Result<(Vec<Prepared>, Vec<Residency>
                 k.name, k.smem_bytes
             )));
         }
-        // The residency to keep: the most either build holds at depth 1, at most what the
-        // simulator wants. The first build that keeps it of: the uncapped one from the deepest
-        // ring down, then the register-capped one from the shallowest ring up (the fewest
-        // registers to spill under the cap; whether spilling costs less than blocks is what the
-        // card is to say).
-        let occ1 = occupancy(&load_at(&module, k.unit, 1, optin)?, k.threads, k.smem_bytes)?.max(occupancy(
-            &load_at(&capped, k.unit, 1, optin)?,
-            k.threads,
-            k.smem_bytes,
-        )?);
-        let floor = if k.blocks_per_sm > 0 { occ1.min(k.blocks_per_sm) } else { occ1 };
-        let mut chosen = None;
-        let shallow_first: Vec<u32> = DEPTHS.iter().rev().copied().collect();
-        'builds: for (m, is_capped, depths) in [(&module, false, DEPTHS.to_vec()), (&capped, true, shallow_first)] {
-            for d in depths.into_iter().filter(|&d| d <= max_depth) {
+        // Every build at every ring depth allowed, in the order preferred: the uncapped one from
+        // the deepest ring down, then the register-capped one from the shallowest ring up (the
+        // fewest registers to spill under the cap; whether spilling costs less than blocks is
+        // what the card is to say).
+        let mut options = Vec::new();
+        for (m, is_capped) in [(&module, false), (&capped, true)] {
+            let mut depths: Vec<u32> = DEPTHS.into_iter().filter(|&d| d <= max_depth).collect();
+            if is_capped {
+                depths.reverse();
+            }
+            for d in depths {
                 let f = load_at(m, k.unit, d, optin)?;
-                if occupancy(&f, k.threads, k.smem_bytes)? >= floor {
-                    chosen = Some((f, d, is_capped));
-                    break 'builds;
-                }
+                let blocks = occupancy(&f, k.threads, k.smem_bytes)?;
+                options.push((f, d, is_capped, blocks));
             }
         }
-        // Depth 1 of one build reaches `occ1` >= `floor`, so one is always chosen.
-        let (f, depth, is_capped) = match chosen {
-            Some(c) => c,
-            None => (load_at(&capped, k.unit, 1, optin)?, 1, true),
-        };
+        // The residency to keep: the most either build holds at depth 1, at most what the
+        // simulator wants; the first option that keeps it is launched.
+        let occ1 = options.iter().filter(|o| o.1 == 1).map(|o| o.3).max().unwrap_or(0);
+        let floor = if k.blocks_per_sm > 0 { occ1.min(k.blocks_per_sm) } else { occ1 };
+        let (f, depth, is_capped, _) = options.into_iter().find(|o| o.3 >= floor).ok_or_else(|| {
+            HarnessError::Measurement(format!("kernel `{}`: no replay build fits on this card", k.name))
+        })?;
         let occ = |smem: u32| occupancy(&f, k.threads, smem);
         let natural = occ(k.smem_bytes)?;
         let mut smem = k.smem_bytes;

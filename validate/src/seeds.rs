@@ -305,6 +305,21 @@ pub struct Grids {
     pub sms: u64,
 }
 
+impl Grids {
+    /// The grids of `spec`'s clients (by kernel name, the first of each name) on a GPU of `sms`.
+    pub fn of(spec: &simgpu_sim::spec::WorkloadSpec, sms: u64) -> Grids {
+        let mut by_client = BTreeMap::new();
+        for c in &spec.clients {
+            let mut names = BTreeMap::new();
+            for k in &c.kernels {
+                names.entry(k.name.clone()).or_insert(k.grid);
+            }
+            by_client.insert(c.name.clone(), names);
+        }
+        Grids { by_client, sms }
+    }
+}
+
 /// Compares `p` with the simulated reports and grids of its scenarios (by the names `p` uses).
 pub fn compare(
     p: &Published,
