@@ -11,24 +11,8 @@ use simgpu_calibrate::Step;
 use simgpu_sim::profile::GpuProfile;
 use std::path::{Path, PathBuf};
 
-/// Bundled profiles: (what the device name contains, profile name). More specific names first.
-const BUNDLED: [(&str, &str); 6] = [
-    ("H200", "h200"),
-    ("H100", "h100-sxm"),
-    ("4090", "rtx-4090"),
-    ("A100", "a100-sxm"),
-    ("L40S", "l40s"),
-    ("L4", "l4"),
-];
-
-/// The bundled profile for a device name as the driver reports it.
-fn base_for(device: &str) -> Option<&'static str> {
-    let d = device.to_ascii_uppercase();
-    BUNDLED.iter().find(|(k, _)| d.contains(k)).map(|(_, v)| *v)
-}
-
 fn bundled(name: &str) -> Result<GpuProfile, String> {
-    let names: Vec<&str> = BUNDLED.iter().map(|(_, n)| *n).collect();
+    let names: Vec<&str> = profiles::BY_DEVICE_NAME.iter().map(|(_, n)| *n).collect();
     profiles::builtin_datasheet(name)
         .ok_or_else(|| format!("--base: unknown GPU profile `{name}`; bundled: {}", names.join(", ")))?
 }
@@ -208,7 +192,7 @@ pub fn calibrate(
     let plan = match early {
         Some(p) => p,
         None => {
-            let name = base_for(&info.name).ok_or_else(|| {
+            let name = profiles::for_device(&info.name).ok_or_else(|| {
                 format!("no bundled profile matches `{}`: pass --base with the closest one", info.name)
             })?;
             plan(name, out, partial, replace)?
@@ -288,12 +272,13 @@ mod tests {
 
     #[test]
     fn every_bundled_name_is_a_profile() {
-        for (_, name) in BUNDLED {
+        for (_, name) in profiles::BY_DEVICE_NAME {
             assert!(bundled(name).is_ok(), "{name}");
         }
         assert!(bundled("nope").unwrap_err().contains("h100-sxm"));
-        assert_eq!(base_for("NVIDIA H100 80GB HBM3"), Some("h100-sxm"));
-        assert_eq!(base_for("NVIDIA L40S"), Some("l40s"));
+        assert_eq!(profiles::for_device("NVIDIA H100 80GB HBM3"), Some("h100-sxm"));
+        assert_eq!(profiles::for_device("NVIDIA L40S"), Some("l40s"));
+        assert_eq!(profiles::for_device("NVIDIA H200"), Some("h200"));
     }
 
     #[test]

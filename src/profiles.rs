@@ -102,6 +102,23 @@ pub fn by_name(name: &str, models: Option<&Path>, anchor: &Path) -> Result<Optio
     }
 }
 
+/// Bundled profiles by device: (what the name the driver reports contains, profile name). More
+/// specific names first (an "H200" is not an "H100"; "L40S" before "L4").
+pub const BY_DEVICE_NAME: [(&str, &str); 6] = [
+    ("H200", "h200"),
+    ("H100", "h100-sxm"),
+    ("4090", "rtx-4090"),
+    ("A100", "a100-sxm"),
+    ("L40S", "l40s"),
+    ("L4", "l4"),
+];
+
+/// The bundled profile of a device, by the name the driver reports (None: not one bundled).
+pub fn for_device(device: &str) -> Option<&'static str> {
+    let d = device.to_ascii_uppercase();
+    BY_DEVICE_NAME.iter().find(|(k, _)| d.contains(k)).map(|(_, v)| *v)
+}
+
 /// The names of the built-in profiles.
 pub fn builtin_names() -> Vec<&'static str> {
     BUILT_IN.iter().map(|(n, _, _)| *n).collect()

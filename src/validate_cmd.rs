@@ -670,6 +670,21 @@ fn rerun_hint(a: &RunArgs, done: &[&simgpu_validate::Case], rest: &[&simgpu_vali
     )
 }
 
+/// Why the card cannot measure this experiment: its cases are simulated on the experiment's
+/// profile, so a record taken on another bundled GPU would be judged against the wrong card.
+/// None when they match, or when either is not a bundled GPU (a user's own profile).
+fn other_card(experiment: &str, gpu: &str, device_name: &str, device: u32) -> Option<String> {
+    let card = crate::profiles::for_device(device_name)?;
+    let wanted = crate::profiles::BY_DEVICE_NAME.iter().any(|(_, n)| *n == gpu);
+    (wanted && card != gpu).then(|| {
+        format!(
+            "experiment `{}` is for the {gpu} profile, but GPU {device} is an {device_name} ({card}): its record \
+             would be scored against the wrong card; nothing run (run it on a {gpu} machine, or use the {card} experiment)",
+            experiment
+        )
+    })
+}
+
 fn run(a: &RunArgs) -> Result<(), String> {
     if !(0.5..=600.0).contains(&a.seconds) {
         return Err(format!("--seconds {}: must be from 0.5 to 600", a.seconds));
@@ -693,6 +708,9 @@ fn run(a: &RunArgs) -> Result<(), String> {
     let out_dir = plan.tmp(out_i).parent().map(Path::to_path_buf).unwrap_or_default();
     let experiment_ref = relative(&exp_abs, &out_dir.canonicalize().unwrap_or(out_dir.clone()));
     let id = simgpu_harness::nvml_identity(a.device).map_err(|err| err.to_string())?;
+    if let Some(why) = other_card(&e.name, &e.gpu, &id.name, a.device) {
+        return Err(why);
+    }
     let provenance = simgpu_validate::Provenance {
         gpu: id.name,
         uuid: Some(id.uuid),
@@ -739,4 +757,19 @@ fn run(a: &RunArgs) -> Result<(), String> {
     plan.commit()?;
     eprintln!("wrote {} ({} cases)", a.out.display(), cases.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::other_card;
+
+    #[test]
+    fn an_h200_experiment_is_refused_on_an_h100() {
+        let why = other_card("pairs-h200", "h200", "NVIDIA H100 80GB HBM3", 0).unwrap();
+        assert!(why.contains("for the h200 profile") && why.contains("NVIDIA H100 80GB HBM3 (h100-sxm)"), "{why}");
+        assert_eq!(other_card("pairs-h200", "h200", "NVIDIA H200", 0), None);
+        // A user's own profile, or a card no bundled profile names: nothing to judge by.
+        assert_eq!(other_card("mine", "my-gpu", "NVIDIA H100 80GB HBM3", 0), None);
+        assert_eq!(other_card("pairs-h100", "h100-sxm", "NVIDIA B200", 0), None);
+    }
 }

@@ -29,9 +29,12 @@ impl Gpu {
         Gpu { sms, smem_per_block: 227 * 1024, sm90: true }
     }
 
+    /// Hopper (compute capability 9.x) alone gets the sm90 rules: wgmma is Hopper's, and
+    /// Blackwell (10.x, 12.x) launches other kernels (tcgen05, or none of either), which are not
+    /// traced here; every other GPU gets the sm80 rules.
     pub fn from_profile(p: &GpuProfile) -> Gpu {
         let major = p.sm.compute_capability.value.split('.').next().and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
-        Gpu { sms: p.sm.count.value as u64, smem_per_block: p.sm.smem_per_block_max_kb.value * 1024, sm90: major >= 9 }
+        Gpu { sms: p.sm.count.value as u64, smem_per_block: p.sm.smem_per_block_max_kb.value * 1024, sm90: major == 9 }
     }
 }
 
