@@ -678,9 +678,9 @@ fn other_card(experiment: &str, gpu: &str, device_name: &str, device: u32) -> Op
     let wanted = crate::profiles::BY_DEVICE_NAME.iter().any(|(_, n)| *n == gpu);
     (wanted && card != gpu).then(|| {
         format!(
-            "experiment `{}` is for the {gpu} profile, but GPU {device} is an {device_name} ({card}): its record \
-             would be scored against the wrong card; nothing run (run it on a {gpu} machine, or use the {card} experiment)",
-            experiment
+            "experiment `{experiment}` is for the {gpu} profile, but GPU {device} is an {device_name} ({card}): its \
+             record would be scored against the wrong card; nothing run (run it on a {gpu} machine, or run an \
+             experiment for {card})"
         )
     })
 }

@@ -39,8 +39,8 @@ fn linear(out: &mut Vec<KernelSpec>, name: &str, t: u64, n: u64, k: u64, weight_
 }
 
 /// Decode attention as vLLM's flash-attention backend runs it: a split-KV kernel, on sm90 over
-/// at least every SM (seed 003's trace at batch 1: 132 blocks on 132 SMs), elsewhere one 128-thread block per KV
-/// head and 128 keys; then the kernel that combines the splits. Prefill and encoders: the
+/// at least every SM (seed 003's trace at batch 1: 132 blocks on 132 SMs), elsewhere one
+/// 128-thread block per KV head and 128 keys; then the kernel that combines the splits. Prefill and encoders: the
 /// kernel rules of [`attention`].
 fn flash_attention(b: u64, q: u64, kv: u64, cfg: &ModelConfig, causal: bool, gpu: Gpu) -> Vec<KernelSpec> {
     let mut v = attention(b, q, kv, cfg.heads, cfg.kv_heads, cfg.head_dim, causal, gpu);
