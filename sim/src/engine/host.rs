@@ -119,7 +119,8 @@ impl Engine<'_> {
             h.rep = 0;
         }
         let next = h.op;
-        self.q.push(visible, Ev::Visible(lid));
+        // Visible times follow the host clock by a fixed latency: in order per client.
+        self.q.push_lane(ci as u32, visible, Ev::Visible(lid));
         if k.sync || next >= c.ops.len() {
             self.hosts[ci].waiting_sync = true;
         } else {
