@@ -804,6 +804,14 @@ impl<'w> Engine<'w> {
     /// clock moves and the rates follow. At most a few rounds (the activity of compute-bound
     /// work does not depend on the clock, so one usually settles it).
     fn recompute_rates(&mut self) {
+        self.settle_rates_and_clock();
+        // What the rates lose, from the last round's (the ones that run).
+        if self.accounting {
+            self.set_lost();
+        }
+    }
+
+    fn settle_rates_and_clock(&mut self) {
         for _ in 0..FAST_LIMIT_ROUNDS {
             self.recompute_rates_once();
             // The common case: at the controller's clock and under the limit (power already known).
@@ -856,9 +864,6 @@ impl<'w> Engine<'w> {
                     rec.sample(self.gpu_index, Sample::ClientSms(c.global as u32), self.now, v);
                 }
             }
-        }
-        if self.accounting {
-            self.set_lost();
         }
     }
 
