@@ -298,6 +298,10 @@ pub fn recompute(
     }
     // What the power model needs, and the next completion, in one pass (sums in live order).
     let mut out = Outcome::default();
+    // The earliest completion's rounded-up delay, and below what a delay must be to beat it:
+    // ceil(x) < d exactly when x <= d - 1, so most cohorts skip the rounding (exact while d - 1
+    // is, below 2^52).
+    let mut beat_below = f64::INFINITY;
     for i in 0..cohorts.live.len() {
         let id = cohorts.live[i];
         let c = cohorts.get_mut(id);
@@ -314,9 +318,13 @@ pub fn recompute(
             out.fp32_busy_sms += c.issue_used * c.n_sms as f64;
         }
         out.dram_gbs += c.dram_bytes_per_ns;
-        let t = now + ceil_ns(c.remaining / c.rate);
-        if out.next.is_none_or(|(nt, _)| t < nt) {
-            out.next = Some((t, id));
+        let x = c.remaining / c.rate;
+        if x <= beat_below || x.is_nan() {
+            let d = ceil_ns(x);
+            if out.next.is_none_or(|(nt, _)| now + d < nt) {
+                out.next = Some((now + d, id));
+                beat_below = if d < 1 << 52 { d as f64 - 1.0 } else { f64::INFINITY };
+            }
         }
     }
     out
