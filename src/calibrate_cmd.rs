@@ -193,7 +193,11 @@ pub fn calibrate(
         Some(p) => p,
         None => {
             let name = profiles::for_device(&info.name).ok_or_else(|| {
-                format!("no bundled profile matches `{}`: pass --base with the closest one", info.name)
+                format!(
+                    "no bundled profile matches `{}` (other boards of a bundled chip, PCIe or NVL, are other \
+                     cards): pass --base with the closest one",
+                    info.name
+                )
             })?;
             plan(name, out, partial, replace)?
         }
@@ -279,6 +283,12 @@ mod tests {
         assert_eq!(profiles::for_device("NVIDIA H100 80GB HBM3"), Some("h100-sxm"));
         assert_eq!(profiles::for_device("NVIDIA L40S"), Some("l40s"));
         assert_eq!(profiles::for_device("NVIDIA H200"), Some("h200"));
+        // Other boards of a bundled chip are other cards.
+        for other in
+            ["NVIDIA H100 PCIe", "NVIDIA H100 NVL", "NVIDIA H200 NVL", "NVIDIA A100-PCIE-40GB", "NVIDIA GH200 480GB"]
+        {
+            assert_eq!(profiles::for_device(other), None, "{other}");
+        }
     }
 
     #[test]

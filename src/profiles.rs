@@ -113,9 +113,18 @@ pub const BY_DEVICE_NAME: [(&str, &str); 6] = [
     ("L4", "l4"),
 ];
 
-/// The bundled profile of a device, by the name the driver reports (None: not one bundled).
+/// Boards of a bundled chip that are other cards: fewer SMs, other clocks or power limits
+/// (an H100 PCIe has 114 SMs and 350 W; an H100 or H200 NVL and an A100 PCIe other limits; a
+/// GH200's GPU is its own board).
+const OTHER_BOARDS: [&str; 3] = ["PCIE", "NVL", "GH200"];
+
+/// The bundled profile of a device, by the name the driver reports (None: not one bundled,
+/// other boards of a bundled chip included).
 pub fn for_device(device: &str) -> Option<&'static str> {
     let d = device.to_ascii_uppercase();
+    if OTHER_BOARDS.iter().any(|b| d.contains(b)) {
+        return None;
+    }
     BY_DEVICE_NAME.iter().find(|(k, _)| d.contains(k)).map(|(_, v)| *v)
 }
 

@@ -671,16 +671,23 @@ fn rerun_hint(a: &RunArgs, done: &[&simgpu_validate::Case], rest: &[&simgpu_vali
 }
 
 /// Why the card cannot measure this experiment: its cases are simulated on the experiment's
-/// profile, so a record taken on another bundled GPU would be judged against the wrong card.
-/// None when they match, or when either is not a bundled GPU (a user's own profile).
+/// profile, so a record taken on any other card (another bundled GPU, another board of the same
+/// chip, an unbundled GPU) would be judged against the wrong card. None when they match, or when
+/// the experiment is for a profile of the user's own.
 fn other_card(experiment: &str, gpu: &str, device_name: &str, device: u32) -> Option<String> {
-    let card = crate::profiles::for_device(device_name)?;
+    let card = crate::profiles::for_device(device_name);
     let wanted = crate::profiles::BY_DEVICE_NAME.iter().any(|(_, n)| *n == gpu);
-    (wanted && card != gpu).then(|| {
+    (wanted && card != Some(gpu)).then(|| {
+        let (what, instead) = match card {
+            Some(c) => (format!(" ({c})"), format!("run an experiment for {c}")),
+            None => (
+                ", not a bundled profile's card".to_string(),
+                "write an experiment for a profile of this card".to_string(),
+            ),
+        };
         format!(
-            "experiment `{experiment}` is for the {gpu} profile, but GPU {device} is an {device_name} ({card}): its \
-             record would be scored against the wrong card; nothing run (run it on a {gpu} machine, or run an \
-             experiment for {card})"
+            "experiment `{experiment}` is for the {gpu} profile, but GPU {device} is an {device_name}{what}: its \
+             record would be scored against the wrong card; nothing run (run it on a {gpu} machine, or {instead})"
         )
     })
 }
@@ -770,6 +777,11 @@ mod tests {
         assert_eq!(other_card("pairs-h200", "h200", "NVIDIA H200", 0), None);
         // A user's own profile, or a card no bundled profile names: nothing to judge by.
         assert_eq!(other_card("mine", "my-gpu", "NVIDIA H100 80GB HBM3", 0), None);
-        assert_eq!(other_card("pairs-h100", "h100-sxm", "NVIDIA B200", 0), None);
+        // Another board of the chip, or a card no profile is bundled for, is no H100 SXM either.
+        for other in ["NVIDIA H100 PCIe", "NVIDIA H100 NVL", "NVIDIA B200"] {
+            let why = other_card("pairs-h100", "h100-sxm", other, 0).unwrap();
+            assert!(why.contains(other) && why.contains("nothing run"), "{why}");
+        }
+        assert!(other_card("pairs-h200", "h200", "NVIDIA H200 NVL", 0).is_some());
     }
 }
