@@ -775,7 +775,7 @@ mod tests {
         let why = other_card("pairs-h200", "h200", "NVIDIA H100 80GB HBM3", 0).unwrap();
         assert!(why.contains("for the h200 profile") && why.contains("NVIDIA H100 80GB HBM3 (h100-sxm)"), "{why}");
         assert_eq!(other_card("pairs-h200", "h200", "NVIDIA H200", 0), None);
-        // A user's own profile, or a card no bundled profile names: nothing to judge by.
+        // An experiment for a user's own profile: nothing to judge by.
         assert_eq!(other_card("mine", "my-gpu", "NVIDIA H100 80GB HBM3", 0), None);
         // Another board of the chip, or a card no profile is bundled for, is no H100 SXM either.
         for other in ["NVIDIA H100 PCIe", "NVIDIA H100 NVL", "NVIDIA B200"] {

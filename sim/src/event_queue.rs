@@ -47,7 +47,7 @@ impl<E> Ord for Entry<E> {
 #[derive(Clone)]
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry<E>>,
-    /// Per lane, its events after the front (which is in the heap), in (time, sequence) order.
+    /// Per lane, its events in (time, sequence) order; the front's key also stands in the heap.
     lanes: Vec<VecDeque<(Ns, u64, E)>>,
     seq: u64,
     /// Events pending, in the heap and in lanes.

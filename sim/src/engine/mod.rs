@@ -799,18 +799,19 @@ impl<'w> Engine<'w> {
         }
     }
 
-    /// Rates, activity and power; then the fast limiter: where the activity would draw more than
-    /// it allows at the controller's clock (or less than it needs to hold a lower one), the SMs'
-    /// clock moves and the rates follow. At most a few rounds (the activity of compute-bound
-    /// work does not depend on the clock, so one usually settles it).
+    /// Rates, activity, power and clock (below); then, where time is accounted, what the
+    /// final rates lose.
     fn recompute_rates(&mut self) {
         self.settle_rates_and_clock();
-        // What the rates lose, from the last round's (the ones that run).
         if self.accounting {
             self.set_lost();
         }
     }
 
+    /// Rates, activity and power; then the fast limiter: where the activity would draw more than
+    /// it allows at the controller's clock (or less than it needs to hold a lower one), the SMs'
+    /// clock moves and the rates follow. At most a few rounds (the activity of compute-bound
+    /// work does not depend on the clock, so one usually settles it).
     fn settle_rates_and_clock(&mut self) {
         for _ in 0..FAST_LIMIT_ROUNDS {
             self.recompute_rates_once();
